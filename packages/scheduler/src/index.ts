@@ -1,0 +1,3 @@
+export * from "./view.ts";
+export * from "./actions.ts";
+export * from "./plan.ts";
