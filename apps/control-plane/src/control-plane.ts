@@ -1,0 +1,58 @@
+import { systemClock, type Clock } from "@daybox/core";
+import { createRepos, openDatabase } from "@daybox/db";
+import { Notifier, createApiServer } from "@daybox/api";
+import { bootstrap } from "./bootstrap.ts";
+import type { ControlPlaneEnv } from "./env.ts";
+import { createReconciler } from "./reconcile.ts";
+
+export const VERSION = "0.1.0";
+
+/** Starts the database, the API server and the reconcile loop in this process. */
+export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Clock; log?: (msg: string) => void } = {}) {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? ((msg: string) => console.log(`[control-plane] ${msg}`));
+  const db = await openDatabase(env.databaseUrl);
+  const repos = createRepos(db.prisma);
+  const boot = await bootstrap(repos, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
+  const notifier = new Notifier();
+  const api = await createApiServer(
+    { repos, clock, notifier, version: VERSION, actionLeaseMs: env.DAYBOX_ACTION_LEASE_MS },
+    { host: env.DAYBOX_API_HOST, port: env.DAYBOX_API_PORT },
+  );
+  const reconciler = createReconciler({
+    repos,
+    clock,
+    log,
+    onChange: () => notifier.notify(),
+    options: { heartbeatTimeoutMs: env.DAYBOX_HEARTBEAT_TIMEOUT_MS },
+  });
+
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  const loop = (async () => {
+    while (!stopped) {
+      await reconciler.tick().catch((err: Error) => log(`tick failed: ${err.message}`));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, env.DAYBOX_TICK_MS);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  })();
+
+  return {
+    url: api.url,
+    adminToken: boot.adminToken,
+    agentTokenFile: boot.agentTokenFile,
+    repos,
+    async close() {
+      stopped = true;
+      (wake as (() => void) | null)?.();
+      await loop;
+      await api.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { homedir } from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+/** The control plane's configuration: read once, here. Defaults give the embedded mode. */
+const schema = z.object({
+  DAYBOX_DATA_DIR: z.string().default(path.join(homedir(), ".daybox")),
+  DAYBOX_DATABASE_URL: z.string().optional(),
+  DAYBOX_API_HOST: z.string().default("127.0.0.1"),
+  DAYBOX_API_PORT: z.coerce.number().int().min(0).max(65535).default(7878),
+  DAYBOX_TICK_MS: z.coerce.number().int().min(50).default(1000),
+  DAYBOX_ACTION_LEASE_MS: z.coerce.number().int().min(500).default(30_000),
+  DAYBOX_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Quota for the default project on first start, e.g. "sim-a100=4,h100=8". */
+  DAYBOX_BOOTSTRAP_QUOTA: z
+    .string()
+    .default("sim-a100=4")
+    .transform((s, ctx) => {
+      const out: { gpuType: string; guaranteed: number }[] = [];
+      for (const part of s.split(",").filter(Boolean)) {
+        const m = /^([a-z0-9][a-z0-9.-]*)=(\d+)$/.exec(part.trim());
+        if (!m) {
+          ctx.addIssue({ code: "custom", message: `expected TYPE=COUNT pairs like sim-a100=4, got "${part}"` });
+          return z.NEVER;
+        }
+        out.push({ gpuType: m[1]!, guaranteed: Number(m[2]) });
+      }
+      return out;
+    }),
+});
+
+export type ControlPlaneEnv = z.infer<typeof schema> & { databaseUrl: string };
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): ControlPlaneEnv {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ");
+    throw new Error(`invalid control-plane configuration:\n  ${issues}`);
+  }
+  const dataDir = path.resolve(parsed.data.DAYBOX_DATA_DIR);
+  return {
+    ...parsed.data,
+    DAYBOX_DATA_DIR: dataDir,
+    databaseUrl: parsed.data.DAYBOX_DATABASE_URL ?? `pglite://${path.join(dataDir, "db")}`,
+  };
+}

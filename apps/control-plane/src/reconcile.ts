@@ -1,0 +1,113 @@
+import type { Clock, SessionStateName } from "@daybox/core";
+import type { Repos, World } from "@daybox/db";
+import { plan, type Action, type PlanOptions, type WorldView } from "@daybox/scheduler";
+
+const ACTOR = "control-plane";
+
+/** The scheduler's view of the rows the database returned. */
+export function toView(world: World): WorldView {
+  return {
+    nodes: world.nodes.map((n) => ({
+      id: n.id,
+      name: n.name,
+      gpuType: n.gpuType,
+      gpuCount: n.gpuCount,
+      ready: n.state === "Ready",
+      schedulable: n.schedulable,
+      draining: n.drainingAt !== null,
+      lastHeartbeat: n.lastHeartbeat,
+    })),
+    sessions: world.sessions.map((s) => ({
+      id: s.id,
+      projectId: s.projectId,
+      projectName: s.project.name,
+      gpuType: s.gpuType,
+      gpuCount: s.gpuCount,
+      state: s.state as SessionStateName,
+      desiredState: s.desiredState,
+      reason: s.reason,
+      nodeId: s.nodeId,
+      gpuIndices: s.gpuIndices,
+      createdAt: s.createdAt,
+      openAction: s.actions.some((a) => a.kind === "stop") ? "stop" : s.actions.some((a) => a.kind === "start") ? "start" : null,
+    })),
+    quotas: world.quotas,
+  };
+}
+
+/**
+ * The reconcile loop. Each tick:
+ * 1. take one consistent view of the world from the database,
+ * 2. plan (pure),
+ * 3. apply each action idempotently; a failed action is logged and retried next tick.
+ */
+export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: () => void; log: (msg: string) => void; options: PlanOptions }) {
+  const { repos, clock, log } = deps;
+
+  async function apply(action: Action, world: World): Promise<boolean> {
+    switch (action.kind) {
+      case "place": {
+        const s = world.sessions.find((x) => x.id === action.sessionId)!;
+        const placed = await repos.sessions.place({
+          id: action.sessionId,
+          nodeId: action.nodeId,
+          gpuIndices: action.gpuIndices,
+          reason: action.reason,
+          actor: ACTOR,
+          payload: { sessionId: s.id, name: s.name, image: s.image, ownerId: s.ownerId },
+        });
+        return placed !== null;
+      }
+      case "wait":
+        await repos.sessions.setReason(action.sessionId, action.reason, ACTOR);
+        return true;
+      case "stop": {
+        const s = world.sessions.find((x) => x.id === action.sessionId)!;
+        const queued = await repos.sessions.queueStop({
+          id: action.sessionId,
+          nodeId: action.nodeId,
+          reason: action.reason,
+          actor: ACTOR,
+          purge: false,
+        });
+        if (queued && s.desiredState === "running") {
+          // A drain: the user did not ask for this, so the session comes back when capacity allows.
+          log(`stopping ${s.id}: ${action.reason}`);
+        }
+        return queued !== null;
+      }
+      case "finalize": {
+        const moved = await repos.sessions.transition({
+          id: action.sessionId,
+          from: ["Pending"],
+          to: action.to,
+          reason: action.reason,
+          actor: ACTOR,
+          patch: { stoppedAt: clock.now() },
+        });
+        return moved !== null;
+      }
+      case "node-health":
+        await repos.nodes.setState(action.nodeId, action.ready);
+        log(action.reason);
+        return true;
+    }
+  }
+
+  return {
+    async tick(): Promise<Action[]> {
+      const world = await repos.loadWorld();
+      const actions = plan(toView(world), clock.now(), deps.options);
+      let changed = false;
+      for (const action of actions) {
+        try {
+          changed = (await apply(action, world)) || changed;
+        } catch (err) {
+          log(`apply ${action.kind} for ${"sessionId" in action ? action.sessionId : action.nodeId}: ${(err as Error).message}`);
+        }
+      }
+      if (changed) deps.onChange();
+      return actions;
+    },
+  };
+}

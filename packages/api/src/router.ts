@@ -1,0 +1,20 @@
+import { agentRouter } from "./routers/agent.ts";
+import { auditRouter, projectsRouter, usersRouter } from "./routers/admin.ts";
+import { nodesRouter } from "./routers/nodes.ts";
+import { sessionsRouter } from "./routers/sessions.ts";
+import { authRouter, tokensRouter } from "./routers/tokens.ts";
+import { router } from "./trpc.ts";
+
+export const appRouter = router({
+  auth: authRouter,
+  sessions: sessionsRouter,
+  projects: projectsRouter,
+  users: usersRouter,
+  tokens: tokensRouter,
+  nodes: nodesRouter,
+  audit: auditRouter,
+  agent: agentRouter,
+});
+
+/** The only thing clients import from the API: its types. */
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,121 @@
+import type { TRPCRouterRecord } from "@trpc/server";
+import { z } from "zod";
+import { GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
+import { BadInput, Conflict, NotFound } from "../errors.ts";
+import { adminProcedure, protectedProcedure, type ProtectedContext } from "../trpc.ts";
+
+const name = (what: string) => z.string().regex(NAME_PATTERN, `not a valid ${what} name: use lowercase letters, digits and dashes`);
+
+async function projectByName(ctx: ProtectedContext, projectName: string) {
+  const project = await ctx.repos.projects.byName(projectName);
+  if (!project) throw new NotFound("project", projectName, "; `daybox project ls` lists projects");
+  return project;
+}
+async function userByName(ctx: ProtectedContext, userName: string) {
+  const user = await ctx.repos.users.byName(userName);
+  if (!user) throw new NotFound("user", userName, "; `daybox user ls` lists users");
+  return user;
+}
+function audit(ctx: ProtectedContext, action: string, target: string, details: Record<string, unknown> = {}) {
+  return ctx.repos.audit.record({ actorId: ctx.principal.id, action, target, details });
+}
+
+export const projectsRouter = {
+  /** Admins see every project; researchers see their own. */
+  list: protectedProcedure.query(async ({ ctx }) => {
+    const rows = await ctx.repos.projects.list(ctx.principal.role === "admin" ? undefined : ctx.principal.id);
+    return rows.map((p) => ({
+      name: p.name,
+      description: p.description,
+      members: p._count.memberships,
+      quotas: p.quotas.map((q) => ({ gpuType: q.gpuType, guaranteed: q.guaranteed })),
+    }));
+  }),
+  byName: protectedProcedure.input(z.object({ name: name("project") })).query(async ({ ctx, input }) => {
+    const p = await projectByName(ctx, input.name);
+    if (ctx.principal.role !== "admin" && !p.memberships.some((m) => m.userId === ctx.principal.id)) {
+      throw new NotFound("project", input.name, " (or you are not a member)");
+    }
+    return {
+      name: p.name,
+      description: p.description,
+      quotas: p.quotas.map((q) => ({ gpuType: q.gpuType, guaranteed: q.guaranteed })),
+      members: p.memberships.map((m) => ({ user: m.user.name, role: m.role })),
+    };
+  }),
+  create: adminProcedure
+    .input(z.object({ name: name("project"), description: z.string().max(500).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      if (await ctx.repos.projects.byName(input.name)) throw new Conflict(`project ${input.name} already exists`);
+      const p = await ctx.repos.projects.create(input);
+      await audit(ctx, "project.create", `project:${p.name}`, input);
+      return { name: p.name };
+    }),
+  addMember: adminProcedure
+    .input(z.object({ project: name("project"), user: name("user"), role: z.enum(["member", "manager"]).default("member") }))
+    .mutation(async ({ ctx, input }) => {
+      const project = await projectByName(ctx, input.project);
+      const user = await userByName(ctx, input.user);
+      await ctx.repos.projects.setMember(project.id, user.id, input.role);
+      await audit(ctx, "project.member.set", `project:${project.name}`, { user: user.name, role: input.role });
+      return { project: project.name, user: user.name, role: input.role };
+    }),
+  removeMember: adminProcedure.input(z.object({ project: name("project"), user: name("user") })).mutation(async ({ ctx, input }) => {
+    const project = await projectByName(ctx, input.project);
+    const user = await userByName(ctx, input.user);
+    if (!(await ctx.repos.projects.removeMember(project.id, user.id))) {
+      throw new BadInput(`${user.name} is not a member of ${project.name}`);
+    }
+    await audit(ctx, "project.member.remove", `project:${project.name}`, { user: user.name });
+    return { project: project.name, user: user.name };
+  }),
+  setQuota: adminProcedure
+    .input(
+      z.object({
+        project: name("project"),
+        gpuType: z.string().regex(GPU_TYPE_PATTERN, "not a valid GPU type (e.g. a100-80gb)"),
+        guaranteed: z.number().int("must be a whole number").min(0, "must be 0 or more").max(100_000, "must be at most 100000"),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const project = await projectByName(ctx, input.project);
+      const before = project.quotas.find((q) => q.gpuType === input.gpuType)?.guaranteed ?? 0;
+      await ctx.repos.projects.setQuota(project.id, input.gpuType, input.guaranteed);
+      await audit(ctx, "quota.set", `project:${project.name}`, { gpuType: input.gpuType, before, after: input.guaranteed });
+      ctx.notifier.notify();
+      return { project: project.name, gpuType: input.gpuType, guaranteed: input.guaranteed };
+    }),
+} satisfies TRPCRouterRecord;
+
+export const usersRouter = {
+  list: adminProcedure.query(async ({ ctx }) => {
+    const users = await ctx.repos.users.list();
+    return users.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt.toISOString(), disabled: u.disabledAt !== null }));
+  }),
+  /** Creates a user and their first API token (shown once). */
+  create: adminProcedure
+    .input(z.object({ name: name("user"), role: z.enum(["researcher", "admin"]).default("researcher") }))
+    .mutation(async ({ ctx, input }) => {
+      if (await ctx.repos.users.byName(input.name)) throw new Conflict(`user ${input.name} already exists`);
+      const user = await ctx.repos.users.create(input);
+      const { secret } = await ctx.repos.tokens.create({ userId: user.id, name: "initial" });
+      await audit(ctx, "user.create", `user:${user.name}`, { role: user.role });
+      return { name: user.name, role: user.role, token: secret };
+    }),
+} satisfies TRPCRouterRecord;
+
+export const auditRouter = {
+  list: adminProcedure
+    .input(z.object({ limit: z.number().int().min(1).max(1000).default(100), action: z.string().max(100).optional() }).default({ limit: 100 }))
+    .query(async ({ ctx, input }) => {
+      const rows = await ctx.repos.audit.list(input);
+      return rows.map((r) => ({
+        id: r.id.toString(),
+        actor: r.actor?.name ?? "system",
+        action: r.action,
+        target: r.target,
+        details: r.details,
+        at: r.at.toISOString(),
+      }));
+    }),
+} satisfies TRPCRouterRecord;

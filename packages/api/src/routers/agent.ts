@@ -1,0 +1,172 @@
+import type { TRPCRouterRecord } from "@trpc/server";
+import { z } from "zod";
+import { GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
+import { Conflict, NotFound } from "../errors.ts";
+import { agentProcedure, type ProtectedContext } from "../trpc.ts";
+
+/**
+ * The node agent's side of the API. Agents pull: they claim actions for their
+ * node under a lease, renew it while working, and complete with the claim
+ * token they were given. A completion from a stale claim is refused.
+ */
+
+const claimRef = z.object({ actionId: z.string().min(1), claimToken: z.string().uuid() });
+
+export const startResult = z.object({
+  jupyterUrl: z.string().url().nullable(),
+  jupyterToken: z.string().nullable(),
+  pid: z.number().int().optional(),
+});
+export type StartResult = z.infer<typeof startResult>;
+
+const outcome = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
+  z.object({ ok: z.literal(false), error: z.string().max(4000) }),
+]);
+
+async function loadClaim(ctx: ProtectedContext, actionId: string, claimToken: string) {
+  const action = await ctx.repos.actions.byId(actionId);
+  if (!action) throw new NotFound("action", actionId);
+  if (action.claimToken !== claimToken || action.status !== "claimed") {
+    throw new Conflict(`action ${actionId} is no longer claimed by this agent (lease expired or completed elsewhere)`);
+  }
+  return action;
+}
+
+export const agentRouter = {
+  register: agentProcedure
+    .input(
+      z.object({
+        cluster: z.string().regex(NAME_PATTERN).default("local"),
+        runtime: z.enum(["local", "kubernetes"]),
+        name: z.string().regex(NAME_PATTERN, "node names use lowercase letters, digits and dashes"),
+        gpuType: z.string().regex(GPU_TYPE_PATTERN),
+        gpuCount: z.number().int().min(0).max(1024),
+        agentUrl: z.string().url(),
+        agentSecret: z.string().min(32),
+        version: z.string().max(100),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const node = await ctx.repos.nodes.register({ ...input, clusterName: input.cluster, agentVersion: input.version }, ctx.clock.now());
+      await ctx.repos.audit.record({ actorId: ctx.principal.id, action: "node.register", target: `node:${node.name}`, details: { gpuType: node.gpuType, gpuCount: node.gpuCount } });
+      ctx.notifier.notify();
+      return { nodeId: node.id, leaseMs: ctx.actionLeaseMs };
+    }),
+
+  heartbeat: agentProcedure.input(z.object({ nodeId: z.string() })).mutation(async ({ ctx, input }) => {
+    if (!(await ctx.repos.nodes.heartbeat(input.nodeId, ctx.clock.now()))) {
+      throw new NotFound("node", input.nodeId, "; register again");
+    }
+    return { ok: true };
+  }),
+
+  claim: agentProcedure.input(z.object({ nodeId: z.string() })).mutation(async ({ ctx, input }) => {
+    const action = await ctx.repos.actions.claim(input.nodeId, ctx.clock.now(), ctx.actionLeaseMs);
+    if (!action) return null;
+    return {
+      id: action.id,
+      kind: action.kind,
+      sessionId: action.sessionId,
+      payload: action.payload as Record<string, unknown>,
+      claimToken: action.claimToken!,
+      attempts: action.attempts,
+      leaseMs: ctx.actionLeaseMs,
+    };
+  }),
+
+  renew: agentProcedure.input(claimRef).mutation(async ({ ctx, input }) => {
+    const ok = await ctx.repos.actions.renew(input.actionId, input.claimToken, ctx.clock.now(), ctx.actionLeaseMs);
+    return { ok };
+  }),
+
+  /** The agent began starting a session: Scheduled → Starting. */
+  starting: agentProcedure.input(claimRef).mutation(async ({ ctx, input }) => {
+    const action = await loadClaim(ctx, input.actionId, input.claimToken);
+    const node = await ctx.repos.nodes.byId(action.nodeId);
+    if (action.sessionId) {
+      await ctx.repos.sessions.transition({
+        id: action.sessionId,
+        from: ["Scheduled"],
+        to: "Starting",
+        reason: `starting on node ${node?.name ?? action.nodeId}`,
+        actor: `agent:${node?.name ?? action.nodeId}`,
+      });
+      ctx.notifier.notify();
+    }
+    return { ok: true };
+  }),
+
+  complete: agentProcedure.input(claimRef.extend({ outcome })).mutation(async ({ ctx, input }) => {
+    const action = await loadClaim(ctx, input.actionId, input.claimToken);
+    const node = await ctx.repos.nodes.byId(action.nodeId);
+    const nodeName = node?.name ?? action.nodeId;
+    const now = ctx.clock.now();
+    const session = action.sessionId ? await ctx.repos.sessions.byId(action.sessionId) : null;
+    const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, stoppedAt: now };
+    let transition;
+    if (session && action.kind === "start") {
+      if (input.outcome.ok) {
+        const r = startResult.parse(input.outcome.result);
+        transition = {
+          id: session.id,
+          from: ["Scheduled", "Starting"] as const,
+          to: "Running" as const,
+          reason: `running on node ${nodeName} (GPU ${session.gpuIndices.join(", ")})` + (r.jupyterUrl ? " with Jupyter" : ", terminal only: no `jupyter` on the node"),
+          actor: `agent:${nodeName}`,
+          patch: { jupyterUrl: r.jupyterUrl, jupyterToken: r.jupyterToken, startedAt: now, lastActivityAt: now },
+        };
+      } else {
+        transition = {
+          id: session.id,
+          from: ["Scheduled", "Starting"] as const,
+          to: "Failed" as const,
+          reason: `failed to start on node ${nodeName}: ${input.outcome.error}`,
+          actor: `agent:${nodeName}`,
+          patch: released,
+        };
+      }
+    } else if (session && action.kind === "stop" && input.outcome.ok) {
+      const terminated = session.desiredState === "terminated";
+      transition = {
+        id: session.id,
+        from: ["Stopping"] as const,
+        to: terminated ? ("Terminated" as const) : ("Stopped" as const),
+        reason: `${session.reason || "stopped"}; GPUs released on node ${nodeName}`,
+        actor: `agent:${nodeName}`,
+        patch: released,
+      };
+    }
+    const accepted = await ctx.repos.actions.complete({
+      id: action.id,
+      claimToken: input.claimToken,
+      outcome: input.outcome,
+      now,
+      ...(transition ? { transition } : {}),
+    });
+    if (!accepted) throw new Conflict(`action ${action.id} is no longer claimed by this agent`);
+    if (session && action.kind === "stop" && !input.outcome.ok) {
+      await ctx.repos.sessions.setReason(session.id, `stop failed on node ${nodeName}, retrying: ${input.outcome.error}`, `agent:${nodeName}`);
+    }
+    ctx.notifier.notify();
+    return { ok: true };
+  }),
+
+  /** A session's processes ended on their own (crash, user `exit`): it is Failed unless it was being stopped. */
+  sessionExited: agentProcedure
+    .input(z.object({ nodeId: z.string(), sessionId: z.string(), detail: z.string().max(2000) }))
+    .mutation(async ({ ctx, input }) => {
+      const node = await ctx.repos.nodes.byId(input.nodeId);
+      const nodeName = node?.name ?? input.nodeId;
+      const moved = await ctx.repos.sessions.transition({
+        id: input.sessionId,
+        from: ["Running"],
+        to: "Failed",
+        reason: `the session's processes exited on node ${nodeName}: ${input.detail}`,
+        actor: `agent:${nodeName}`,
+        patch: { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, stoppedAt: ctx.clock.now() },
+      });
+      if (moved) ctx.notifier.notify();
+      return { ok: moved !== null };
+    }),
+} satisfies TRPCRouterRecord;

@@ -1,0 +1,227 @@
+import { tracked, type TRPCRouterRecord } from "@trpc/server";
+import { z } from "zod";
+import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, checkRequest, newId, type UserRequest } from "@daybox/core";
+import type { Repos } from "@daybox/db";
+import { sessionScope, visibleSession } from "../access.ts";
+import type { Principal } from "../auth.ts";
+import { eventDto, sessionDto } from "../dto.ts";
+import { BadInput, Conflict, Forbidden, NotSupported, QuotaError } from "../errors.ts";
+import { protectedProcedure, type ProtectedContext } from "../trpc.ts";
+
+const sessionId = z.string().regex(/^ses-[a-z0-9]{12}$/, "expected a session id like ses-0a1b2c3d4e5f");
+
+export const createSessionInput = z.object({
+  name: z.string().regex(NAME_PATTERN, "use lowercase letters, digits and dashes (at most 63)").optional(),
+  project: z.string().regex(NAME_PATTERN, "not a valid project name").optional(),
+  gpus: z
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(MAX_GPUS_PER_SESSION, `must be at most ${MAX_GPUS_PER_SESSION}`),
+  gpuType: z.string().regex(GPU_TYPE_PATTERN, "not a valid GPU type (e.g. a100-80gb)").optional(),
+  image: z.string().min(1).max(200).default("default"),
+});
+export type CreateSessionInput = z.input<typeof createSessionInput>;
+
+export const listSessionsInput = z
+  .object({
+    project: z.string().optional(),
+    state: z.enum(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Failed", "Terminated"]).optional(),
+    includeTerminated: z.boolean().default(false),
+  })
+  .default({ includeTerminated: false });
+
+export const byIdInput = z.object({ id: sessionId });
+export const watchInput = z.object({
+  sessionId: sessionId.optional(),
+  /** Resume after this event id (sent automatically by the SSE client on reconnect). */
+  lastEventId: z.string().regex(/^\d+$/).nullish(),
+});
+
+const actor = (p: Principal) => `user:${p.name}`;
+
+/** Picks the project for a new session: the named one, else the user's only one. */
+async function resolveProject(repos: Repos, p: Principal, name: string | undefined) {
+  if (name) {
+    const project = await repos.projects.byName(name);
+    if (!project) throw new BadInput(`project ${name} does not exist; \`daybox project ls\` lists yours`);
+    if (p.role !== "admin" && !project.memberships.some((m) => m.userId === p.id)) {
+      throw new QuotaError(`you are not a member of project ${name}; ask an admin to add you`);
+    }
+    return project;
+  }
+  const memberships = await repos.projects.membershipsOf(p.id);
+  if (memberships.length === 0) {
+    throw new QuotaError("you are not a member of any project; ask an admin to add you (`daybox project add-member`)");
+  }
+  if (memberships.length > 1) {
+    const names = memberships.map((m) => m.project.name).toSorted();
+    throw new BadInput(`you are in several projects (${names.join(", ")}); pass --project`);
+  }
+  return (await repos.projects.byName(memberships[0]!.project.name))!;
+}
+
+/** Refuses requests the quota can never satisfy; a request that merely has to wait is accepted. */
+function checkQuota(project: { name: string; quotas: { gpuType: string; guaranteed: number }[] }, gpuType: string, gpus: number) {
+  const quota = project.quotas.find((q) => q.gpuType === gpuType);
+  if (!quota) {
+    const have = project.quotas.map((q) => `${q.gpuType}: ${q.guaranteed}`).join(", ");
+    throw new QuotaError(
+      `project ${project.name} has no quota for ${gpuType} GPUs` + (have ? ` (it has ${have})` : " (it has no GPU quota yet; ask an admin)"),
+    );
+  }
+  if (gpus > quota.guaranteed) {
+    throw new QuotaError(
+      `project ${project.name} may use at most ${quota.guaranteed} ${gpuType} GPUs at once; this session asks for ${gpus}`,
+    );
+  }
+}
+
+async function requireState(ctx: ProtectedContext, id: string, request: UserRequest) {
+  const s = await visibleSession(ctx.repos, ctx.principal, id);
+  const verdict = checkRequest(request, s.state);
+  if (!verdict.ok) throw new Conflict(`cannot ${request} ${s.name} (${s.id}): ${verdict.reason}`);
+  return s;
+}
+
+/** Re-reads after a transition; a lost race (null) is a conflict the user can retry. */
+async function afterTransition(ctx: ProtectedContext, id: string, moved: unknown) {
+  if (!moved) throw new Conflict(`session ${id} changed state while handling your request; check \`daybox session show ${id}\` and retry`);
+  ctx.notifier.notify();
+  return sessionDto((await ctx.repos.sessions.byId(id))!);
+}
+
+export const sessionsRouter = {
+  create: protectedProcedure.input(createSessionInput).mutation(async ({ ctx, input }) => {
+    const project = await resolveProject(ctx.repos, ctx.principal, input.project);
+    let gpuType = input.gpuType;
+    if (!gpuType) {
+      if (project.quotas.length === 1) gpuType = project.quotas[0]!.gpuType;
+      else if (project.quotas.length === 0) throw new QuotaError(`project ${project.name} has no GPU quota yet; ask an admin`);
+      else throw new BadInput(`project ${project.name} has quota for several GPU types (${project.quotas.map((q) => q.gpuType).join(", ")}); pass --gpu-type`);
+    }
+    checkQuota(project, gpuType, input.gpus);
+    const s = await ctx.repos.sessions.create({
+      name: input.name ?? `${ctx.principal.name}-${newId("x").slice(-5)}`,
+      ownerId: ctx.principal.id,
+      projectId: project.id,
+      gpuType,
+      gpuCount: input.gpus,
+      image: input.image,
+      reason: `created by ${ctx.principal.name}; waiting to be scheduled`,
+      actor: actor(ctx.principal),
+    });
+    ctx.notifier.notify();
+    return sessionDto((await ctx.repos.sessions.byId(s.id))!);
+  }),
+
+  list: protectedProcedure.input(listSessionsInput).query(async ({ ctx, input }) => {
+    const scope = await sessionScope(ctx.repos, ctx.principal);
+    let projectId: string | undefined;
+    if (input.project) {
+      const project = await ctx.repos.projects.byName(input.project);
+      if (!project) throw new BadInput(`project ${input.project} does not exist`);
+      projectId = project.id;
+    }
+    const rows = await ctx.repos.sessions.list(scope, {
+      ...(input.state ? { states: [input.state] } : {}),
+      ...(projectId ? { projectId } : {}),
+      includeTerminated: input.includeTerminated || input.state === "Terminated",
+    });
+    return rows.map(sessionDto);
+  }),
+
+  byId: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    return sessionDto(await visibleSession(ctx.repos, ctx.principal, input.id));
+  }),
+
+  events: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    await visibleSession(ctx.repos, ctx.principal, input.id);
+    const scope = await sessionScope(ctx.repos, ctx.principal);
+    const rows = await ctx.repos.sessions.eventsAfter(scope, { afterId: 0n, sessionId: input.id, limit: 1000 });
+    return rows.map(eventDto);
+  }),
+
+  /** The Jupyter URL with its token: for the session's owner only. */
+  open: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+    if (s.ownerId !== ctx.principal.id) {
+      throw new Forbidden(`only ${s.owner.name} can open ${s.name}: its Jupyter token is theirs alone`);
+    }
+    if (s.state !== "Running") throw new Conflict(`session ${s.name} is ${s.state}; it can be opened once Running`);
+    if (!s.jupyterUrl) {
+      throw new Conflict(`session ${s.name} is terminal-only (no \`jupyter\` on its node); use \`daybox attach ${s.id}\``);
+    }
+    const url = new URL(s.jupyterUrl);
+    if (s.jupyterToken) url.searchParams.set("token", s.jupyterToken);
+    return { url: url.toString() };
+  }),
+
+  stop: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await requireState(ctx, input.id, "stop");
+    const reason = `stopped by ${ctx.principal.name}`;
+    const moved =
+      s.state === "Pending"
+        ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending"], to: "Stopped", reason, actor: actor(ctx.principal), desiredState: "stopped", patch: { stoppedAt: ctx.clock.now() } })
+        : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "stopped" });
+    return afterTransition(ctx, s.id, moved);
+  }),
+
+  resume: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await requireState(ctx, input.id, "resume");
+    const project = (await ctx.repos.projects.byName(s.project.name))!;
+    checkQuota(project, s.gpuType, s.gpuCount);
+    const moved = await ctx.repos.sessions.request({
+      id: s.id,
+      from: ["Stopped", "Failed"],
+      to: "Pending",
+      reason: `resumed by ${ctx.principal.name}; waiting to be scheduled`,
+      actor: actor(ctx.principal),
+      desiredState: "running",
+      patch: { stoppedAt: null },
+    });
+    return afterTransition(ctx, s.id, moved);
+  }),
+
+  park: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await requireState(ctx, input.id, "park");
+    throw new NotSupported(
+      `parking ${s.name} needs the snapshot engine, which this Daybox does not have yet (issue #3); ` +
+        `\`daybox session stop ${s.id}\` frees its GPUs and keeps its home directory on the node`,
+    );
+  }),
+
+  delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await requireState(ctx, input.id, "delete");
+    const reason = `deleted by ${ctx.principal.name}`;
+    const resting = s.state === "Pending" || s.state === "Stopped" || s.state === "Failed";
+    const moved = resting
+      ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Stopped", "Failed"], to: "Terminated", reason, actor: actor(ctx.principal), desiredState: "terminated", patch: { stoppedAt: s.stoppedAt ?? ctx.clock.now() } })
+      : s.state === "Stopping"
+        ? await ctx.repos.sessions.request({ id: s.id, from: ["Stopping"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" })
+        : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" });
+    return afterTransition(ctx, s.id, moved);
+  }),
+
+  /**
+   * Live session events over SSE: every transition of every session the
+   * caller can see (or of one session), resumable from the last event id.
+   */
+  watch: protectedProcedure.input(watchInput).subscription(async function* ({ ctx, input, signal }) {
+    if (input.sessionId) await visibleSession(ctx.repos, ctx.principal, input.sessionId);
+    const scope = await sessionScope(ctx.repos, ctx.principal);
+    let cursor = input.lastEventId ? BigInt(input.lastEventId) : await ctx.repos.sessions.lastEventId();
+    while (!signal?.aborted) {
+      const rows = await ctx.repos.sessions.eventsAfter(scope, {
+        afterId: cursor,
+        limit: 200,
+        ...(input.sessionId ? { sessionId: input.sessionId } : {}),
+      });
+      for (const row of rows) {
+        cursor = row.id;
+        yield tracked(row.id.toString(), eventDto(row));
+      }
+      if (rows.length < 200) await ctx.notifier.wait(1_000, signal);
+    }
+  }),
+} satisfies TRPCRouterRecord;

@@ -1,0 +1,73 @@
+import http from "node:http";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { createContextFactory, type ApiServices } from "./context.ts";
+import { appRouter } from "./router.ts";
+import { createTerminalProxy } from "./terminal.ts";
+
+export interface ApiServer {
+  server: http.Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * One HTTP server: tRPC at /trpc (queries, mutations, SSE subscriptions),
+ * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz.
+ */
+export async function createApiServer(services: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
+  const trpc = createHTTPHandler({ router: appRouter, createContext: createContextFactory(services), basePath: "/trpc/" });
+  const terminal = createTerminalProxy(services);
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      health(services).then(
+        (body) => json(res, 200, body),
+        () => json(res, 503, { status: "unavailable", version: services.version }),
+      );
+      return;
+    }
+    if (path?.startsWith("/trpc/")) return trpc(req, res);
+    json(res, 404, { error: `no route ${path}; the API lives under /trpc` });
+  });
+  server.on("upgrade", (req, socket, head) => {
+    if (!terminal(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : listen.port;
+  const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function health(services: ApiServices) {
+  const nodes = await services.repos.nodes.list();
+  const ready = nodes.filter((n) => n.state === "Ready");
+  return {
+    status: "ok",
+    version: services.version,
+    nodes: ready.length,
+    gpus: {
+      total: ready.reduce((s, n) => s + n.gpuCount, 0),
+      allocated: nodes.reduce((s, n) => s + n.sessions.reduce((t, x) => t + x.gpuIndices.length, 0), 0),
+    },
+    sessions: { running: nodes.reduce((s, n) => s + n.sessions.filter((x) => x.state === "Running").length, 0) },
+  };
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,30 @@
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { actionsRepo } from "./actions.ts";
+import { auditRepo } from "./audit.ts";
+import { nodesRepo } from "./nodes.ts";
+import { projectsRepo } from "./projects.ts";
+import { sessionsRepo } from "./sessions.ts";
+import { tokensRepo, usersRepo } from "./users.ts";
+import { loadWorld } from "./world.ts";
+
+/** Every repository over one Prisma client: the only way the rest of Daybox touches the database. */
+export function createRepos(db: PrismaClient) {
+  return {
+    users: usersRepo(db),
+    tokens: tokensRepo(db),
+    projects: projectsRepo(db),
+    nodes: nodesRepo(db),
+    sessions: sessionsRepo(db),
+    actions: actionsRepo(db),
+    audit: auditRepo(db),
+    loadWorld: () => loadWorld(db),
+  };
+}
+export type Repos = ReturnType<typeof createRepos>;
+
+export { TOKEN_PATTERN, hashToken, type AuthResult } from "./users.ts";
+export type { Transition, SessionScope } from "./sessions.ts";
+export type { ActionOutcome } from "./actions.ts";
+export type { World } from "./world.ts";
+export type { NodeRegistration } from "./nodes.ts";
+export type { Actor } from "./types.ts";

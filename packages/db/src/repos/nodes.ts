@@ -1,0 +1,77 @@
+import { newId } from "@daybox/core";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+
+export interface NodeRegistration {
+  clusterName: string;
+  runtime: "local" | "kubernetes";
+  name: string;
+  gpuType: string;
+  gpuCount: number;
+  agentUrl: string;
+  agentSecret: string;
+  agentVersion: string;
+}
+
+export function nodesRepo(db: PrismaClient) {
+  return {
+    /**
+     * Registers a node, or updates it when an agent restarts: the node keeps
+     * its id, cordon and drain flags, so a restart never loses admin intent.
+     */
+    async register(r: NodeRegistration, now: Date) {
+      const cluster = await db.cluster.upsert({
+        where: { name: r.clusterName },
+        create: { id: newId("cls"), name: r.clusterName, runtime: r.runtime },
+        update: {},
+      });
+      const fields = {
+        gpuType: r.gpuType,
+        gpuCount: r.gpuCount,
+        agentUrl: r.agentUrl,
+        agentSecret: r.agentSecret,
+        agentVersion: r.agentVersion,
+        lastHeartbeat: now,
+        state: "Ready" as const,
+      };
+      return db.node.upsert({
+        where: { clusterId_name: { clusterId: cluster.id, name: r.name } },
+        create: { id: newId("nod"), clusterId: cluster.id, name: r.name, ...fields },
+        update: fields,
+      });
+    },
+    async heartbeat(id: string, now: Date) {
+      const { count } = await db.node.updateMany({ where: { id }, data: { lastHeartbeat: now } });
+      return count > 0;
+    },
+    byId(id: string) {
+      return db.node.findUnique({ where: { id } });
+    },
+    byName(name: string) {
+      return db.node.findFirst({ where: { name } });
+    },
+    list() {
+      return db.node.findMany({
+        include: {
+          cluster: { select: { name: true } },
+          sessions: {
+            where: { state: { in: ["Scheduled", "Starting", "Running", "Stopping"] } },
+            select: { id: true, name: true, gpuIndices: true, state: true, owner: { select: { name: true } } },
+          },
+        },
+        orderBy: { name: "asc" },
+      });
+    },
+    setSchedulable(id: string, schedulable: boolean) {
+      return db.node.update({ where: { id }, data: { schedulable } });
+    },
+    setDraining(id: string, drainingAt: Date | null) {
+      return db.node.update({
+        where: { id },
+        data: drainingAt ? { drainingAt, schedulable: false } : { drainingAt: null },
+      });
+    },
+    setState(id: string, ready: boolean) {
+      return db.node.update({ where: { id }, data: { state: ready ? "Ready" : "NotReady" } });
+    },
+  };
+}

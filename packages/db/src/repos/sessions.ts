@@ -1,0 +1,197 @@
+import { newId } from "@daybox/core";
+import type { PrismaClient, Session } from "../generated/prisma/client.ts";
+import type { DesiredState, SessionState } from "../generated/prisma/enums.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import type { Actor, Tx } from "./types.ts";
+
+export interface Transition {
+  id: string;
+  /** The transition happens only from one of these states; otherwise nothing changes. */
+  from: readonly SessionState[];
+  to: SessionState;
+  reason: string;
+  actor: Actor;
+  patch?: Prisma.SessionUncheckedUpdateManyInput;
+}
+
+/** Visibility filter for a principal: own sessions, plus managed projects'. */
+export interface SessionScope {
+  all?: boolean;
+  ownerId?: string;
+  projectIds?: string[];
+}
+
+export function scopeWhere(scope: SessionScope): Prisma.SessionWhereInput {
+  if (scope.all) return {};
+  const or: Prisma.SessionWhereInput[] = [];
+  if (scope.ownerId) or.push({ ownerId: scope.ownerId });
+  if (scope.projectIds?.length) or.push({ projectId: { in: scope.projectIds } });
+  return or.length ? { OR: or } : { id: { in: [] } };
+}
+
+/**
+ * Moves a session between states inside `tx`, recording the event. Returns
+ * null when the session is not in one of `from` (someone else moved it first),
+ * so callers can treat a lost race as a conflict rather than overwrite it.
+ */
+export async function transitionIn(tx: Tx, t: Transition): Promise<Session | null> {
+  const { count } = await tx.session.updateMany({
+    where: { id: t.id, state: { in: [...t.from] } },
+    data: { ...t.patch, state: t.to, reason: t.reason, version: { increment: 1 } },
+  });
+  if (count === 0) return null;
+  const session = await tx.session.findUniqueOrThrow({ where: { id: t.id } });
+  const last = await tx.sessionEvent.findFirst({ where: { sessionId: t.id }, orderBy: { id: "desc" } });
+  await tx.sessionEvent.create({
+    data: { sessionId: t.id, fromState: last?.toState ?? null, toState: t.to, reason: t.reason, actor: t.actor },
+  });
+  return session;
+}
+
+export function sessionsRepo(db: PrismaClient) {
+  return {
+    async create(input: {
+      name: string;
+      ownerId: string;
+      projectId: string;
+      gpuType: string;
+      gpuCount: number;
+      image: string;
+      reason: string;
+      actor: Actor;
+    }) {
+      const id = newId("ses");
+      return db.$transaction(async (tx) => {
+        const { reason, actor, ...rest } = input;
+        const session = await tx.session.create({ data: { id, ...rest, state: "Pending", reason } });
+        await tx.sessionEvent.create({ data: { sessionId: id, fromState: null, toState: "Pending", reason, actor } });
+        return session;
+      });
+    },
+
+    byId(id: string) {
+      return db.session.findUnique({
+        where: { id },
+        include: { owner: { select: { name: true } }, project: { select: { name: true } }, node: { select: { name: true } } },
+      });
+    },
+
+    list(scope: SessionScope, filter: { states?: SessionState[]; projectId?: string; includeTerminated?: boolean }) {
+      const states = filter.states ?? (filter.includeTerminated ? undefined : undefined);
+      return db.session.findMany({
+        where: {
+          AND: [
+            scopeWhere(scope),
+            states ? { state: { in: states } } : filter.includeTerminated ? {} : { state: { not: "Terminated" } },
+            filter.projectId ? { projectId: filter.projectId } : {},
+          ],
+        },
+        include: { owner: { select: { name: true } }, project: { select: { name: true } }, node: { select: { name: true } } },
+        orderBy: { createdAt: "desc" },
+      });
+    },
+
+    transition(t: Transition) {
+      return db.$transaction((tx) => transitionIn(tx, t));
+    },
+
+    /** Sets desired state and transitions in one step (user requests). */
+    request(t: Transition & { desiredState: DesiredState }) {
+      const { desiredState, ...rest } = t;
+      return db.$transaction((tx) => transitionIn(tx, { ...rest, patch: { ...rest.patch, desiredState } }));
+    },
+
+    /** Updates why a session waits; records an event only when the reason changed. */
+    async setReason(id: string, reason: string, actor: Actor) {
+      await db.$transaction(async (tx) => {
+        const s = await tx.session.findUnique({ where: { id } });
+        if (!s || s.reason === reason) return;
+        await tx.session.update({ where: { id }, data: { reason } });
+        await tx.sessionEvent.create({ data: { sessionId: id, fromState: s.state, toState: s.state, reason, actor } });
+      });
+    },
+
+    /** Places a pending session and queues its start on the node, atomically. */
+    async place(input: { id: string; nodeId: string; gpuIndices: number[]; reason: string; actor: Actor; payload: Record<string, unknown> }) {
+      return db.$transaction(async (tx) => {
+        const s = await transitionIn(tx, {
+          id: input.id,
+          from: ["Pending"],
+          to: "Scheduled",
+          reason: input.reason,
+          actor: input.actor,
+          patch: { nodeId: input.nodeId, gpuIndices: input.gpuIndices },
+        });
+        if (!s) return null;
+        await tx.agentAction.create({
+          data: {
+            id: newId("act"),
+            kind: "start",
+            nodeId: input.nodeId,
+            sessionId: input.id,
+            payload: { ...input.payload, gpuIndices: input.gpuIndices } as Prisma.InputJsonValue,
+            reason: input.reason,
+          },
+        });
+        return s;
+      });
+    },
+
+    /**
+     * Queues a stop on the session's node and marks it Stopping, atomically.
+     * Cancels a start still waiting to be claimed. No-op if a stop is already open.
+     */
+    async queueStop(input: { id: string; nodeId: string; reason: string; actor: Actor; purge: boolean }) {
+      return db.$transaction(async (tx) => {
+        const open = await tx.agentAction.findFirst({
+          where: { sessionId: input.id, kind: "stop", status: { in: ["pending", "claimed"] } },
+        });
+        if (open) return null;
+        await tx.agentAction.updateMany({
+          where: { sessionId: input.id, kind: "start", status: "pending" },
+          data: { status: "cancelled", reason: input.reason },
+        });
+        const s = await tx.session.findUnique({ where: { id: input.id } });
+        if (!s) return null;
+        if (s.state !== "Stopping") {
+          const moved = await transitionIn(tx, {
+            id: input.id,
+            from: ["Scheduled", "Starting", "Running"],
+            to: "Stopping",
+            reason: input.reason,
+            actor: input.actor,
+          });
+          if (!moved) return null;
+        }
+        return tx.agentAction.create({
+          data: {
+            id: newId("act"),
+            kind: "stop",
+            nodeId: input.nodeId,
+            sessionId: input.id,
+            payload: { sessionId: input.id, purge: input.purge },
+            reason: input.reason,
+          },
+        });
+      });
+    },
+
+    /** Events after `afterId` for sessions in scope (optionally one session), oldest first. */
+    eventsAfter(scope: SessionScope, input: { afterId: bigint; sessionId?: string; limit: number }) {
+      return db.sessionEvent.findMany({
+        where: {
+          id: { gt: input.afterId },
+          ...(input.sessionId ? { sessionId: input.sessionId } : {}),
+          session: scopeWhere(scope),
+        },
+        include: { session: { select: { name: true, state: true } } },
+        orderBy: { id: "asc" },
+        take: input.limit,
+      });
+    },
+
+    lastEventId() {
+      return db.sessionEvent.findFirst({ orderBy: { id: "desc" }, select: { id: true } }).then((e) => e?.id ?? 0n);
+    },
+  };
+}
