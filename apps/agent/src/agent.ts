@@ -1,0 +1,136 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { LocalRuntime, type SessionRuntime } from "@daybox/cluster";
+import { createApiClient, type ApiClient } from "./api-client.ts";
+import type { AgentEnv } from "./env.ts";
+import { detectGpus } from "./gpus.ts";
+import { startTerminalServer } from "./terminal-server.ts";
+
+export const AGENT_VERSION = "0.1.0";
+
+type ClaimedAction = NonNullable<Awaited<ReturnType<ApiClient["agent"]["claim"]["mutate"]>>>;
+
+/**
+ * The node agent. It registers its node, heartbeats, and pulls actions for
+ * its node one at a time under a lease it renews while working. Sessions run
+ * detached, so an agent restart adopts them instead of restarting them.
+ */
+export async function startAgent(env: AgentEnv, token: string, log = (m: string) => console.log(`[agent] ${m}`)) {
+  const api = createApiClient(env.DAYBOX_API_URL, token);
+  const runtime: SessionRuntime & { reapDead?: () => Promise<string[]> } = new LocalRuntime({
+    root: path.join(env.DAYBOX_DATA_DIR, "sessions"),
+    ...(env.DAYBOX_JUPYTER === "never" ? { jupyter: null } : {}),
+  });
+  const secret = randomBytes(32).toString("base64url");
+  const terminals = await startTerminalServer({ runtime, secret, host: env.DAYBOX_AGENT_HOST, port: env.DAYBOX_AGENT_PORT, log });
+  const gpus = await detectGpus({ gpuType: env.DAYBOX_LOCAL_GPU_TYPE, gpuCount: env.DAYBOX_LOCAL_GPUS });
+
+  let nodeId = "";
+  const register = async () => {
+    const r = await api.agent.register.mutate({
+      cluster: env.DAYBOX_CLUSTER,
+      runtime: runtime.kind,
+      name: env.nodeName,
+      gpuType: gpus.gpuType,
+      gpuCount: gpus.gpuCount,
+      agentUrl: terminals.url,
+      agentSecret: secret,
+      version: AGENT_VERSION,
+    });
+    nodeId = r.nodeId;
+  };
+  await retry(register, log, "register node");
+  log(`node ${env.nodeName} registered: ${gpus.gpuCount} × ${gpus.gpuType} (${gpus.source})`);
+
+  // Sessions that ended on their own become Failed, with what happened.
+  runtime.onExit((sessionId, detail) => {
+    log(`session ${sessionId} exited: ${detail}`);
+    api.agent.sessionExited.mutate({ nodeId, sessionId, detail }).catch((e: Error) => log(`report exit of ${sessionId}: ${e.message}`));
+  });
+  for (const sessionId of (await runtime.reapDead?.()) ?? []) {
+    await api.agent.sessionExited
+      .mutate({ nodeId, sessionId, detail: "its processes were gone when the agent restarted" })
+      .catch((e: Error) => log(`report exit of ${sessionId}: ${e.message}`));
+  }
+
+  let stopping = false;
+  const heartbeat = setInterval(() => {
+    api.agent.heartbeat.mutate({ nodeId }).catch(async (e: Error) => {
+      log(`heartbeat: ${e.message}`);
+      if (/not found/.test(e.message)) await register().catch(() => {});
+    });
+  }, env.DAYBOX_HEARTBEAT_MS);
+
+  async function execute(action: ClaimedAction) {
+    const ref = { actionId: action.id, claimToken: action.claimToken };
+    // Keep the lease while working; a lost lease means another agent owns the action now.
+    const renew = setInterval(() => {
+      api.agent.renew.mutate(ref).catch((e: Error) => log(`renew ${action.id}: ${e.message}`));
+    }, Math.max(100, Math.floor(action.leaseMs / 3)));
+    try {
+      if (env.DAYBOX_AGENT_FAULT === "exit-after-claim") crash(`fault injected after claiming ${action.id}`);
+      const sessionId = action.sessionId!;
+      let outcome: { ok: true; result: Record<string, unknown> } | { ok: false; error: string };
+      try {
+        if (action.kind === "start") {
+          await api.agent.starting.mutate(ref);
+          const p = action.payload as { name?: string; image?: string; gpuIndices?: number[] };
+          const running = await runtime.start({ sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] });
+          if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
+          outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid } };
+        } else {
+          await runtime.stop(sessionId);
+          outcome = { ok: true, result: {} };
+        }
+      } catch (err) {
+        outcome = { ok: false, error: (err as Error).message };
+      }
+      await api.agent.complete.mutate({ ...ref, outcome });
+      log(`${action.kind} ${sessionId} (attempt ${action.attempts}): ${outcome.ok ? "done" : `failed: ${outcome.error}`}`);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      let action: ClaimedAction | null = null;
+      try {
+        action = await api.agent.claim.mutate({ nodeId });
+        if (action) await execute(action);
+      } catch (err) {
+        log(`${action ? `${action.kind} ${action.id}` : "claim"}: ${(err as Error).message}`);
+      }
+      if (!action) await new Promise((r) => setTimeout(r, env.DAYBOX_POLL_MS));
+    }
+  })();
+
+  return {
+    nodeName: env.nodeName,
+    runtime,
+    async close() {
+      stopping = true;
+      clearInterval(heartbeat);
+      await loop;
+      await runtime.close();
+      await terminals.close();
+    },
+  };
+}
+
+function crash(message: string): never {
+  console.error(`[agent] ${message}`);
+  process.exit(86);
+}
+
+async function retry(fn: () => Promise<void>, log: (m: string) => void, what: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 60) throw new Error(what, { cause: err });
+      if (attempt === 1 || attempt % 10 === 0) log(`${what}: ${(err as Error).message}; retrying`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { hostname, homedir } from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+/** The agent's configuration, read once. Defaults give the embedded single-machine mode. */
+const schema = z.object({
+  DAYBOX_API_URL: z.string().url().default("http://127.0.0.1:7878"),
+  DAYBOX_AGENT_TOKEN: z.string().optional(),
+  DAYBOX_AGENT_TOKEN_FILE: z.string().optional(),
+  DAYBOX_DATA_DIR: z.string().default(path.join(homedir(), ".daybox")),
+  DAYBOX_NODE_NAME: z.string().optional(),
+  DAYBOX_CLUSTER: z.string().default("local"),
+  /** Used when nvidia-smi finds no GPUs: how many GPUs this node offers, and of which type. */
+  DAYBOX_LOCAL_GPUS: z.coerce.number().int().min(0).max(1024).default(4),
+  DAYBOX_LOCAL_GPU_TYPE: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/).default("sim-a100"),
+  DAYBOX_AGENT_HOST: z.string().default("127.0.0.1"),
+  DAYBOX_AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  DAYBOX_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5_000),
+  DAYBOX_POLL_MS: z.coerce.number().int().min(50).default(500),
+  /** "never" to run terminal-only sessions even where jupyter is installed. */
+  DAYBOX_JUPYTER: z.enum(["auto", "never"]).default("auto"),
+  /** Test-only crash points: exit the process right after claiming, or after starting a session. */
+  DAYBOX_AGENT_FAULT: z.enum(["", "exit-after-claim", "exit-after-start"]).default(""),
+});
+
+export type AgentEnv = z.infer<typeof schema> & { nodeName: string };
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ");
+    throw new Error(`invalid agent configuration:\n  ${issues}`);
+  }
+  const nodeName = (parsed.data.DAYBOX_NODE_NAME ?? hostname())
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 63) || "local";
+  return { ...parsed.data, DAYBOX_DATA_DIR: path.resolve(parsed.data.DAYBOX_DATA_DIR), nodeName };
+}

@@ -1,0 +1,3 @@
+export type { SessionRuntime, SessionSpec, RunningSession, Terminal, TerminalOptions } from "./runtime.ts";
+export { LocalRuntime, type LocalRuntimeOptions } from "./local/local-runtime.ts";
+export { findJupyter } from "./local/jupyter.ts";

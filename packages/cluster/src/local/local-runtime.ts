@@ -1,0 +1,289 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import * as pty from "node-pty";
+import type { RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
+import { explainFailure, findJupyter, jupyterArgs } from "./jupyter.ts";
+import { alive, environOf, freePort, killGroup, sleep, waitFor } from "./process.ts";
+
+export interface LocalRuntimeOptions {
+  /** Sessions live in `<root>/<session-id>/` with `home/` as their HOME. */
+  root: string;
+  /** Path to `jupyter`; undefined = look on PATH; null = never (terminal-only sessions). */
+  jupyter?: string | null;
+  /** How long Jupyter may take to answer before start() fails. */
+  startTimeoutMs?: number;
+  /** How often adopted sessions are checked for exit. */
+  pollMs?: number;
+}
+
+/** What start() records, so a restarted agent can adopt the session instead of starting it again. */
+interface RuntimeRecord {
+  sessionId: string;
+  pid: number;
+  jupyterUrl: string | null;
+  jupyterToken: string | null;
+  startedAt: string;
+}
+
+/**
+ * Sessions as process groups on this machine. Each session's processes run
+ * detached from the agent, so restarting the agent never kills a session.
+ */
+export class LocalRuntime implements SessionRuntime {
+  readonly kind = "local" as const;
+  readonly #root: string;
+  readonly #startTimeoutMs: number;
+  readonly #pollMs: number;
+  #jupyter: Promise<string | null>;
+  #exitListeners: ((sessionId: string, detail: string) => void)[] = [];
+  #stopping = new Set<string>();
+  #watched = new Map<string, { child?: ChildProcess; timer?: NodeJS.Timeout }>();
+  #terminals = new Map<string, Set<pty.IPty>>();
+
+  constructor(opts: LocalRuntimeOptions) {
+    this.#root = path.resolve(opts.root);
+    this.#startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+    this.#pollMs = opts.pollMs ?? 2_000;
+    this.#jupyter = opts.jupyter === undefined ? findJupyter() : Promise.resolve(opts.jupyter);
+  }
+
+  sessionDir(sessionId: string): string {
+    if (!/^[a-z0-9-]+$/.test(sessionId)) throw new Error(`invalid session id ${JSON.stringify(sessionId)}`);
+    return path.join(this.#root, sessionId);
+  }
+
+  homeDir(sessionId: string): string {
+    return path.join(this.sessionDir(sessionId), "home");
+  }
+
+  /** Whether sessions started now get Jupyter. */
+  async hasJupyter(): Promise<boolean> {
+    return (await this.#jupyter) !== null;
+  }
+
+  async start(spec: SessionSpec): Promise<RunningSession> {
+    const adopted = await this.#adopt(spec.sessionId);
+    if (adopted) return adopted;
+
+    const dir = this.sessionDir(spec.sessionId);
+    const home = this.homeDir(spec.sessionId);
+    await mkdir(home, { recursive: true });
+    const env = this.#env(spec.sessionId, home, spec.gpuIndices);
+    const log = await open(path.join(dir, "session.log"), "a");
+    const jupyter = await this.#jupyter;
+    let record: RuntimeRecord;
+    let child: ChildProcess;
+    try {
+      if (jupyter) {
+        const port = await freePort();
+        const token = randomBytes(24).toString("hex");
+        child = spawn(jupyter, jupyterArgs({ port, token, rootDir: home }), {
+          cwd: home,
+          env,
+          detached: true,
+          stdio: ["ignore", log.fd, log.fd],
+        });
+        record = { sessionId: spec.sessionId, pid: child.pid!, jupyterUrl: `http://127.0.0.1:${port}/`, jupyterToken: token, startedAt: new Date().toISOString() };
+      } else {
+        // Terminal-only: a placeholder process keeps the session's process group alive.
+        child = spawn("sleep", ["infinity"], { cwd: home, env, detached: true, stdio: ["ignore", log.fd, log.fd] });
+        record = { sessionId: spec.sessionId, pid: child.pid!, jupyterUrl: null, jupyterToken: null, startedAt: new Date().toISOString() };
+      }
+    } finally {
+      await log.close();
+    }
+    if (!child.pid) throw new Error("spawn session process: no pid");
+    child.unref();
+    let exited: string | null = null;
+    child.once("exit", (code, signal) => {
+      exited = signal ? `killed by ${signal}` : `exit code ${code}`;
+    });
+    await writeFile(path.join(dir, "runtime.json"), JSON.stringify(record, null, 2));
+
+    if (record.jupyterUrl) {
+      const ready = await waitFor(async () => exited !== null || (await jupyterAnswers(record)), this.#startTimeoutMs, 200);
+      if (exited !== null || !ready) {
+        await this.stop(spec.sessionId, { graceMs: 2_000 });
+        const tail = explainFailure(await readFile(path.join(dir, "session.log"), "utf8").catch(() => ""));
+        throw new Error(
+          exited !== null
+            ? `jupyter server exited during start (${exited}): ${tail}`
+            : `jupyter server did not answer within ${Math.round(this.#startTimeoutMs / 1000)}s: ${tail}`,
+        );
+      }
+    }
+    this.#watch(spec.sessionId, record.pid, child);
+    return toRunning(record);
+  }
+
+  async stop(sessionId: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const record = await this.#record(sessionId);
+    this.#stopping.add(sessionId);
+    try {
+      for (const term of this.#terminals.get(sessionId) ?? []) term.kill("SIGHUP");
+      this.#terminals.delete(sessionId);
+      if (record && (await this.#isOurs(record))) {
+        killGroup(record.pid, "SIGTERM");
+        const gone = await waitFor(() => !groupAlive(record.pid), opts.graceMs ?? 10_000, 100);
+        if (!gone) killGroup(record.pid, "SIGKILL");
+        await waitFor(() => !groupAlive(record.pid), 5_000, 50);
+      }
+      this.#unwatch(sessionId);
+      await rm(path.join(this.sessionDir(sessionId), "runtime.json"), { force: true });
+    } finally {
+      this.#stopping.delete(sessionId);
+    }
+  }
+
+  async list(): Promise<RunningSession[]> {
+    const entries = await readdir(this.#root).catch(() => [] as string[]);
+    const out: RunningSession[] = [];
+    for (const id of entries) {
+      const record = await this.#record(id);
+      if (record && (await this.#isOurs(record))) out.push(toRunning(record));
+    }
+    return out;
+  }
+
+  /**
+   * Session directories whose recorded processes are gone (they died while no
+   * agent watched). Cleans up their records and returns their ids.
+   */
+  async reapDead(): Promise<string[]> {
+    const entries = await readdir(this.#root).catch(() => [] as string[]);
+    const dead: string[] = [];
+    for (const id of entries) {
+      const record = await this.#record(id);
+      if (record && !(await this.#isOurs(record))) {
+        await rm(path.join(this.sessionDir(id), "runtime.json"), { force: true });
+        dead.push(id);
+      }
+    }
+    return dead;
+  }
+
+  async openTerminal(sessionId: string, opts: TerminalOptions): Promise<Terminal> {
+    const record = await this.#record(sessionId);
+    if (!record || !(await this.#isOurs(record))) throw new Error(`session ${sessionId} is not running on this node`);
+    const home = this.homeDir(sessionId);
+    const [file, ...args] = opts.command?.length ? opts.command : ["/bin/bash"];
+    const proc = pty.spawn(file!, args, {
+      name: "xterm-256color",
+      cols: opts.cols,
+      rows: opts.rows,
+      cwd: home,
+      env: { ...this.#env(sessionId, home, (await environOf(record.pid)).get("CUDA_VISIBLE_DEVICES")?.split(",").filter(Boolean).map(Number) ?? []), TERM: "xterm-256color" },
+    });
+    const set = this.#terminals.get(sessionId) ?? new Set();
+    set.add(proc);
+    this.#terminals.set(sessionId, set);
+    proc.onExit(() => set.delete(proc));
+    return {
+      write: (data) => proc.write(typeof data === "string" ? data : data.toString("utf8")),
+      resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
+      onData: (listener) => proc.onData((d) => listener(Buffer.from(d, "utf8"))),
+      onExit: (listener) => proc.onExit(({ exitCode, signal }) => listener(exitCode, signal ?? null)),
+      kill: () => proc.kill("SIGHUP"),
+    };
+  }
+
+  onExit(listener: (sessionId: string, detail: string) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  /** Stops watching; sessions keep running (they belong to the node, not to this process). */
+  async close(): Promise<void> {
+    for (const id of [...this.#watched.keys()]) this.#unwatch(id);
+    for (const set of this.#terminals.values()) for (const t of set) t.kill("SIGHUP");
+    this.#terminals.clear();
+  }
+
+  #env(sessionId: string, home: string, gpuIndices: readonly number[]): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      LANG: process.env.LANG ?? "C.UTF-8",
+      HOME: home,
+      SHELL: "/bin/bash",
+      TERM: "xterm-256color",
+      CUDA_VISIBLE_DEVICES: gpuIndices.join(","),
+      DAYBOX_SESSION_ID: sessionId,
+      // Jupyter keeps its runtime files (kernel connection files) with the session.
+      JUPYTER_RUNTIME_DIR: path.join(home, ".local/share/jupyter/runtime"),
+    };
+  }
+
+  async #record(sessionId: string): Promise<RuntimeRecord | null> {
+    try {
+      return JSON.parse(await readFile(path.join(this.sessionDir(sessionId), "runtime.json"), "utf8")) as RuntimeRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The pid is alive and is still this session's process (pids get reused). */
+  async #isOurs(record: RuntimeRecord): Promise<boolean> {
+    if (!alive(record.pid)) return false;
+    return (await environOf(record.pid)).get("DAYBOX_SESSION_ID") === record.sessionId;
+  }
+
+  async #adopt(sessionId: string): Promise<RunningSession | null> {
+    const record = await this.#record(sessionId);
+    if (!record || !(await this.#isOurs(record))) return null;
+    this.#watch(sessionId, record.pid);
+    return toRunning(record);
+  }
+
+  #watch(sessionId: string, pid: number, child?: ChildProcess) {
+    if (this.#watched.has(sessionId)) return;
+    const fire = (detail: string) => {
+      this.#unwatch(sessionId);
+      if (this.#stopping.has(sessionId)) return;
+      for (const l of this.#exitListeners) l(sessionId, detail);
+    };
+    if (child) {
+      child.once("exit", (code, signal) => fire(signal ? `killed by ${signal}` : `exit code ${code}`));
+      this.#watched.set(sessionId, { child });
+    } else {
+      const timer = setInterval(() => {
+        if (!alive(pid)) fire("its main process is gone");
+      }, this.#pollMs);
+      timer.unref();
+      this.#watched.set(sessionId, { timer });
+    }
+  }
+
+  #unwatch(sessionId: string) {
+    const w = this.#watched.get(sessionId);
+    if (w?.timer) clearInterval(w.timer);
+    w?.child?.removeAllListeners("exit");
+    this.#watched.delete(sessionId);
+  }
+}
+
+function toRunning(r: RuntimeRecord): RunningSession {
+  return { sessionId: r.sessionId, pid: r.pid, jupyterUrl: r.jupyterUrl, jupyterToken: r.jupyterToken };
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function jupyterAnswers(r: RuntimeRecord): Promise<boolean> {
+  try {
+    const res = await fetch(new URL("api/status", r.jupyterUrl!), {
+      headers: { authorization: `token ${r.jupyterToken}` },
+      signal: AbortSignal.timeout(2_000),
+    });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+

@@ -1,0 +1,53 @@
+/**
+ * How sessions run on a node. One interface, two implementations: `local`
+ * (process groups on this machine, the embedded default) and `kubernetes`.
+ *
+ * Contract:
+ * - start() is idempotent: starting a session that already runs adopts it
+ *   and returns the same endpoint, so an agent that died mid-start and
+ *   retries never launches a second copy.
+ * - stop() is idempotent: stopping a session that is not running succeeds.
+ * - Errors are permanent for this attempt (the agent reports them); callers
+ *   retry by issuing a new action, not inside the runtime.
+ */
+export interface SessionRuntime {
+  readonly kind: "local" | "kubernetes";
+  start(spec: SessionSpec): Promise<RunningSession>;
+  stop(sessionId: string, opts?: { graceMs?: number }): Promise<void>;
+  /** Sessions this runtime currently runs (adopted ones included). */
+  list(): Promise<RunningSession[]>;
+  /** A pty in the session's environment: a login shell, or `command` when given. */
+  openTerminal(sessionId: string, opts: TerminalOptions): Promise<Terminal>;
+  /** Called once when a session's processes exit without stop() being asked. */
+  onExit(listener: (sessionId: string, detail: string) => void): void;
+  close(): Promise<void>;
+}
+
+export interface SessionSpec {
+  sessionId: string;
+  name: string;
+  gpuIndices: readonly number[];
+  image: string;
+}
+
+export interface RunningSession {
+  sessionId: string;
+  pid: number;
+  /** Jupyter's base URL (no token) or null for a terminal-only session. */
+  jupyterUrl: string | null;
+  jupyterToken: string | null;
+}
+
+export interface TerminalOptions {
+  cols: number;
+  rows: number;
+  command?: readonly string[];
+}
+
+export interface Terminal {
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+  onData(listener: (data: Buffer) => void): void;
+  onExit(listener: (code: number | null, signal: number | null) => void): void;
+  kill(): void;
+}
