@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs everything the tests need — Node dependencies, a
+# private PostgreSQL server, a real Jupyter server — then type-checks and runs
+# every tier: unit, integration (PGlite and PostgreSQL), end-to-end.
+# Extra arguments go to vitest (e.g. `npm test -- --project unit`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source infra/scripts/lib.sh
+
+ensure_node_deps
+
+log "starting the test PostgreSQL server…"
+DAYBOX_TEST_POSTGRES_URL=$(bash infra/testbed/postgres.sh | tail -1)
+export DAYBOX_TEST_POSTGRES_URL
+
+log "installing Jupyter for tests…"
+JUPYTER_BIN=$(bash infra/testbed/jupyter.sh | tail -1)
+export PATH="$JUPYTER_BIN:$PATH"
+
+log "type-checking…"
+npx turbo run typecheck --output-logs=errors-only
+
+log "building the portal…"
+npx turbo run build --output-logs=errors-only
+
+log "running tests…"
+npx vitest run "$@"
