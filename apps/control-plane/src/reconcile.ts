@@ -63,17 +63,18 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         return true;
       case "stop": {
         const s = world.sessions.find((x) => x.id === action.sessionId)!;
+        // A drain stops sessions the user did not ask to stop: they end Stopped, and the
+        // owner resumes them (until parking lands, a resume elsewhere would lose the home directory).
+        const drained = s.desiredState === "running";
         const queued = await repos.sessions.queueStop({
           id: action.sessionId,
           nodeId: action.nodeId,
-          reason: action.reason,
+          reason: drained ? `${action.reason}; resume it with \`daybox session resume ${s.id}\`` : action.reason,
           actor: ACTOR,
           purge: false,
+          ...(drained ? { desiredState: "stopped" as const } : {}),
         });
-        if (queued && s.desiredState === "running") {
-          // A drain: the user did not ask for this, so the session comes back when capacity allows.
-          log(`stopping ${s.id}: ${action.reason}`);
-        }
+        if (queued && drained) log(`stopping ${s.id}: ${action.reason}`);
         return queued !== null;
       }
       case "finalize": {

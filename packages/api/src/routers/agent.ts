@@ -1,7 +1,7 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
-import { Conflict, NotFound } from "../errors.ts";
+import { BadInput, Conflict, NotFound } from "../errors.ts";
 import { agentProcedure, type ProtectedContext } from "../trpc.ts";
 
 /**
@@ -13,8 +13,8 @@ import { agentProcedure, type ProtectedContext } from "../trpc.ts";
 const claimRef = z.object({ actionId: z.string().min(1), claimToken: z.string().uuid() });
 
 export const startResult = z.object({
-  jupyterUrl: z.string().url().nullable(),
-  jupyterToken: z.string().nullable(),
+  jupyterUrl: z.string().url().nullable().default(null),
+  jupyterToken: z.string().nullable().default(null),
   pid: z.number().int().optional(),
 });
 export type StartResult = z.infer<typeof startResult>;
@@ -107,7 +107,12 @@ export const agentRouter = {
     let transition;
     if (session && action.kind === "start") {
       if (input.outcome.ok) {
-        const r = startResult.parse(input.outcome.result);
+        const parsed = startResult.safeParse(input.outcome.result);
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+          throw new BadInput(`invalid start result — ${issues}`);
+        }
+        const r = parsed.data;
         transition = {
           id: session.id,
           from: ["Scheduled", "Starting"] as const,
@@ -158,6 +163,10 @@ export const agentRouter = {
     .mutation(async ({ ctx, input }) => {
       const node = await ctx.repos.nodes.byId(input.nodeId);
       const nodeName = node?.name ?? input.nodeId;
+      // Only the node a session runs on may say it died: a late report from a node it
+      // left (stopped there, resumed elsewhere) must not fail the healthy session.
+      const session = await ctx.repos.sessions.byId(input.sessionId);
+      if (!session || session.nodeId !== input.nodeId) return { ok: false };
       const moved = await ctx.repos.sessions.transition({
         id: input.sessionId,
         from: ["Running"],

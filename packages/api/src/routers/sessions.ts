@@ -5,7 +5,7 @@ import type { Repos } from "@daybox/db";
 import { sessionScope, visibleSession } from "../access.ts";
 import type { Principal } from "../auth.ts";
 import { eventDto, sessionDto } from "../dto.ts";
-import { BadInput, Conflict, Forbidden, NotSupported, QuotaError } from "../errors.ts";
+import { BadInput, Conflict, Forbidden, NotSupported, QuotaError, toTRPCError } from "../errors.ts";
 import { protectedProcedure, type ProtectedContext } from "../trpc.ts";
 
 const sessionId = z.string().regex(/^ses-[a-z0-9]{12}$/, "expected a session id like ses-0a1b2c3d4e5f");
@@ -208,8 +208,14 @@ export const sessionsRouter = {
    * caller can see (or of one session), resumable from the last event id.
    */
   watch: protectedProcedure.input(watchInput).subscription(async function* ({ ctx, input, signal }) {
-    if (input.sessionId) await visibleSession(ctx.repos, ctx.principal, input.sessionId);
-    const scope = await sessionScope(ctx.repos, ctx.principal);
+    // Generators run after the error middleware has returned: map domain errors here,
+    // or a NOT_FOUND would reach the client as a retryable internal error.
+    const scope = await (async () => {
+      if (input.sessionId) await visibleSession(ctx.repos, ctx.principal, input.sessionId);
+      return sessionScope(ctx.repos, ctx.principal);
+    })().catch((err: unknown) => {
+      throw toTRPCError(err);
+    });
     let cursor = input.lastEventId ? BigInt(input.lastEventId) : await ctx.repos.sessions.lastEventId();
     while (!signal?.aborted) {
       const rows = await ctx.repos.sessions.eventsAfter(scope, {

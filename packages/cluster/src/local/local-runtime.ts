@@ -5,7 +5,7 @@ import path from "node:path";
 import * as pty from "node-pty";
 import type { RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
 import { explainFailure, findJupyter, jupyterArgs } from "./jupyter.ts";
-import { alive, environOf, freePort, killGroup, sleep, waitFor } from "./process.ts";
+import { alive, environOf, freePort, killGroup, waitFor } from "./process.ts";
 
 export interface LocalRuntimeOptions {
   /** Sessions live in `<root>/<session-id>/` with `home/` as their HOME. */

@@ -141,7 +141,7 @@ export function sessionsRepo(db: PrismaClient) {
      * Queues a stop on the session's node and marks it Stopping, atomically.
      * Cancels a start still waiting to be claimed. No-op if a stop is already open.
      */
-    async queueStop(input: { id: string; nodeId: string; reason: string; actor: Actor; purge: boolean }) {
+    async queueStop(input: { id: string; nodeId: string; reason: string; actor: Actor; purge: boolean; desiredState?: DesiredState }) {
       return db.$transaction(async (tx) => {
         const open = await tx.agentAction.findFirst({
           where: { sessionId: input.id, kind: "stop", status: { in: ["pending", "claimed"] } },
@@ -160,6 +160,7 @@ export function sessionsRepo(db: PrismaClient) {
             to: "Stopping",
             reason: input.reason,
             actor: input.actor,
+            ...(input.desiredState ? { patch: { desiredState: input.desiredState } } : {}),
           });
           if (!moved) return null;
         }

@@ -1,0 +1,765 @@
+import { TRPCClientError } from "@trpc/client";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { AppRouter, SessionEventDto } from "@daybox/api";
+import { clientWithHeader, expectReadable, expectTRPCError, type ApiClient } from "./support/clients.ts";
+import { FakeAgent, jupyterFor } from "./support/fake-agent.ts";
+import { ACTION_LEASE_MS, startHarness, type Harness } from "./support/harness.ts";
+
+/**
+ * The API over real HTTP, as the CLI, the portal and node agents use it,
+ * against both databases Daybox runs on. One server per database; the
+ * reconciler is ticked by hand and a fake agent plays the node, so every step
+ * of a session's life is observable and nothing sleeps on a timer.
+ *
+ * Tests in one database's suite share the server and run in order. Scenarios
+ * that depend on capacity each get their own GPU type, node and project, so
+ * what one leaves behind cannot change what another sees.
+ */
+describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(kind);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const sessionOf = (c: ApiClient, id: string) => c.sessions.byId.query({ id });
+  const eventsOf = (c: ApiClient, id: string) => c.sessions.events.query({ id });
+
+  /** create → tick → claim → starting → complete: a Running session on `agent`'s node. */
+  async function runningSession(c: ApiClient, agent: FakeAgent, input: { project: string; gpus: number; gpuType?: string; name?: string }) {
+    const created = await c.sessions.create.mutate(input);
+    await h.tick();
+    await agent.start(await agent.claimNext("start", created.id));
+    const s = await sessionOf(c, created.id);
+    expect(s.state).toBe("Running");
+    return s;
+  }
+
+  describe("authentication", () => {
+    const unknownToken = `dbx_${"Q".repeat(43)}`;
+    it.each([
+      { name: "no Authorization header", header: () => undefined, says: ["no API token", "daybox login"] },
+      { name: "an empty Bearer", header: () => "Bearer ", says: ["malformed API token", "Authorization: Bearer <token>"] },
+      { name: "a token that is not a Daybox token", header: () => "Bearer dbx_nope", says: ["malformed API token", "dbx_", "43"] },
+      { name: "a token without `Bearer`", header: () => h.tokens.alice, says: ["malformed API token", "Authorization: Bearer <token>"] },
+      { name: "a well-formed unknown token", header: () => `Bearer ${unknownToken}`, says: ["unknown API token", "daybox token create"] },
+    ])("refuses $name with UNAUTHORIZED and says what to do", async ({ header, says }) => {
+      const c = clientWithHeader(h.url, header());
+      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", ...says);
+      await expectTRPCError(c.sessions.create.mutate({ gpus: 1 }), "UNAUTHORIZED", ...says);
+    });
+
+    it("accepts a valid token and names its user", async () => {
+      await expect(h.alice.auth.whoami.query()).resolves.toEqual({
+        name: "alice",
+        role: "researcher",
+        projects: [{ name: "vision", role: "member" }],
+      });
+      await expect(h.carol.auth.whoami.query()).resolves.toMatchObject({ projects: [{ name: "nlp", role: "manager" }] });
+    });
+
+    it("records when a token was last used", async () => {
+      const fresh = await h.alice.tokens.create.mutate({ name: "laptop" });
+      expect(fresh.token).toMatch(/^dbx_[A-Za-z0-9_-]{43}$/);
+      const before = (await h.alice.tokens.list.query()).find((t) => t.id === fresh.id);
+      expect(before).toMatchObject({ name: "laptop", user: "alice", lastUsedAt: null, current: false });
+
+      const laptop = h.client(fresh.token);
+      await laptop.auth.whoami.query();
+      const after = (await laptop.tokens.list.query()).find((t) => t.id === fresh.id);
+      expect(after).toMatchObject({ lastUsedAt: h.clock.now().toISOString(), current: true });
+      // The listing never shows secrets, only a recognizable prefix.
+      expect(JSON.stringify(await h.alice.tokens.list.query())).not.toContain(fresh.token);
+    });
+
+    it("refuses a revoked token", async () => {
+      const t = await h.alice.tokens.create.mutate({ name: "to-revoke" });
+      const c = h.client(t.token);
+      await expect(c.auth.whoami.query()).resolves.toMatchObject({ name: "alice" });
+      // Only its owner (or an admin) can revoke it; to bob it does not exist.
+      await expectTRPCError(h.bob.tokens.revoke.mutate({ id: t.id }), "NOT_FOUND", `token ${t.id} not found`);
+      await h.alice.tokens.revoke.mutate({ id: t.id });
+      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "revoked", "daybox token create");
+      // alice's other tokens keep working.
+      await expect(h.alice.auth.whoami.query()).resolves.toMatchObject({ name: "alice" });
+    });
+
+    it("refuses an expired token", async () => {
+      const t = await h.alice.tokens.create.mutate({ name: "one-day", expiresInDays: 1 });
+      expect(t.expiresAt).toBe(new Date(h.clock.now().getTime() + 86_400_000).toISOString());
+      const c = h.client(t.token);
+      await expect(c.auth.whoami.query()).resolves.toMatchObject({ name: "alice" });
+      h.clock.advance(86_400_000);
+      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "expired", "daybox token create");
+    });
+  });
+
+  describe("authorization", () => {
+    it.each([
+      { name: "projects.create", call: (c: ApiClient) => c.projects.create.mutate({ name: "sneaky" }) },
+      { name: "projects.setQuota", call: (c: ApiClient) => c.projects.setQuota.mutate({ project: "vision", gpuType: "sim-a100", guaranteed: 64 }) },
+      { name: "projects.addMember", call: (c: ApiClient) => c.projects.addMember.mutate({ project: "nlp", user: "alice", role: "manager" }) },
+      { name: "nodes.cordon", call: (c: ApiClient) => c.nodes.cordon.mutate({ name: "node-a" }) },
+      { name: "nodes.drain", call: (c: ApiClient) => c.nodes.drain.mutate({ name: "node-a" }) },
+      { name: "users.create", call: (c: ApiClient) => c.users.create.mutate({ name: "mallory", role: "admin" }) },
+      { name: "users.list", call: (c: ApiClient) => c.users.list.query() },
+      { name: "audit.list", call: (c: ApiClient) => c.audit.list.query() },
+    ])("a researcher calling $name is FORBIDDEN", async ({ call }) => {
+      await expectTRPCError(call(h.alice), "FORBIDDEN", "only admins can do this", "alice is a researcher");
+    });
+
+    it("refused admin calls change nothing", async () => {
+      expect(await h.repos.projects.byName("sneaky")).toBeNull();
+      expect(await h.repos.users.byName("mallory")).toBeNull();
+      const vision = await h.admin.projects.byName.query({ name: "vision" });
+      expect(vision.quotas).toEqual([{ gpuType: "sim-a100", guaranteed: 4 }]);
+      expect((await h.admin.projects.byName.query({ name: "nlp" })).members).not.toContainEqual({ user: "alice", role: "manager" });
+      const nodeA = (await h.alice.nodes.list.query()).find((n) => n.name === "node-a");
+      expect(nodeA).toMatchObject({ schedulable: true, draining: false });
+      expect(await h.admin.audit.list.query({ limit: 100 })).toEqual([expect.objectContaining({ action: "node.register", actor: "fake-agent" })]);
+    });
+
+    it("an agent token may call only the agent API", async () => {
+      await expectTRPCError(h.agentApi.sessions.list.query(), "FORBIDDEN", "agent tokens may only call the agent API");
+      await expectTRPCError(h.agentApi.auth.whoami.query(), "FORBIDDEN", "agent tokens may only call the agent API");
+      await expectTRPCError(h.agentApi.audit.list.query(), "FORBIDDEN", "agent tokens may only call the agent API");
+    });
+
+    it.each([
+      { name: "agent.register", call: (c: ApiClient) => new FakeAgent(c, { name: "rogue", gpuType: "sim-a100", gpuCount: 8 }).register() },
+      { name: "agent.claim", call: (c: ApiClient) => c.agent.claim.mutate({ nodeId: h.nodeA.nodeId }) },
+      { name: "agent.heartbeat", call: (c: ApiClient) => c.agent.heartbeat.mutate({ nodeId: h.nodeA.nodeId }) },
+    ])("a user token calling $name is FORBIDDEN, even an admin's", async ({ call }) => {
+      await expectTRPCError(call(h.alice), "FORBIDDEN", "only node agents may call the agent API");
+      await expectTRPCError(call(h.admin), "FORBIDDEN", "only node agents may call the agent API");
+      expect(await h.repos.nodes.byName("rogue")).toBeNull();
+    });
+  });
+
+  describe("input validation", () => {
+    it.each([
+      { gpus: 0, says: "gpus: must be at least 1" },
+      { gpus: -1, says: "gpus: must be at least 1" },
+      { gpus: 1.5, says: "gpus: must be a whole number" },
+      { gpus: 10_000, says: "gpus: must be at most 64" },
+      { gpus: "2" as unknown as number, says: "gpus: must be a number" },
+    ])("sessions.create with gpus $gpus is BAD_REQUEST: $says", async ({ gpus, says }) => {
+      await expectTRPCError(h.alice.sessions.create.mutate({ project: "vision", gpus }), "BAD_REQUEST", "invalid input", says);
+    });
+
+    it("refuses a malformed GPU type", async () => {
+      await expectTRPCError(
+        h.alice.sessions.create.mutate({ project: "vision", gpus: 1, gpuType: "A100!!" }),
+        "BAD_REQUEST",
+        "gpuType: not a valid GPU type (e.g. a100-80gb)",
+      );
+    });
+
+    it("refuses an unknown project", async () => {
+      await expectTRPCError(
+        h.alice.sessions.create.mutate({ project: "atlantis", gpus: 1 }),
+        "BAD_REQUEST",
+        "project atlantis does not exist",
+        "daybox project ls",
+      );
+    });
+
+    it("refuses a project the caller is not a member of", async () => {
+      await expectTRPCError(
+        h.alice.sessions.create.mutate({ project: "nlp", gpus: 1 }),
+        "PRECONDITION_FAILED",
+        "you are not a member of project nlp",
+        "ask an admin",
+      );
+    });
+
+    it("refuses more GPUs than the project's quota", async () => {
+      await expectTRPCError(
+        h.alice.sessions.create.mutate({ project: "vision", gpus: 5 }),
+        "PRECONDITION_FAILED",
+        "project vision may use at most 4 sim-a100 GPUs at once; this session asks for 5",
+      );
+    });
+
+    it("refuses a GPU type the project has no quota for, and lists the ones it has", async () => {
+      await expectTRPCError(
+        h.alice.sessions.create.mutate({ project: "vision", gpus: 1, gpuType: "sim-h100" }),
+        "PRECONDITION_FAILED",
+        "project vision has no quota for sim-h100 GPUs (it has sim-a100: 4)",
+      );
+    });
+
+    it("refused creations leave no session behind", async () => {
+      expect(await h.alice.sessions.list.query({ includeTerminated: true })).toEqual([]);
+    });
+
+    it.each([
+      { name: "byId", call: (c: ApiClient, id: string) => c.sessions.byId.query({ id }) },
+      { name: "stop", call: (c: ApiClient, id: string) => c.sessions.stop.mutate({ id }) },
+      { name: "delete", call: (c: ApiClient, id: string) => c.sessions.delete.mutate({ id }) },
+      { name: "events", call: (c: ApiClient, id: string) => c.sessions.events.query({ id }) },
+    ])("$name: a malformed session id is BAD_REQUEST, an unknown one NOT_FOUND", async ({ call }) => {
+      await expectTRPCError(call(h.alice, "train-1"), "BAD_REQUEST", "expected a session id like ses-0a1b2c3d4e5f");
+      await expectTRPCError(call(h.alice, "ses-000000000000"), "NOT_FOUND", "session ses-000000000000 not found", "daybox session ls");
+    });
+  });
+
+  describe("isolation", () => {
+    it("bob can neither see nor change alice's session", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "alice-private" });
+      const before = await sessionOf(h.alice, s.id);
+      const eventsBefore = await eventsOf(h.alice, s.id);
+
+      const attempts: [string, () => Promise<unknown>][] = [
+        ["byId", () => h.bob.sessions.byId.query({ id: s.id })],
+        ["events", () => h.bob.sessions.events.query({ id: s.id })],
+        ["open", () => h.bob.sessions.open.query({ id: s.id })],
+        ["stop", () => h.bob.sessions.stop.mutate({ id: s.id })],
+        ["resume", () => h.bob.sessions.resume.mutate({ id: s.id })],
+        ["park", () => h.bob.sessions.park.mutate({ id: s.id })],
+        ["delete", () => h.bob.sessions.delete.mutate({ id: s.id })],
+      ];
+      for (const [what, attempt] of attempts) {
+        const err = await expectTRPCError(attempt(), "NOT_FOUND", `session ${s.id} not found (or it is not yours)`);
+        expect(err.message, what).not.toContain("alice");
+      }
+
+      expect(await sessionOf(h.alice, s.id)).toEqual(before);
+      expect(await eventsOf(h.alice, s.id)).toEqual(eventsBefore);
+      expect((await h.bob.sessions.list.query({ includeTerminated: true })).map((x) => x.id)).not.toContain(s.id);
+      expect((await h.alice.sessions.list.query()).map((x) => x.id)).toContain(s.id);
+
+      await h.alice.sessions.delete.mutate({ id: s.id });
+    });
+
+    it("a project manager sees their project's sessions and no others; admins see all", async () => {
+      const mine = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "vision-run" });
+      // dave is only in nlp, which has one GPU type: both are picked for him.
+      const daves = await h.dave.sessions.create.mutate({ gpus: 1, name: "nlp-run" });
+      expect(daves).toMatchObject({ project: "nlp", gpuType: "sim-t4", owner: "dave" });
+
+      const carolSees = (await h.carol.sessions.list.query()).map((x) => x.id);
+      expect(carolSees).toContain(daves.id);
+      expect(carolSees).not.toContain(mine.id);
+      await expect(sessionOf(h.carol, daves.id)).resolves.toMatchObject({ owner: "dave" });
+      await expect(eventsOf(h.carol, daves.id)).resolves.toHaveLength(1);
+      await expectTRPCError(sessionOf(h.carol, mine.id), "NOT_FOUND", `session ${mine.id} not found`);
+      expect((await h.carol.sessions.list.query({ project: "vision" })).map((x) => x.id)).toEqual([]);
+
+      const adminSees = (await h.admin.sessions.list.query()).map((x) => x.id);
+      expect(adminSees).toEqual(expect.arrayContaining([mine.id, daves.id]));
+      expect((await h.dave.sessions.list.query()).map((x) => x.id)).toEqual([daves.id]);
+
+      // Only the owner opens a session: the Jupyter token is theirs alone.
+      await expectTRPCError(h.admin.sessions.open.query({ id: mine.id }), "FORBIDDEN", "only alice can open vision-run");
+      await expectTRPCError(h.carol.sessions.open.query({ id: daves.id }), "FORBIDDEN", "only dave can open nlp-run");
+      await expectTRPCError(h.alice.sessions.open.query({ id: mine.id }), "CONFLICT", "session vision-run is Pending; it can be opened once Running");
+
+      // A manager may act on their project's sessions.
+      await expect(h.carol.sessions.stop.mutate({ id: daves.id })).resolves.toMatchObject({ state: "Stopped", reason: "stopped by carol" });
+      await h.alice.sessions.delete.mutate({ id: mine.id });
+    });
+  });
+
+  describe("a session's life", () => {
+    let id = "";
+
+    it("goes Pending → Scheduled → Starting → Running, each step with a reason", async () => {
+      const created = await h.alice.sessions.create.mutate({ project: "vision", gpus: 2, name: "train-resnet" });
+      id = created.id;
+      expect(created).toMatchObject({
+        state: "Pending",
+        desiredState: "running",
+        owner: "alice",
+        project: "vision",
+        gpuType: "sim-a100",
+        gpuCount: 2,
+        node: null,
+        gpuIndices: [],
+        reason: "created by alice; waiting to be scheduled",
+      });
+
+      await h.tick();
+      expect(await sessionOf(h.alice, id)).toMatchObject({
+        state: "Scheduled",
+        node: "node-a",
+        gpuIndices: [0, 1],
+        reason: "placed on node node-a (GPU 0, 1; 4 of 4 were free)",
+      });
+
+      const action = await h.nodeA.claimNext("start", id);
+      expect(action).toMatchObject({ attempts: 1, leaseMs: ACTION_LEASE_MS });
+      expect(action.payload).toMatchObject({ sessionId: id, name: "train-resnet", gpuIndices: [0, 1] });
+      const ref = { actionId: action.id, claimToken: action.claimToken };
+
+      await h.agentApi.agent.starting.mutate(ref);
+      expect(await sessionOf(h.alice, id)).toMatchObject({ state: "Starting", reason: "starting on node node-a" });
+
+      await h.agentApi.agent.complete.mutate({ ...ref, outcome: { ok: true, result: jupyterFor(id) } });
+      const running = await sessionOf(h.alice, id);
+      expect(running).toMatchObject({
+        state: "Running",
+        node: "node-a",
+        gpuIndices: [0, 1],
+        hasJupyter: true,
+        startedAt: h.clock.now().toISOString(),
+        reason: "running on node node-a (GPU 0, 1) with Jupyter",
+      });
+      // The Jupyter token is only handed out by `open`.
+      expect(JSON.stringify(running)).not.toContain(`jt-${id}`);
+
+      const events = await eventsOf(h.alice, id);
+      expect(events.map((e) => [e.fromState, e.toState, e.actor])).toEqual([
+        [null, "Pending", "user:alice"],
+        ["Pending", "Scheduled", "control-plane"],
+        ["Scheduled", "Starting", "agent:node-a"],
+        ["Starting", "Running", "agent:node-a"],
+      ]);
+      for (const e of events) expect(e.reason.trim()).not.toBe("");
+      expect(events.map((e) => BigInt(e.id))).toEqual(events.map((e) => BigInt(e.id)).toSorted((a, b) => (a < b ? -1 : 1)));
+
+      const nodeA = (await h.alice.nodes.list.query()).find((n) => n.name === "node-a");
+      expect(nodeA).toMatchObject({ gpusAllocated: 2, sessions: [{ id, owner: "alice", state: "Running", gpuIndices: [0, 1] }] });
+    });
+
+    it("opens for its owner with the Jupyter token", async () => {
+      const { url } = await h.alice.sessions.open.query({ id });
+      const { jupyterUrl, jupyterToken } = jupyterFor(id);
+      expect(url).toBe(`${jupyterUrl}?token=${jupyterToken}`);
+    });
+
+    it("refuses requests that make no sense while Running", async () => {
+      await expectTRPCError(
+        h.alice.sessions.resume.mutate({ id }),
+        "CONFLICT",
+        `cannot resume train-resnet (${id}): session is Running; only Stopped, Failed sessions can be resumed`,
+      );
+      await expectTRPCError(h.alice.sessions.park.mutate({ id }), "NOT_IMPLEMENTED", "snapshot engine", `daybox session stop ${id}`);
+      expect(await sessionOf(h.alice, id)).toMatchObject({ state: "Running" });
+    });
+
+    it("stops: Stopping, one stop action, then Stopped with its GPUs released", async () => {
+      await expect(h.alice.sessions.stop.mutate({ id })).resolves.toMatchObject({
+        state: "Stopping",
+        desiredState: "stopped",
+        reason: "stopped by alice",
+        node: "node-a",
+      });
+      await h.tick();
+      const stop = await h.nodeA.claimNext("stop", id);
+      expect(stop.payload).toEqual({ sessionId: id, purge: false });
+      // Another tick while the stop is in flight queues nothing new.
+      await h.tick();
+      await expect(h.nodeA.claim()).resolves.toBeNull();
+
+      await h.nodeA.stop(stop);
+      const stopped = await sessionOf(h.alice, id);
+      expect(stopped).toMatchObject({
+        state: "Stopped",
+        node: null,
+        gpuIndices: [],
+        hasJupyter: false,
+        stoppedAt: h.clock.now().toISOString(),
+        reason: "stopped by alice; GPUs released on node node-a",
+      });
+      expect((await h.alice.nodes.list.query()).find((n) => n.name === "node-a")).toMatchObject({ gpusAllocated: 0, sessions: [] });
+      expect((await eventsOf(h.alice, id)).slice(-2).map((e) => [e.fromState, e.toState])).toEqual([
+        ["Running", "Stopping"],
+        ["Stopping", "Stopped"],
+      ]);
+    });
+
+    it("refuses requests that make no sense while Stopped", async () => {
+      await expectTRPCError(h.alice.sessions.park.mutate({ id }), "CONFLICT", "session is Stopped; only Running sessions can be parked");
+      await expectTRPCError(h.alice.sessions.stop.mutate({ id }), "CONFLICT", "session is Stopped; only Pending, Scheduled, Starting, Running sessions can be stopped");
+      await expectTRPCError(h.alice.sessions.open.query({ id }), "CONFLICT", "session train-resnet is Stopped; it can be opened once Running");
+    });
+
+    it("resumes: Pending, then placed again", async () => {
+      await expect(h.alice.sessions.resume.mutate({ id })).resolves.toMatchObject({
+        state: "Pending",
+        desiredState: "running",
+        stoppedAt: null,
+        reason: "resumed by alice; waiting to be scheduled",
+      });
+      await h.tick();
+      expect(await sessionOf(h.alice, id)).toMatchObject({ state: "Scheduled", node: "node-a", gpuIndices: [0, 1] });
+    });
+
+    it("deletes: the queued start is cancelled, the stop runs, and it ends Terminated and hidden", async () => {
+      await expect(h.alice.sessions.delete.mutate({ id })).resolves.toMatchObject({
+        state: "Stopping",
+        desiredState: "terminated",
+        reason: "deleted by alice",
+      });
+      await h.tick();
+      // The start queued by the resume was never claimed: the agent gets the stop, not a start.
+      await h.nodeA.stop(await h.nodeA.claimNext("stop", id));
+      await expect(h.nodeA.claim()).resolves.toBeNull();
+
+      expect(await sessionOf(h.alice, id)).toMatchObject({
+        state: "Terminated",
+        desiredState: "terminated",
+        node: null,
+        reason: "deleted by alice; GPUs released on node node-a",
+      });
+      expect((await h.alice.sessions.list.query()).map((s) => s.id)).not.toContain(id);
+      expect((await h.alice.sessions.list.query({ includeTerminated: true })).map((s) => s.id)).toContain(id);
+      const terminated = await h.alice.sessions.list.query({ state: "Terminated" });
+      expect(terminated.map((s) => s.id)).toContain(id);
+      expect(new Set(terminated.map((s) => s.state))).toEqual(new Set(["Terminated"]));
+      await expectTRPCError(
+        h.alice.sessions.delete.mutate({ id }),
+        "CONFLICT",
+        "session is Terminated; only Pending, Scheduled, Starting, Running, Stopping, Stopped, Failed sessions can be deleted",
+      );
+
+      const states = (await eventsOf(h.alice, id)).map((e) => e.toState);
+      expect(states).toEqual(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Pending", "Scheduled", "Stopping", "Terminated"]);
+      const actions = await h.repos.actions.forSession(id);
+      expect(actions.map((a) => [a.kind, a.status]).toReversed()).toEqual([
+        ["start", "succeeded"],
+        ["stop", "succeeded"],
+        ["start", "cancelled"],
+        ["stop", "succeeded"],
+      ]);
+    });
+  });
+
+  describe("scheduling reasons, read through the API", () => {
+    it("a session that does not fit waits for capacity, and is placed when GPUs free up", async () => {
+      await h.addProject("sched-cap", "sim-v100", 8);
+      const nodeV = await h.addNode("node-v", "sim-v100", 2);
+      const big = await h.alice.sessions.create.mutate({ project: "sched-cap", gpus: 2 });
+      await h.tick();
+      expect(await sessionOf(h.alice, big.id)).toMatchObject({ state: "Scheduled", node: "node-v" });
+
+      const small = await h.bob.sessions.create.mutate({ project: "sched-cap", gpus: 1 });
+      const huge = await h.bob.sessions.create.mutate({ project: "sched-cap", gpus: 3 });
+      await h.tick();
+      expect(await sessionOf(h.bob, small.id)).toMatchObject({
+        state: "Pending",
+        reason: "waiting for capacity: needs 1 sim-v100 GPU on one node; at most 0 free right now",
+      });
+      expect(await sessionOf(h.bob, huge.id)).toMatchObject({
+        state: "Pending",
+        reason: "waiting for capacity: no node has 3 sim-v100 GPUs; the largest sim-v100 node has 2",
+      });
+      // The wait is an event too, so `session events` tells the story.
+      expect((await eventsOf(h.bob, small.id)).at(-1)).toMatchObject({ fromState: "Pending", toState: "Pending", actor: "control-plane" });
+      // An unchanged reason is not recorded again.
+      await h.tick();
+      expect(await eventsOf(h.bob, small.id)).toHaveLength(2);
+
+      await h.alice.sessions.stop.mutate({ id: big.id });
+      await h.tick();
+      await nodeV.stop(await nodeV.claimNext("stop", big.id));
+      await h.tick();
+      expect(await sessionOf(h.bob, small.id)).toMatchObject({ state: "Scheduled", node: "node-v", gpuIndices: [0] });
+      expect(await sessionOf(h.bob, huge.id)).toMatchObject({ state: "Pending" });
+    });
+
+    it("a session over its project's quota waits with an over-quota reason, though GPUs are free", async () => {
+      await h.addProject("sched-quota", "sim-h100", 4);
+      await h.addNode("node-h", "sim-h100", 8);
+      const first = await h.alice.sessions.create.mutate({ project: "sched-quota", gpus: 3 });
+      const second = await h.bob.sessions.create.mutate({ project: "sched-quota", gpus: 3 });
+      await h.tick();
+      expect(await sessionOf(h.alice, first.id)).toMatchObject({ state: "Scheduled", node: "node-h" });
+      expect(await sessionOf(h.bob, second.id)).toMatchObject({
+        state: "Pending",
+        reason:
+          "over quota: project sched-quota uses 3 of its 4 sim-h100 GPUs; this session needs 3 more — waiting for the project's other sessions to stop",
+      });
+      expect((await h.bob.nodes.list.query()).find((n) => n.name === "node-h")).toMatchObject({ gpuCount: 8, gpusAllocated: 3 });
+    });
+
+    it("a cordoned node takes nothing new; a drained node's sessions are stopped", async () => {
+      await h.addProject("sched-cordon", "sim-l4", 2);
+      const nodeL4 = await h.addNode("node-l4", "sim-l4", 2);
+      await expect(h.admin.nodes.cordon.mutate({ name: "node-l4" })).resolves.toMatchObject({ schedulable: false, draining: false });
+
+      const s = await h.alice.sessions.create.mutate({ project: "sched-cordon", gpus: 1 });
+      await h.tick();
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({
+        state: "Pending",
+        reason: "waiting for capacity: every sim-l4 node is unavailable (node-l4 cordoned)",
+      });
+
+      await h.admin.nodes.uncordon.mutate({ name: "node-l4" });
+      await h.tick();
+      await nodeL4.start(await nodeL4.claimNext("start", s.id));
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Running", node: "node-l4" });
+
+      await expect(h.admin.nodes.drain.mutate({ name: "node-l4" })).resolves.toMatchObject({ schedulable: false, draining: true });
+      await h.tick();
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({
+        state: "Stopping",
+        desiredState: "stopped",
+        reason: `node node-l4 is draining; resume it with \`daybox session resume ${s.id}\``,
+      });
+      await nodeL4.stop(await nodeL4.claimNext("stop", s.id));
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({
+        state: "Stopped",
+        node: null,
+        reason: `node node-l4 is draining; resume it with \`daybox session resume ${s.id}\`; GPUs released on node node-l4`,
+      });
+
+      const later = await h.alice.sessions.create.mutate({ project: "sched-cordon", gpus: 1 });
+      await h.tick();
+      expect(await sessionOf(h.alice, later.id)).toMatchObject({
+        state: "Pending",
+        reason: "waiting for capacity: every sim-l4 node is unavailable (node-l4 draining)",
+      });
+      expect((await h.alice.nodes.list.query()).find((n) => n.name === "node-l4")).toMatchObject({ gpusAllocated: 0, draining: true });
+    });
+
+    it("cordoning an unknown node is NOT_FOUND and says where to look", async () => {
+      await expectTRPCError(h.admin.nodes.cordon.mutate({ name: "node-zz" }), "NOT_FOUND", "node node-zz not found", "daybox node ls");
+    });
+  });
+
+  describe("action leases", () => {
+    it("an expired lease passes the action to the next claimant, and only its claim can complete it", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "lease-test" });
+      await h.tick();
+      const first = await h.nodeA.claimNext("start", s.id);
+      // A live lease is not handed out twice.
+      await expect(h.nodeA.claim()).resolves.toBeNull();
+
+      h.clock.advance(ACTION_LEASE_MS + 1);
+      const restarted = new FakeAgent(h.agentApi, h.nodeA.node);
+      await expect(restarted.register()).resolves.toEqual({ nodeId: h.nodeA.nodeId, leaseMs: ACTION_LEASE_MS });
+      const second = await restarted.claimNext("start", s.id);
+      expect(second).toMatchObject({ id: first.id, attempts: 2 });
+      expect(second.claimToken).not.toBe(first.claimToken);
+
+      const stale = { actionId: first.id, claimToken: first.claimToken };
+      const noLonger = `action ${first.id} is no longer claimed by this agent`;
+      await expectTRPCError(h.agentApi.agent.starting.mutate(stale), "CONFLICT", noLonger, "lease expired");
+      await expectTRPCError(h.agentApi.agent.complete.mutate({ ...stale, outcome: { ok: true, result: jupyterFor(s.id) } }), "CONFLICT", noLonger);
+      await expectTRPCError(h.agentApi.agent.complete.mutate({ ...stale, outcome: { ok: false, error: "boom" } }), "CONFLICT", noLonger);
+      await expect(h.agentApi.agent.renew.mutate(stale)).resolves.toEqual({ ok: false });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Scheduled" });
+
+      await restarted.start(second);
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Running" });
+      // Completed is final, even for the claim that completed it.
+      await expectTRPCError(
+        h.agentApi.agent.complete.mutate({ actionId: second.id, claimToken: second.claimToken, outcome: { ok: true, result: {} } }),
+        "CONFLICT",
+        `action ${second.id} is no longer claimed`,
+      );
+
+      expect(await h.repos.actions.byId(first.id)).toMatchObject({ status: "succeeded", attempts: 2, claimToken: second.claimToken });
+      const events = await eventsOf(h.alice, s.id);
+      expect(events.filter((e) => e.toState === "Running")).toHaveLength(1);
+      expect(events.filter((e) => e.toState === "Starting")).toHaveLength(1);
+    });
+
+    it("a renewed lease is not taken over", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "renew-test" });
+      await h.tick();
+      const action = await h.nodeA.claimNext("start", s.id);
+      h.clock.advance(ACTION_LEASE_MS - 1_000);
+      await expect(h.agentApi.agent.renew.mutate({ actionId: action.id, claimToken: action.claimToken })).resolves.toEqual({ ok: true });
+      h.clock.advance(2_000);
+      await expect(h.nodeA.claim()).resolves.toBeNull();
+      await h.nodeA.start(action);
+      expect(await h.repos.actions.byId(action.id)).toMatchObject({ status: "succeeded", attempts: 1 });
+    });
+
+    it("a failed start fails the session, releasing its GPUs, with the agent's error as the reason", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "doomed" });
+      await h.tick();
+      const action = await h.nodeA.claimNext("start", s.id);
+      await h.agentApi.agent.complete.mutate({
+        actionId: action.id,
+        claimToken: action.claimToken,
+        outcome: { ok: false, error: "image default: no such image" },
+      });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({
+        state: "Failed",
+        node: null,
+        gpuIndices: [],
+        reason: "failed to start on node node-a: image default: no such image",
+      });
+      expect(await h.repos.actions.byId(action.id)).toMatchObject({ status: "failed", error: "image default: no such image" });
+    });
+  });
+
+  describe("agent reports", () => {
+    it("a start completion with a malformed result is BAD_REQUEST, and the claim stays open for a corrected one", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "terminal-only" });
+      await h.tick();
+      const action = await h.nodeA.claimNext("start", s.id);
+      const ref = { actionId: action.id, claimToken: action.claimToken };
+
+      await expectTRPCError(
+        h.agentApi.agent.complete.mutate({ ...ref, outcome: { ok: true, result: { jupyterUrl: "not a url", jupyterToken: null } } }),
+        "BAD_REQUEST",
+        "jupyterUrl",
+      );
+      expect(await h.repos.actions.byId(action.id)).toMatchObject({ status: "claimed" });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Scheduled" });
+
+      // `result` is optional in the protocol: a start without it is a terminal-only session.
+      await h.agentApi.agent.complete.mutate({ ...ref, outcome: { ok: true } });
+      const running = await sessionOf(h.alice, s.id);
+      expect(running).toMatchObject({ state: "Running", hasJupyter: false });
+      expect(running.reason).toContain("terminal only: no `jupyter` on the node");
+      await expectTRPCError(h.alice.sessions.open.query({ id: s.id }), "CONFLICT", "terminal-only", `daybox attach ${s.id}`);
+
+      // Release node-a's GPU for the tests that follow.
+      await h.alice.sessions.stop.mutate({ id: s.id });
+      await h.tick();
+      await h.nodeA.stop(await h.nodeA.claimNext("stop", s.id));
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Stopped", gpuIndices: [] });
+    });
+
+    it("a report that a session exited, from a node it does not run on, changes nothing", async () => {
+      const s = await runningSession(h.alice, h.nodeA, { project: "vision", gpus: 1, name: "exit-elsewhere" });
+      const elsewhere = await h.addNode("node-b", "sim-b", 1);
+      // e.g. a late report from the node the session ran on before it was stopped and resumed elsewhere.
+      await expect(
+        h.agentApi.agent.sessionExited.mutate({ nodeId: elsewhere.nodeId, sessionId: s.id, detail: "exit status 0" }),
+      ).resolves.toEqual({ ok: false });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Running", node: "node-a" });
+
+      // Release node-a's GPU for the tests that follow.
+      await h.alice.sessions.stop.mutate({ id: s.id });
+      await h.tick();
+      await h.nodeA.stop(await h.nodeA.claimNext("stop", s.id));
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Stopped", gpuIndices: [] });
+    });
+
+    it("a report that a session exited, from its own node, fails it and releases its GPUs", async () => {
+      const s = await runningSession(h.alice, h.nodeA, { project: "vision", gpus: 1, name: "exit-here" });
+      await expect(
+        h.agentApi.agent.sessionExited.mutate({ nodeId: h.nodeA.nodeId, sessionId: s.id, detail: "exit status 137" }),
+      ).resolves.toEqual({ ok: true });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({
+        state: "Failed",
+        node: null,
+        gpuIndices: [],
+        reason: "the session's processes exited on node node-a: exit status 137",
+      });
+    });
+  });
+
+  describe("live events (SSE)", () => {
+    /**
+     * Subscribes to sessions.watch from the current end of the event log.
+     * `failures` holds errors as the client saw them: "fatal" ends the
+     * subscription (onError), "retrying" means the client reconnects.
+     */
+    async function watch(c: ApiClient, input: { sessionId?: string } = {}) {
+      const events: SessionEventDto[] = [];
+      const failures: { how: "fatal" | "retrying"; err: TRPCClientError<AppRouter> }[] = [];
+      const lastEventId = String(await h.repos.sessions.lastEventId());
+      const sub = c.sessions.watch.subscribe(
+        { ...input, lastEventId },
+        {
+          onData: (tracked) => events.push(tracked.data),
+          onError: (err) => failures.push({ how: "fatal", err }),
+          onConnectionStateChange: (state) => {
+            if (state.state === "connecting" && state.error) failures.push({ how: "retrying", err: state.error });
+          },
+        },
+      );
+      return { events, failures, stop: () => sub.unsubscribe() };
+    }
+
+    it("streams a session's transitions to its owner as they happen, and not to bob", async () => {
+      const alice = await watch(h.alice);
+      const bob = await watch(h.bob);
+      try {
+        const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "watched" });
+        await vi.waitFor(() => expect(alice.events.map((e) => [e.sessionId, e.toState])).toEqual([[s.id, "Pending"]]), { timeout: 5_000 });
+
+        await h.alice.sessions.stop.mutate({ id: s.id });
+        await vi.waitFor(
+          () => expect(alice.events.map((e) => e.toState)).toEqual(["Pending", "Stopped"]),
+          { timeout: 5_000 },
+        );
+        expect(alice.events[1]).toMatchObject({ sessionName: "watched", fromState: "Pending", reason: "stopped by alice", actor: "user:alice" });
+
+        // bob's stream is live (it gets his own session), yet it never carried alice's events, which came first.
+        const mine = await h.bob.sessions.create.mutate({ project: "vision", gpus: 1, name: "bobs" });
+        await vi.waitFor(() => expect(bob.events.map((e) => e.sessionId)).toContain(mine.id), { timeout: 5_000 });
+        expect(bob.events.map((e) => e.sessionId)).toEqual([mine.id]);
+        expect(alice.events.map((e) => e.sessionId)).not.toContain(mine.id);
+        expect([...alice.failures, ...bob.failures]).toEqual([]);
+        await h.bob.sessions.delete.mutate({ id: mine.id });
+      } finally {
+        alice.stop();
+        bob.stop();
+      }
+    });
+
+    it("refuses to stream someone else's session: NOT_FOUND, as for byId", async () => {
+      const s = await h.alice.sessions.create.mutate({ project: "vision", gpus: 1, name: "not-for-bob" });
+      const bob = await watch(h.bob, { sessionId: s.id });
+      try {
+        await vi.waitFor(() => expect(bob.failures.length).toBeGreaterThan(0), { timeout: 5_000 });
+        const { how, err } = bob.failures[0]!;
+        expect(err).toBeInstanceOf(TRPCClientError);
+        expect(err.message).toContain(`session ${s.id} not found`);
+        expectReadable(err);
+        // NOT_FOUND ends the subscription; a server error would make the client reconnect forever.
+        expect({ how, code: err.data?.code }).toEqual({ how: "fatal", code: "NOT_FOUND" });
+        expect(bob.events).toEqual([]);
+      } finally {
+        bob.stop();
+        await h.alice.sessions.delete.mutate({ id: s.id });
+      }
+    });
+
+    it("refuses a bad token on the stream with UNAUTHORIZED, once", async () => {
+      const stranger = await watch(clientWithHeader(h.url, "Bearer dbx_nope"));
+      try {
+        await vi.waitFor(() => expect(stranger.failures.length).toBeGreaterThan(0), { timeout: 5_000 });
+        const { how, err } = stranger.failures[0]!;
+        expect({ how, code: err.data?.code }).toEqual({ how: "fatal", code: "UNAUTHORIZED" });
+        expect(err.message).toContain("malformed API token");
+        expectReadable(err);
+      } finally {
+        stranger.stop();
+      }
+    });
+  });
+
+  describe("audit log", () => {
+    it("records admin actions with who did them", async () => {
+      await h.admin.projects.setQuota.mutate({ project: "vision", gpuType: "sim-a100", guaranteed: 6 });
+      await h.admin.nodes.cordon.mutate({ name: "node-a" });
+      await h.admin.nodes.uncordon.mutate({ name: "node-a" });
+      const erin = await h.admin.users.create.mutate({ name: "erin" });
+      expect(erin).toMatchObject({ name: "erin", role: "researcher" });
+      await expect(h.client(erin.token).auth.whoami.query()).resolves.toEqual({ name: "erin", role: "researcher", projects: [] });
+      await expectTRPCError(h.admin.users.create.mutate({ name: "erin" }), "CONFLICT", "user erin already exists");
+
+      const log = await h.admin.audit.list.query({ limit: 1000 });
+      expect(log.map((r) => BigInt(r.id))).toEqual(log.map((r) => BigInt(r.id)).toSorted((a, b) => (a > b ? -1 : 1)));
+      expect(log.slice(0, 4).map((r) => [r.actor, r.action, r.target])).toEqual([
+        ["admin", "user.create", "user:erin"],
+        ["admin", "node.uncordon", "node:node-a"],
+        ["admin", "node.cordon", "node:node-a"],
+        ["admin", "quota.set", "project:vision"],
+      ]);
+      expect(log[3]?.details).toEqual({ gpuType: "sim-a100", before: 4, after: 6 });
+      expect(log[0]?.details).toEqual({ role: "researcher" });
+      expect(log).toContainEqual(expect.objectContaining({ actor: "fake-agent", action: "node.register", target: "node:node-a" }));
+      expect(log).toContainEqual(expect.objectContaining({ actor: "admin", action: "node.drain", target: "node:node-l4" }));
+      expect(log).toContainEqual(expect.objectContaining({ actor: "admin", action: "project.create", target: "project:sched-cap" }));
+      // Secrets never reach the audit log.
+      expect(JSON.stringify(log)).not.toContain(erin.token);
+
+      const nodeActions = await h.admin.audit.list.query({ limit: 1000, action: "node." });
+      expect(nodeActions.length).toBeGreaterThan(0);
+      for (const r of nodeActions) expect(r.action).toMatch(/^node\./);
+    });
+  });
+});
