@@ -1,0 +1,113 @@
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, type Proc } from "./support.ts";
+
+/**
+ * The README's quick start, as a user runs it: `daybox up` on embedded
+ * defaults, then the CLI creates a session that reaches Running with a real
+ * Jupyter server, a terminal runs a command, and stopping frees the GPU.
+ */
+describe("quick start: daybox up → session create → attach → stop", () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let upProc: Proc;
+  let portalUrl: string;
+
+  beforeAll(async () => {
+    dataDir = await tempDir("quickstart");
+    const [apiPort, portalPort] = [await freePort(), await freePort()];
+    portalUrl = `http://127.0.0.1:${portalPort}`;
+    env = { DAYBOX_CONFIG: path.join(dataDir, "cli.json"), DAYBOX_URL: "", DAYBOX_TOKEN: "" };
+    upProc = spawnNode(
+      [cliBin, "up", "--data-dir", dataDir, "--port", String(apiPort), "--portal-port", String(portalPort), "--gpus", "2"],
+      env,
+    );
+    await eventually("daybox up to report it is up", async () => (upProc.output().includes("Daybox is up") ? true : undefined), 150_000, 250);
+  });
+
+  afterAll(async () => {
+    await stopProc(upProc);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("prints where everything is and an admin token, and saves the CLI login", async () => {
+    const out = upProc.output();
+    expect(out).toMatch(/Admin token .*\n\s+dbx_[A-Za-z0-9_-]{43}/);
+    expect(out).toContain(`Portal  ${portalUrl}`);
+    const who = await daybox(["whoami", "--json"], env);
+    expect(who.code, who.stderr).toBe(0);
+    expect(JSON.parse(who.stdout)).toMatchObject({ name: "admin", role: "admin" });
+  });
+
+  it("serves the portal, which can reach the API", async () => {
+    const res = await fetch(portalUrl);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("Daybox");
+    expect(html).toMatch(/Reachable/);
+  });
+
+  it("runs a GPU session with real Jupyter, a working terminal, and frees the GPU on stop", async () => {
+    // 1. Create and wait for Running.
+    const created = await daybox(["session", "create", "--gpus", "1", "--wait", "--json"], env);
+    expect(created.code, created.stderr).toBe(0);
+    const session = JSON.parse(created.stdout) as { id: string; state: string; hasJupyter: boolean; gpuIndices: number[] };
+    expect(session).toMatchObject({ state: "Running", hasJupyter: true });
+    expect(session.gpuIndices).toHaveLength(1);
+
+    // 2. Its Jupyter server is real and answers with the token `daybox open` gives the owner.
+    const open = await daybox(["open", session.id, "--print"], env);
+    expect(open.code, open.stderr).toBe(0);
+    const jupyter = new URL(open.stdout.trim());
+    const token = jupyter.searchParams.get("token")!;
+    const status = await fetch(new URL("api/status", jupyter), { headers: { authorization: `token ${token}` } });
+    expect(status.status).toBe(200);
+    expect(await status.json()).toHaveProperty("kernels");
+    expect((await fetch(new URL("api/status", jupyter))).status, "Jupyter must refuse requests without the token").toBe(403);
+
+    // 3. A terminal through the API's proxy runs a command in the session's environment.
+    const attach = await daybox(["attach", session.id], env, "echo hi\necho gpus=$CUDA_VISIBLE_DEVICES\n");
+    expect(attach.code, attach.stderr).toBe(0);
+    const lines = attach.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "").split(/\r?\n/).map((l) => l.trim());
+    expect(lines).toContain("hi");
+    expect(lines).toContain(`gpus=${session.gpuIndices.join(",")}`);
+
+    let nodes = JSON.parse((await daybox(["node", "ls", "--json"], env)).stdout) as { gpusAllocated: number }[];
+    expect(nodes[0]?.gpusAllocated).toBe(1);
+
+    // 4. Stop frees the GPU and ends the Jupyter server.
+    const stopped = await daybox(["session", "stop", session.id, "--wait", "--json"], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ state: "Stopped", gpuIndices: [] });
+    nodes = JSON.parse((await daybox(["node", "ls", "--json"], env)).stdout) as { gpusAllocated: number }[];
+    expect(nodes[0]?.gpusAllocated).toBe(0);
+    await expect(fetch(new URL("api/status", jupyter), { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+
+    // 5. Every transition is on record with a reason.
+    const shown = JSON.parse((await daybox(["session", "show", session.id, "--json"], env)).stdout) as {
+      events: { toState: string; reason: string }[];
+    };
+    expect(shown.events.map((e) => e.toState)).toEqual(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped"]);
+    expect(shown.events.every((e) => e.reason.length > 0)).toBe(true);
+  });
+
+  it("refuses bad input with a clear error and a failing exit code, never a stack trace", async () => {
+    const cases: [string[], RegExp][] = [
+      [["session", "create", "--gpus", "0"], /gpus/i],
+      [["session", "create", "--gpus", "3"], /at most 2 sim-a100 GPUs/],
+      [["session", "show", "ses-000000000000"], /not found/],
+      [["session", "resume", "not-an-id"], /session id/i],
+      [["node", "cordon", "no-such-node"], /node no-such-node not found/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await daybox(args, env);
+      expect(r.code, `daybox ${args.join(" ")}`).not.toBe(0);
+      expect(r.stderr, `daybox ${args.join(" ")}`).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
+    }
+    const bad = await daybox(["session", "ls"], { ...env, DAYBOX_TOKEN: "dbx_nope" });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/malformed API token/);
+  });
+});
