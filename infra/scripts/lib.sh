@@ -34,8 +34,10 @@ ensure_node_deps() {
   require_node
   export_nodedir
   if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-    log "installing dependencies (npm ci)…"
-    npm ci --no-fund --no-audit >&2
+    log "installing dependencies…"
+    # Not `npm ci`: npm omits other platforms' optional packages (@next/swc-*,
+    # @turbo/*) from lockfiles, and `npm ci` then refuses the lockfile.
+    npm install --no-fund --no-audit >&2
   elif [[ ! -d packages/db/src/generated/prisma ]]; then
     npm run db:generate --silent >&2
   fi

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/lib.sh
+export TURBO_TELEMETRY_DISABLED=1 NEXT_TELEMETRY_DISABLED=1
 
 ensure_node_deps
 
@@ -17,8 +18,9 @@ log "installing Jupyter for tests…"
 JUPYTER_BIN=$(bash infra/testbed/jupyter.sh | tail -1)
 export PATH="$JUPYTER_BIN:$PATH"
 
-log "type-checking…"
+log "type-checking and linting…"
 npx turbo run typecheck --output-logs=errors-only
+npx eslint .
 
 log "building the portal…"
 npx turbo run build --output-logs=errors-only

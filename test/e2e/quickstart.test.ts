@@ -69,7 +69,8 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     // 3. A terminal through the API's proxy runs a command in the session's environment.
     const attach = await daybox(["attach", session.id], env, "echo hi\necho gpus=$CUDA_VISIBLE_DEVICES\n");
     expect(attach.code, attach.stderr).toBe(0);
-    const lines = attach.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "").split(/\r?\n/).map((l) => l.trim());
+    const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[a-zA-Z]`, "g");
+    const lines = attach.stdout.replace(ansi, "").split(/\r?\n/).map((l) => l.trim());
     expect(lines).toContain("hi");
     expect(lines).toContain(`gpus=${session.gpuIndices.join(",")}`);
 

@@ -44,7 +44,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       { name: "an empty Bearer", header: () => "Bearer ", says: ["malformed API token", "Authorization: Bearer <token>"] },
       { name: "a token that is not a Daybox token", header: () => "Bearer dbx_nope", says: ["malformed API token", "dbx_", "43"] },
       { name: "a token without `Bearer`", header: () => h.tokens.alice, says: ["malformed API token", "Authorization: Bearer <token>"] },
-      { name: "a well-formed unknown token", header: () => `Bearer ${unknownToken}`, says: ["unknown API token", "daybox token create"] },
+      { name: "a well-formed unknown token", header: () => `Bearer ${unknownToken}`, says: ["unknown API token", "daybox login"] },
     ])("refuses $name with UNAUTHORIZED and says what to do", async ({ header, says }) => {
       const c = clientWithHeader(h.url, header());
       await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", ...says);
@@ -81,7 +81,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       // Only its owner (or an admin) can revoke it; to bob it does not exist.
       await expectTRPCError(h.bob.tokens.revoke.mutate({ id: t.id }), "NOT_FOUND", `token ${t.id} not found`);
       await h.alice.tokens.revoke.mutate({ id: t.id });
-      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "revoked", "daybox token create");
+      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "revoked", "daybox login");
       // alice's other tokens keep working.
       await expect(h.alice.auth.whoami.query()).resolves.toMatchObject({ name: "alice" });
     });
@@ -92,7 +92,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       const c = h.client(t.token);
       await expect(c.auth.whoami.query()).resolves.toMatchObject({ name: "alice" });
       h.clock.advance(86_400_000);
-      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "expired", "daybox token create");
+      await expectTRPCError(c.auth.whoami.query(), "UNAUTHORIZED", "expired", "daybox login");
     });
   });
 

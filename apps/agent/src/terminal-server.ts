@@ -58,7 +58,8 @@ export async function startTerminalServer(opts: { runtime: SessionRuntime; secre
       if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
     });
     term.onExit((code, signal) => {
-      send(ws, { type: "exit", code, signal });
+      // node-pty reports signal 0 for a normal exit; a signal death has no exit code.
+      send(ws, signal ? { type: "exit", code: null, signal } : { type: "exit", code, signal: null });
       ws.close(1000, "exited");
     });
     ws.on("close", () => term.kill());

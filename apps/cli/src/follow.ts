@@ -33,7 +33,7 @@ export function watchEvents(api: Api, opts: WatchOptions): Promise<void> {
     let lost = false;
     let done = false;
     // Assigned after subscribe() returns; a callback may run before that.
-    let sub: { unsubscribe(): void } | undefined;
+    const sub: { unsubscribe(): void } | undefined;
     const finish = (err?: unknown) => {
       if (done) return;
       done = true;

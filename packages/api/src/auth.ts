@@ -11,9 +11,9 @@ export interface Principal {
 const messages = {
   missing: "no API token: run `daybox login` (or set DAYBOX_TOKEN) and try again",
   malformed: "malformed API token: Daybox tokens start with `dbx_` followed by 43 letters, digits, `-` or `_`",
-  unknown: "unknown API token: it may belong to another Daybox installation; create one with `daybox token create`",
-  revoked: "this API token was revoked; create a new one with `daybox token create` or ask an admin",
-  expired: "this API token has expired; create a new one with `daybox token create`",
+  unknown: "unknown API token: it may belong to another Daybox installation; ask an admin for a token, then run `daybox login`",
+  revoked: "this API token was revoked; log in with another token (`daybox login`) or ask an admin for a new one",
+  expired: "this API token has expired; log in with another token (`daybox login`) or ask an admin for a new one",
   disabled: "this account is disabled; ask an admin",
 } as const;
 
