@@ -33,7 +33,8 @@ export function watchEvents(api: Api, opts: WatchOptions): Promise<void> {
     let lost = false;
     let done = false;
     // Assigned after subscribe() returns; a callback may run before that.
-    const sub: { unsubscribe(): void } | undefined;
+    // eslint-disable-next-line prefer-const -- declared before the callbacks that read it
+    let sub: { unsubscribe(): void } | undefined;
     const finish = (err?: unknown) => {
       if (done) return;
       done = true;

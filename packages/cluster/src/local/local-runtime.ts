@@ -266,14 +266,8 @@ function toRunning(r: RuntimeRecord): RunningSession {
   return { sessionId: r.sessionId, pid: r.pid, jupyterUrl: r.jupyterUrl, jupyterToken: r.jupyterToken };
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+/** A process group exists while any of its members does. */
+const groupAlive = (pgid: number) => alive(-pgid);
 
 async function jupyterAnswers(r: RuntimeRecord): Promise<boolean> {
   try {

@@ -1,0 +1,33 @@
+/**
+ * Where snapshot data lives: S3 or a local directory, behind one small
+ * interface (the engine itself lands with issue #3).
+ *
+ * Contract for every implementation:
+ * - put() is atomic: readers see the whole object or none of it. With
+ *   `ifNoneMatch: true` it fails with `ObjectExistsError` instead of
+ *   overwriting (used to commit manifests exactly once).
+ * - get()/getRange() fail with `ObjectNotFoundError` for a missing key;
+ *   delete() of a missing key succeeds (idempotent).
+ * - Any other error may be retried by a wrapper; stores do not retry inside.
+ * - Safe for concurrent use.
+ */
+export interface ObjectStore {
+  put(key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
+  head(key: string): Promise<{ size: number } | null>;
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  delete(key: string): Promise<void>;
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`object ${key} not found`);
+  }
+}
+
+export class ObjectExistsError extends Error {
+  constructor(readonly key: string) {
+    super(`object ${key} already exists`);
+  }
+}
