@@ -1,7 +1,9 @@
 import { systemClock, type Clock } from "@daybox/core";
 import { createRepos, openDatabase } from "@daybox/db";
 import { Notifier, createApiServer } from "@daybox/api";
+import { mkdir } from "node:fs/promises";
 import { bootstrap } from "./bootstrap.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import type { ControlPlaneEnv } from "./env.ts";
 import { createReconciler } from "./reconcile.ts";
 
@@ -11,7 +13,12 @@ export const VERSION = "0.1.0";
 export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Clock; log?: (msg: string) => void } = {}) {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? ((msg: string) => console.log(`[control-plane] ${msg}`));
-  const db = await openDatabase(env.databaseUrl);
+  await mkdir(env.DAYBOX_DATA_DIR, { recursive: true, mode: 0o700 });
+  const unlock = env.databaseUrl.startsWith("pglite:///") ? await lockDataDir(env.DAYBOX_DATA_DIR) : async () => {};
+  const db = await openDatabase(env.databaseUrl).catch(async (err: unknown) => {
+    await unlock();
+    throw err;
+  });
   const repos = createRepos(db.prisma);
   const boot = await bootstrap(repos, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
   const notifier = new Notifier();
@@ -53,6 +60,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
       await loop;
       await api.close();
       await db.close();
+      await unlock();
     },
   };
 }
