@@ -120,7 +120,9 @@ export function registerSessionCommands(program: Command): void {
       }
       const final = await settle(api, created.id, { ok: ["Running"], fail: ["Failed", "Stopped", "Terminated"] }, opts.timeout);
       if (opts.json) print(json(final));
-      else if (final.state === "Running") note(`${final.name} is running: \`daybox attach ${final.id}\` or \`daybox open ${final.id}\``);
+      else if (final.state === "Running") {
+        note(`${final.name} is running: \`daybox attach ${final.id}\`` + (final.hasJupyter ? ` or \`daybox open ${final.id}\`` : " (terminal only)"));
+      }
     });
 
   session
