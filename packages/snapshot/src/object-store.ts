@@ -16,7 +16,8 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array>;
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
   head(key: string): Promise<{ size: number } | null>;
-  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /** Keys under `prefix`, with size and last-modified time (GC's grace period needs ages). */
+  list(prefix: string): AsyncIterable<{ key: string; size: number; lastModified: Date }>;
   delete(key: string): Promise<void>;
 }
 

@@ -1,0 +1,46 @@
+/**
+ * Pack files: many compressed chunks in one object (~16 MiB), so a snapshot
+ * of 50,000 small files is a few dozen uploads, not 50,000. Layout:
+ *
+ *   blob 0 | blob 1 | … | footer (JSON) | footer length (u32 LE) | "DBXP"
+ *
+ * The footer repeats the pack's index entries, so a lost index can be
+ * rebuilt from the packs alone.
+ */
+
+export interface BlobEntry {
+  id: string; // sha256 of the raw chunk
+  offset: number;
+  length: number; // stored bytes
+  rawLength: number;
+  compressed: boolean;
+}
+
+const MAGIC = Buffer.from("DBXP");
+
+export function encodePack(blobs: { entry: BlobEntry; data: Uint8Array }[]): Buffer {
+  const footer = Buffer.from(JSON.stringify(blobs.map((b) => packed(b.entry))));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(footer.length);
+  return Buffer.concat([...blobs.map((b) => b.data), footer, len, MAGIC]);
+}
+
+export function decodePackFooter(pack: Uint8Array): BlobEntry[] {
+  const buf = Buffer.from(pack.buffer, pack.byteOffset, pack.byteLength);
+  if (buf.length < 8 || !buf.subarray(buf.length - 4).equals(MAGIC)) throw new Error("not a Daybox pack (bad magic)");
+  const len = buf.readUInt32LE(buf.length - 8);
+  if (len > buf.length - 8) throw new Error("pack footer length out of range");
+  const raw = JSON.parse(buf.subarray(buf.length - 8 - len, buf.length - 8).toString("utf8")) as PackedEntry[];
+  return raw.map(unpacked);
+}
+
+/** Index and footer entries are stored as compact tuples. */
+export type PackedEntry = [id: string, offset: number, length: number, rawLength: number, compressed: 0 | 1];
+export const packed = (e: BlobEntry): PackedEntry => [e.id, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0];
+export const unpacked = (t: PackedEntry): BlobEntry => ({ id: t[0], offset: t[1], length: t[2], rawLength: t[3], compressed: t[4] === 1 });
+
+/** One index file: the packs one snapshot wrote, and their blobs. */
+export interface IndexFile {
+  version: 1;
+  packs: { id: string; size: number; blobs: PackedEntry[] }[];
+}

@@ -1,0 +1,26 @@
+import { createHash } from "node:crypto";
+import { compress, decompress } from "zstd-napi";
+
+export const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
+
+/** JSON documents (manifests, indexes) are stored zstd-compressed. */
+export function encodeJson(value: unknown): Buffer {
+  return compress(Buffer.from(JSON.stringify(value)), { compressionLevel: 3 });
+}
+export function decodeJson<T>(data: Uint8Array, what: string): T {
+  try {
+    return JSON.parse(decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("utf8")) as T;
+  } catch (err) {
+    throw new Error(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
+  }
+}
+
+/** Compresses a chunk unless compression does not pay (already-compressed data is stored raw). */
+export function packChunk(raw: Uint8Array, level: number): { data: Uint8Array; compressed: boolean } {
+  const c = compress(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), { compressionLevel: level });
+  return c.length < raw.length * 0.97 ? { data: c, compressed: true } : { data: raw, compressed: false };
+}
+
+export function unpackChunk(stored: Uint8Array, compressed: boolean): Uint8Array {
+  return compressed ? decompress(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength)) : stored;
+}

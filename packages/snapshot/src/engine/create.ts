@@ -1,0 +1,264 @@
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from "node:fs";
+import path from "node:path";
+import { Chunker } from "../core/chunker.ts";
+import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
+import { packChunk, sha256 } from "./codec.ts";
+import type { PackCache } from "./pack-cache.ts";
+import { PackWriter } from "./pack-writer.ts";
+import { throttle, type Progress, type ProgressListener } from "./progress.ts";
+import { newSnapshotId, type Repository } from "./repository.ts";
+
+export interface CreateOptions {
+  repo: Repository;
+  /** The directory to snapshot. */
+  source: string;
+  /** Incremental against this snapshot: unchanged files are not read again. */
+  parentId?: string | null;
+  tags?: Record<string, string>;
+  cache?: PackCache;
+  /** zstd level for chunks (1 fastest; 3 smaller). */
+  compressionLevel?: number;
+  packSize?: number;
+  uploadConcurrency?: number;
+  onProgress?: ProgressListener;
+  now?: () => Date;
+  /** Test hook: called after each pack upload is queued, to simulate crashes at chosen points. */
+  lockTtlMs?: number;
+}
+
+interface Scanned {
+  rel: string;
+  abs: string;
+  st: BigIntStats;
+}
+
+const ZEROS = Buffer.alloc(4 * 1024 * 1024);
+const READ_BUFFER = 8 * 1024 * 1024;
+
+/**
+ * Takes a snapshot of `source`. The commit protocol keeps the repository
+ * consistent at every instant: packs first, then the index, then the
+ * manifest (refusing to overwrite), then verification. A crash anywhere
+ * leaves earlier snapshots intact and this one absent; its orphans are
+ * removed by prune after a grace period.
+ */
+export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
+  const now = opts.now ?? (() => new Date());
+  const started = Date.now();
+  const { repo } = opts;
+  const source = path.resolve(opts.source);
+  const rootStat = lstatSync(source, { bigint: true });
+  if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
+
+  const { release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 6 * 3600_000, now());
+  const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
+  try {
+    // 1. What the repository already holds, and what the parent recorded.
+    const [{ chunks: known }, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
+    const previous = new Map<string, FileEntry>();
+    for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
+
+    // 2. Walk the tree (sorted, parents before children).
+    const scanned = scan(source);
+    const progress: Progress = {
+      phase: "upload",
+      files: 0,
+      filesTotal: scanned.filter((s) => s.st.isFile()).length,
+      bytes: 0,
+      bytesTotal: scanned.reduce((sum, s) => sum + (s.st.isFile() ? Number(s.st.size) : 0), 0),
+      transferredBytes: 0,
+      elapsedMs: 0,
+    };
+    const report = throttle(opts.onProgress);
+    const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
+    const chunker = new Chunker(repo.config.chunker);
+    const level = opts.compressionLevel ?? 1;
+    const pending = new Set<string>(); // chunks added by this snapshot
+    const hardlinks = new Map<string, string>(); // "dev:ino" → first path
+    const entries: Entry[] = [];
+
+    const addChunk = async (data: Uint8Array): Promise<ChunkRef> => {
+      if (data.length <= ZEROS.length && ZEROS.subarray(0, data.length).equals(data)) return { zero: data.length };
+      const id = sha256(data);
+      if (!known.has(id) && !pending.has(id)) {
+        pending.add(id);
+        const stored = packChunk(data, level);
+        await writer.add(id, stored.data, data.length, stored.compressed);
+        stats.newBytes += data.length;
+        stats.newChunks++;
+      }
+      return [id, data.length];
+    };
+
+    // 3. Entries: reuse unchanged files from the parent, read and chunk the rest.
+    let bytesSinceYield = 0;
+    let itemsSinceYield = 0;
+    for (const s of scanned) {
+      const common = { path: s.rel, mode: Number(s.st.mode & 0o7777n), uid: Number(s.st.uid), gid: Number(s.st.gid), mtimeNs: s.st.mtimeNs.toString() };
+      if (s.st.isDirectory()) {
+        entries.push({ ...common, type: "dir" });
+        stats.dirs++;
+      } else if (s.st.isSymbolicLink()) {
+        entries.push({ ...common, type: "symlink", target: readlinkSync(s.abs) });
+        stats.symlinks++;
+      } else if (s.st.isFile()) {
+        const inode = `${s.st.dev}:${s.st.ino}`;
+        const first = s.st.nlink > 1n ? hardlinks.get(inode) : undefined;
+        if (first) {
+          entries.push({ type: "hardlink", path: s.rel, link: first });
+        } else {
+          if (s.st.nlink > 1n) hardlinks.set(inode, s.rel);
+          const before = previous.get(s.rel);
+          let entry: FileEntry;
+          if (before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) {
+            entry = { ...before, ...common, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
+            stats.unchangedFiles++;
+          } else {
+            const { chunks, size } = await readFileChunks(s.abs, chunker, addChunk);
+            entry = { ...common, type: "file", size, chunks, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
+            bytesSinceYield += size;
+          }
+          entries.push(entry);
+          stats.bytes += entry.size;
+          progress.bytes += entry.size;
+        }
+        stats.files++;
+        progress.files++;
+      } else {
+        stats.skipped.push(`${s.rel} (${kind(s.st)})`);
+      }
+      progress.transferredBytes = writer.uploadedBytes;
+      progress.elapsedMs = Date.now() - started;
+      report(progress);
+      // Sync reads are fastest for many small files; yield so uploads keep flowing.
+      if (bytesSinceYield > 4 * 1024 * 1024 || ++itemsSinceYield >= 256) {
+        bytesSinceYield = 0;
+        itemsSinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+
+    // 4. Commit: packs, then index, then manifest.
+    const packs = await writer.finish();
+    let uploaded = writer.uploadedBytes;
+    if (packs.length) uploaded += (await repo.writeIndex({ version: 1, packs })).bytes;
+    const manifest: Manifest = {
+      version: 1,
+      id: newSnapshotId(now()),
+      parent: parent?.id ?? null,
+      createdAt: now().toISOString(),
+      tags: opts.tags ?? {},
+      stats: { ...stats, uploadedBytes: uploaded, durationMs: Date.now() - started },
+      entries,
+    };
+    uploaded += await repo.writeManifest(manifest);
+    manifest.stats.uploadedBytes = uploaded;
+
+    // 5. Verify: the manifest reads back, and every chunk it names is indexed and its pack stored.
+    progress.phase = "verify";
+    report(progress, true);
+    await verifyCommitted(repo, manifest, new Set(packs.map((p) => p.id)));
+    manifest.stats.durationMs = Date.now() - started;
+    progress.phase = "finish";
+    progress.elapsedMs = Date.now() - started;
+    report(progress, true);
+    return manifest;
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+function unchanged(before: FileEntry, st: BigIntStats): boolean {
+  return before.size === Number(st.size) && before.mtimeNs === st.mtimeNs.toString() && before.ctimeNs === st.ctimeNs.toString() && before.ino === Number(st.ino);
+}
+
+function kind(st: BigIntStats): string {
+  if (st.isFIFO()) return "fifo";
+  if (st.isSocket()) return "socket";
+  if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
+  return "unknown type";
+}
+
+/** Depth-first, names sorted, parents before children. */
+function scan(root: string): Scanned[] {
+  const out: Scanned[] = [];
+  const visit = (abs: string, rel: string) => {
+    const names = readdirSync(abs).sort();
+    for (const name of names) {
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
+      if (!st) continue; // removed while we walked
+      out.push({ rel: childRel, abs: childAbs, st });
+      if (st.isDirectory()) visit(childAbs, childRel);
+    }
+  };
+  visit(root, "");
+  return out;
+}
+
+/** Reads a file and cuts it into content-defined chunks; the size is what was actually read. */
+async function readFileChunks(file: string, chunker: Chunker, addChunk: (data: Uint8Array) => Promise<ChunkRef>) {
+  const fd = openSync(file, "r");
+  try {
+    const chunks: ChunkRef[] = [];
+    let size = 0;
+    const expected = Number(fstatSync(fd).size);
+    let buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_BUFFER, expected + 1)));
+    let filled = 0;
+    let eof = false;
+    while (!eof || filled > 0) {
+      if (!eof && filled < buf.length) {
+        const n = readSync(fd, buf, filled, buf.length - filled, null);
+        if (n === 0) eof = true;
+        filled += n;
+        size += n;
+        if (!eof && filled < buf.length) continue;
+      }
+      const view = buf.subarray(0, filled);
+      const len = chunker.cut(view, eof);
+      if (len === 0) {
+        // No cut point yet and the buffer is full: grow it (rare: only when maxSize > buffer).
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
+        continue;
+      }
+      chunks.push(await addChunk(Buffer.from(view.subarray(0, len))));
+      buf.copy(buf, 0, len, filled);
+      filled -= len;
+    }
+    return { chunks, size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * After commit: the manifest reads back, every chunk it names is indexed, and
+ * the packs this snapshot wrote exist with their full size (earlier packs
+ * were verified by the snapshots that wrote them; `check` re-verifies all).
+ */
+export async function verifyCommitted(repo: Repository, manifest: Manifest, newPacks: ReadonlySet<string>): Promise<void> {
+  const back = await repo.readManifest(manifest.id);
+  if (back.entries.length !== manifest.entries.length) throw new Error(`verify snapshot ${manifest.id}: manifest read back differs`);
+  const { chunks, packs } = await repo.loadIndex();
+  const needed = new Set<string>();
+  for (const e of back.entries) {
+    if (e.type !== "file") continue;
+    for (const c of e.chunks) {
+      if (!isDataChunk(c)) continue;
+      const loc = chunks.get(c[0]);
+      if (!loc) throw new Error(`verify snapshot ${manifest.id}: chunk ${c[0]} of ${e.path} is in no index`);
+      needed.add(loc.pack);
+    }
+  }
+  for (const id of needed) {
+    if (!newPacks.has(id)) continue;
+    const head = await repo.store.head(`packs/${id.slice(0, 2)}/${id}`);
+    if (!head || head.size !== packs.get(id)?.size) throw new Error(`verify snapshot ${manifest.id}: pack ${id} is missing or truncated`);
+  }
+}

@@ -1,0 +1,159 @@
+import { randomBytes } from "node:crypto";
+import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.ts";
+import type { Manifest } from "../core/manifest.ts";
+import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
+import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
+import { decodeJson, encodeJson } from "./codec.ts";
+
+/**
+ * A snapshot repository in an object store (one per project: no dedup across
+ * tenants, so a chunk's existence never leaks between them):
+ *
+ *   config                     format version and chunker parameters
+ *   packs/<2 hex>/<pack id>    compressed chunks (see core/pack.ts)
+ *   index/<index id>           chunk id → (pack, offset, length)
+ *   snapshots/<snapshot id>    manifests; a snapshot exists once its manifest does
+ *   locks/<lock id>            writers and garbage collection, with expiry
+ */
+export interface RepoConfig {
+  version: 1;
+  chunker: ChunkerParams;
+  createdAt: string;
+}
+
+export interface Location {
+  pack: string;
+  entry: BlobEntry;
+}
+
+export interface Lock {
+  id: string;
+  kind: "snapshot" | "prune";
+  createdAt: string;
+  expiresAt: string;
+}
+
+export const keys = {
+  config: "config",
+  pack: (id: string) => `packs/${id.slice(0, 2)}/${id}`,
+  index: (id: string) => `index/${id}`,
+  snapshot: (id: string) => `snapshots/${id}`,
+  lock: (id: string) => `locks/${id}`,
+};
+
+/** Snapshot ids sort by creation time: "20261122T031500Z-1a2b3c4d". */
+export function newSnapshotId(now: Date): string {
+  return `${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(4).toString("hex")}`;
+}
+
+export class Repository {
+  private constructor(
+    readonly store: ObjectStore,
+    readonly config: RepoConfig,
+  ) {}
+
+  /** Opens the repository in `store`, creating it on first use (safe against concurrent creators). */
+  static async open(store: ObjectStore, now = new Date()): Promise<Repository> {
+    try {
+      return new Repository(store, decodeJson<RepoConfig>(await store.get(keys.config), "repository config"));
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
+    const config: RepoConfig = { version: 1, chunker: DEFAULT_CHUNKER, createdAt: now.toISOString() };
+    try {
+      await store.put(keys.config, encodeJson(config), { ifNoneMatch: true });
+    } catch (err) {
+      if (!(err instanceof ObjectExistsError)) throw new Error("create repository", { cause: err });
+    }
+    return new Repository(store, decodeJson<RepoConfig>(await store.get(keys.config), "repository config"));
+  }
+
+  /** Every chunk the repository's indexes know, with where it is stored. */
+  async loadIndex(): Promise<{ chunks: Map<string, Location>; packs: Map<string, { size: number; index: string }> }> {
+    const chunks = new Map<string, Location>();
+    const packs = new Map<string, { size: number; index: string }>();
+    const ids: string[] = [];
+    for await (const o of this.store.list("index/")) ids.push(o.key.slice("index/".length));
+    const files = await mapLimit(ids, 8, async (id) => [id, decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`)] as const);
+    for (const [indexId, file] of files) {
+      for (const p of file.packs) {
+        packs.set(p.id, { size: p.size, index: indexId });
+        for (const b of p.blobs) chunks.set(b[0], { pack: p.id, entry: unpacked(b) });
+      }
+    }
+    return { chunks, packs };
+  }
+
+  async writeIndex(file: IndexFile, id = randomBytes(16).toString("hex")): Promise<{ id: string; bytes: number }> {
+    const data = encodeJson(file);
+    await this.store.put(keys.index(id), data);
+    return { id, bytes: data.length };
+  }
+
+  /** Commits a snapshot: refuses to overwrite an existing one. */
+  async writeManifest(m: Manifest): Promise<number> {
+    const data = encodeJson(m);
+    await this.store.put(keys.snapshot(m.id), data, { ifNoneMatch: true });
+    return data.length;
+  }
+
+  async readManifest(id: string): Promise<Manifest> {
+    if (!/^[0-9A-Za-z-]{8,80}$/.test(id)) throw new Error(`${JSON.stringify(id)} is not a snapshot id`);
+    try {
+      return decodeJson<Manifest>(await this.store.get(keys.snapshot(id)), `snapshot ${id}`);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) throw new Error(`snapshot ${id} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  async snapshotIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const o of this.store.list("snapshots/")) ids.push(o.key.slice("snapshots/".length));
+    return ids.sort();
+  }
+
+  /** All manifests, oldest first. */
+  async snapshots(): Promise<Manifest[]> {
+    return mapLimit(await this.snapshotIds(), 8, (id) => this.readManifest(id));
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    await this.readManifest(id); // a clear error for an unknown id
+    await this.store.delete(keys.snapshot(id));
+  }
+
+  async acquireLock(kind: Lock["kind"], ttlMs: number, now = new Date()): Promise<{ lock: Lock; release: () => Promise<void> }> {
+    const lock: Lock = { id: `${kind}-${randomBytes(8).toString("hex")}`, kind, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString() };
+    await this.store.put(keys.lock(lock.id), encodeJson(lock));
+    return { lock, release: () => this.store.delete(keys.lock(lock.id)) };
+  }
+
+  /** Locks that have not expired. */
+  async activeLocks(now = new Date()): Promise<Lock[]> {
+    const out: Lock[] = [];
+    for await (const o of this.store.list("locks/")) {
+      try {
+        const lock = decodeJson<Lock>(await this.store.get(o.key), "lock");
+        if (new Date(lock.expiresAt) > now) out.push(lock);
+      } catch (err) {
+        if (!(err instanceof ObjectNotFoundError)) throw err; // released meanwhile
+      }
+    }
+    return out;
+  }
+}
+
+/** Maps with at most `limit` calls in flight, preserving order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,163 @@
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync, appendFileSync, unlinkSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManifestError, type Manifest } from "../core/manifest.ts";
+import { createSnapshot } from "../engine/create.ts";
+import { PackCache } from "../engine/pack-cache.ts";
+import { keys, Repository } from "../engine/repository.ts";
+import { restoreSnapshot } from "../engine/restore.ts";
+import type { ObjectStore } from "../object-store.ts";
+import { allocatedBytes, describeTree, makeFixtureTree, noise } from "./tree.ts";
+
+/**
+ * The engine's behaviour on one store: byte-exact round trips, incremental
+ * snapshots, the node cache, replacing a target, and hostile manifests.
+ * Run against every ObjectStore implementation.
+ */
+export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store: ObjectStore; cleanup: () => Promise<void> }>) {
+  describe(`snapshot engine on ${name}`, () => {
+    let work: string;
+    let store: ObjectStore;
+    let cleanup: () => Promise<void>;
+    let repo: Repository;
+    let source: string;
+    let first: Manifest;
+
+    beforeAll(async () => {
+      work = mkdtempSync(path.join(tmpdir(), "daybox-snap-"));
+      ({ store, cleanup } = await makeStore());
+      repo = await Repository.open(store);
+      source = path.join(work, "source");
+      makeFixtureTree(source);
+      first = await createSnapshot({ repo, source, tags: { session: "ses-test" }, packSize: 4 * 1024 * 1024 });
+    });
+    afterAll(async () => {
+      await cleanup?.();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    it("round-trips byte-exact: content, modes, mtimes, symlinks, hardlinks, empty dirs, unicode, sparse", async () => {
+      const target = path.join(work, "restored-1");
+      const result = await restoreSnapshot({ repo, snapshotId: first.id, target });
+      const want = describeTree(source);
+      const got = describeTree(target);
+      for (const facts of [...Object.values(want), ...Object.values(got)]) if (facts.type === "dir") facts.mtimeMs = 0;
+      expect(got).toEqual(want);
+      expect(result.files).toBe(first.stats.files);
+      expect(got["hard-b"]?.links).toEqual(["hard-a"]);
+      // The 64 MiB sparse file comes back sparse.
+      expect(allocatedBytes(path.join(target, "sparse.img"))).toBeLessThan(1024 * 1024);
+    });
+
+    it("an incremental snapshot reads and uploads only what changed", async () => {
+      const mutated = path.join(work, "mutated");
+      makeFixtureTree(mutated);
+      const base = await createSnapshot({ repo, source: mutated });
+      writeFileSync(path.join(mutated, "home", ".bashrc"), "export PS1='# '\n");
+      appendFileSync(path.join(mutated, "big.bin"), noise(100_000, 99));
+      unlinkSync(path.join(mutated, "secret"));
+      mkdirSync(path.join(mutated, "venv", "lib"), { recursive: true });
+      writeFileSync(path.join(mutated, "venv", "lib", "pkg.py"), "print('new')\n");
+
+      const next = await createSnapshot({ repo, source: mutated, parentId: base.id });
+      expect(next.parent).toBe(base.id);
+      expect(next.stats.unchangedFiles).toBe(7); // all but .bashrc, big.bin, the new pkg.py (secret is gone, hard-b is a link)
+      // Only the tail of big.bin (after its last unchanged chunk) and the small edits are new.
+      expect(next.stats.newBytes).toBeLessThan(5 * 1024 * 1024);
+      const target = path.join(work, "restored-incremental");
+      await restoreSnapshot({ repo, snapshotId: next.id, target });
+      const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeMs: 0 } : v]));
+      expect(strip(describeTree(target))).toEqual(strip(describeTree(mutated)));
+      // The earlier snapshot is untouched by the later one.
+      const again = path.join(work, "restored-base");
+      await restoreSnapshot({ repo, snapshotId: base.id, target: again });
+      expect(existsSync(path.join(again, "secret"))).toBe(true);
+    });
+
+    it("a second identical snapshot stores nothing new", async () => {
+      const again = await createSnapshot({ repo, source, parentId: first.id });
+      expect(again.stats.newBytes).toBe(0);
+      expect(again.stats.unchangedFiles).toBe(again.stats.files - 1); // hard-b is a link entry, not a file read
+    });
+
+    it("replaces an existing target as a whole", async () => {
+      const target = path.join(work, "replace-me");
+      mkdirSync(target);
+      writeFileSync(path.join(target, "stale.txt"), "old");
+      await restoreSnapshot({ repo, snapshotId: first.id, target });
+      expect(existsSync(path.join(target, "stale.txt"))).toBe(false);
+      expect(existsSync(path.join(target, "run.sh"))).toBe(true);
+      expect(readdirSync(work).filter((n) => n.includes(".restore-") || n.includes(".old-"))).toEqual([]);
+    });
+
+    it("a warm restore on the node that wrote or restored the snapshot reads nothing from the store", async () => {
+      const writerCache = new PackCache(path.join(work, "cache-writer"), 1024 * 1024 * 1024);
+      const warmSource = path.join(work, "warm");
+      makeFixtureTree(warmSource);
+      writeFileSync(path.join(warmSource, "unique"), noise(2 * 1024 * 1024, 1234));
+      const snap = await createSnapshot({ repo, source: warmSource, cache: writerCache });
+      // Another node: cold, then warm from what the cold restore cached.
+      const otherCache = new PackCache(path.join(work, "cache-other"), 1024 * 1024 * 1024);
+      const cold = await restoreSnapshot({ repo, snapshotId: snap.id, target: path.join(work, "cold"), cache: otherCache });
+      expect(cold.fetchedBytes).toBeGreaterThan(0);
+      const warm = await restoreSnapshot({ repo, snapshotId: snap.id, target: path.join(work, "warm-restored"), cache: otherCache });
+      expect(warm.fetchedBytes).toBe(0);
+      // The writing node has this snapshot's new packs already: it fetches only older ones.
+      const writerNode = await restoreSnapshot({ repo, snapshotId: snap.id, target: path.join(work, "writer-restored"), cache: writerCache });
+      expect(writerNode.fetchedBytes).toBeLessThan(cold.fetchedBytes);
+    });
+
+    describe("hostile manifests", () => {
+      const hostile = async (mutate: (m: Manifest) => void) => {
+        const m = structuredClone(first);
+        m.id = `${first.id.slice(0, 16)}-${Math.random().toString(16).slice(2, 10)}`;
+        mutate(m);
+        await repo.writeManifest(m);
+        const outside = path.join(work, "outside");
+        mkdirSync(outside, { recursive: true });
+        const before = readdirSync(outside);
+        const target = path.join(work, `hostile-${m.id}`);
+        const error = await restoreSnapshot({ repo, snapshotId: m.id, target }).then(() => null, (e: Error) => e);
+        expect(readdirSync(outside)).toEqual(before);
+        expect(existsSync(target)).toBe(false);
+        expect(readdirSync(work).filter((n) => n.includes(".restore-"))).toEqual([]);
+        return error;
+      };
+      const file = (m: Manifest) => m.entries.find((e) => e.type === "file" && e.path === "run.sh") as Extract<Manifest["entries"][number], { type: "file" }>;
+
+      it.each([
+        ["an absolute path", (m: Manifest) => (file(m).path = "/tmp/evil"), /absolute path/],
+        ["a .. segment", (m: Manifest) => (file(m).path = "../outside/evil"), /"\.\." segment/],
+        ["a path through a symlink", (m: Manifest) => m.entries.push({ ...file(m), path: "rel-link/evil" }), /is a symlink, not a directory/],
+        ["a relative symlink that escapes", (m: Manifest) => m.entries.push({ type: "symlink", path: "escape", target: "../../outside", mode: 0o777, uid: 0, gid: 0, mtimeNs: "0" }), /escapes the restore directory/],
+        ["a hardlink to outside", (m: Manifest) => m.entries.push({ type: "hardlink", path: "hl", link: "../outside/x" }), /hardlink to/],
+        ["a hardlink to a directory", (m: Manifest) => m.entries.push({ type: "hardlink", path: "hl", link: "home" }), /not an earlier file/],
+        ["an impossible size", (m: Manifest) => (file(m).size = 2 ** 60), /impossible size/],
+        ["chunks that do not add up", (m: Manifest) => (file(m).size += 1), /chunks add up to/],
+        ["a duplicate path", (m: Manifest) => m.entries.push({ ...file(m) }), /duplicate entry/],
+      ])("refuses %s, writing nothing", async (_name, mutate, message) => {
+        const error = await hostile(mutate);
+        expect(error).toBeInstanceOf(ManifestError);
+        expect(error?.message).toMatch(message);
+      });
+
+      it("refuses a chunk whose content does not match its hash", async () => {
+        // Corrupt one stored byte in every pack the snapshot uses: verification must catch it.
+        const victim = await createSnapshot({ repo, source: path.join(work, "source"), packSize: 1024 });
+        const { chunks } = await repo.loadIndex();
+        const f = victim.entries.find((e) => e.type === "file" && e.path === "home/.bashrc") as Extract<Manifest["entries"][number], { type: "file" }>;
+        const loc = chunks.get((f.chunks[0] as readonly [string, number])[0])!;
+        const pack = Buffer.from(await store.get(keys.pack(loc.pack)));
+        pack[loc.entry.offset] = pack[loc.entry.offset]! ^ 0xff;
+        await store.put(keys.pack(loc.pack), pack);
+        const target = path.join(work, "corrupt-target");
+        await expect(restoreSnapshot({ repo, snapshotId: victim.id, target })).rejects.toThrow(/corrupt|unreadable|hash/);
+        expect(existsSync(target)).toBe(false);
+        // Put it back so later tests see a healthy repository.
+        pack[loc.entry.offset] = pack[loc.entry.offset]! ^ 0xff;
+        await store.put(keys.pack(loc.pack), pack);
+      });
+    });
+  });
+}

@@ -1,0 +1,96 @@
+import { createHash } from "node:crypto";
+import { chmodSync, closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+
+/** Deterministic pseudo-random bytes (xorshift32). */
+export function noise(n: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/**
+ * A tree with every case a restore must get right: nested and empty
+ * directories, a 0-byte file, unicode names, executable bits, odd modes,
+ * relative, absolute and dangling symlinks, a hardlink pair, a large
+ * multi-chunk file, a compressible file, a large sparse file, fixed mtimes.
+ */
+export function makeFixtureTree(root: string): void {
+  mkdirSync(root, { recursive: true });
+  const at = (...p: string[]) => path.join(root, ...p);
+  mkdirSync(at("home", ".config", "app"), { recursive: true });
+  mkdirSync(at("empty-dir"));
+  mkdirSync(at("données", "日本語"), { recursive: true });
+  writeFileSync(at("zero-bytes"), "");
+  writeFileSync(at("home", ".bashrc"), "export PS1='$ '\n");
+  writeFileSync(at("home", ".config", "app", "settings.json"), JSON.stringify({ theme: "dark" }));
+  writeFileSync(at("données", "日本語", "файл с пробелами.txt"), "unicode ✓\n");
+  writeFileSync(at("run.sh"), "#!/bin/sh\necho hi\n");
+  chmodSync(at("run.sh"), 0o755);
+  writeFileSync(at("secret"), "s3cr3t");
+  chmodSync(at("secret"), 0o600);
+  chmodSync(at("données"), 0o750);
+  writeFileSync(at("big.bin"), noise(9 * 1024 * 1024 + 123, 42));
+  writeFileSync(at("weights.txt"), Buffer.from("0.125 0.25 0.5\n".repeat(200_000)));
+  writeFileSync(at("hard-a"), "shared inode");
+  linkSync(at("hard-a"), at("hard-b"));
+  symlinkSync("home/.bashrc", at("rel-link"));
+  symlinkSync("/usr/bin/env", at("abs-link"));
+  symlinkSync("does-not-exist", at("dangling"));
+  // 64 MiB sparse: data at both ends, a hole in between.
+  const fd = openSync(at("sparse.img"), "w");
+  writeSync(fd, noise(4096, 7), 0, 4096, 0);
+  ftruncateSync(fd, 64 * 1024 * 1024);
+  writeSync(fd, noise(4096, 8), 0, 4096, 64 * 1024 * 1024 - 4096);
+  closeSync(fd);
+  for (const p of ["zero-bytes", "run.sh", "big.bin", "home/.bashrc"]) utimesSync(at(p), 1_700_000_000.5, 1_700_000_000.25);
+}
+
+export interface EntryFacts {
+  type: "dir" | "file" | "symlink";
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  content?: string;
+  target?: string;
+  /** Other paths with the same inode (hardlinks), sorted. */
+  links?: string[];
+}
+
+/** Everything a byte-exact restore must preserve, path by path. */
+export function describeTree(root: string): Record<string, EntryFacts> {
+  const out: Record<string, EntryFacts> = {};
+  const byInode = new Map<number, string[]>();
+  const visit = (rel: string) => {
+    for (const name of readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const abs = path.join(root, r);
+      const st = lstatSync(abs);
+      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), size: st.size };
+      if (st.isDirectory()) {
+        out[r] = { type: "dir", ...base, size: 0, mtimeMs: Math.floor(st.mtimeMs) };
+        visit(r);
+      } else if (st.isSymbolicLink()) {
+        out[r] = { type: "symlink", ...base, target: readlinkSync(abs) };
+      } else {
+        out[r] = { type: "file", ...base, content: createHash("sha256").update(readFileSync(abs)).digest("hex") };
+        if (st.nlink > 1) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), r]);
+      }
+    }
+  };
+  visit("");
+  for (const paths of byInode.values()) for (const p of paths) out[p]!.links = paths.filter((x) => x !== p).sort();
+  // Directory mtimes change as their children are written; compare them after restore, like tar does.
+  return out;
+}
+
+/** Bytes the file occupies on disk (holes excluded). */
+export const allocatedBytes = (file: string) => lstatSync(file).blocks * 512;
