@@ -4,7 +4,9 @@ import { LocalRuntime, type SessionRuntime } from "@daybox/cluster";
 import { createApiClient, type ApiClient } from "./api-client.ts";
 import type { AgentEnv } from "./env.ts";
 import { detectGpus } from "./gpus.ts";
+import { createSnapshotter } from "./snapshots.ts";
 import { startTerminalServer } from "./terminal-server.ts";
+import type { Progress } from "@daybox/snapshot";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -23,6 +25,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
   });
   const secret = randomBytes(32).toString("base64url");
   const terminals = await startTerminalServer({ runtime, secret, host: env.DAYBOX_AGENT_HOST, port: env.DAYBOX_AGENT_PORT, log });
+  const snapshots = createSnapshotter(env);
   const gpus = await detectGpus({ gpuType: env.DAYBOX_LOCAL_GPU_TYPE, gpuCount: env.DAYBOX_LOCAL_GPUS });
 
   let nodeId = "";
@@ -67,6 +70,13 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     const renew = setInterval(() => {
       api.agent.renew.mutate(ref).catch((e: Error) => log(`renew ${action.id}: ${e.message}`));
     }, Math.max(100, Math.floor(action.leaseMs / 3)));
+    // Progress of long actions goes to the API at most once a second.
+    let lastProgress = 0;
+    const reportProgress = (p: Progress) => {
+      if (p.elapsedMs - lastProgress < 1_000 && p.phase !== "finish") return;
+      lastProgress = p.elapsedMs;
+      api.agent.progress.mutate({ ...ref, progress: { ...p } }).catch(() => {});
+    };
     try {
       if (env.DAYBOX_AGENT_FAULT === "exit-after-claim") crash(`fault injected after claiming ${action.id}`);
       const sessionId = action.sessionId!;
@@ -78,9 +88,18 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
           const running = await runtime.start({ sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] });
           if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
           outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid } };
-        } else {
+        } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
           outcome = { ok: true, result: {} };
+        } else if (action.kind === "snapshot") {
+          const p = action.payload as { project: string; parentSnapshotId?: string | null };
+          const result = await snapshots.snapshot({ sessionId, project: p.project, dir: runtime.stateDir(sessionId), parentId: p.parentSnapshotId ?? null, onProgress: reportProgress });
+          outcome = { ok: true, result: { ...result } };
+        } else {
+          const p = action.payload as { project: string; snapshotId: string };
+          if ((await runtime.list()).some((s) => s.sessionId === sessionId)) throw new Error("the session is running; it must be stopped before its state is restored");
+          const r = await snapshots.restore({ project: p.project, snapshotId: p.snapshotId, dir: runtime.stateDir(sessionId), onProgress: reportProgress });
+          outcome = { ok: true, result: { files: r.files, bytes: r.bytes, fetchedBytes: r.fetchedBytes, durationMs: r.durationMs } };
         }
       } catch (err) {
         outcome = { ok: false, error: (err as Error).message };

@@ -19,11 +19,19 @@ const schema = z.object({
   DAYBOX_POLL_MS: z.coerce.number().int().min(50).default(500),
   /** "never" to run terminal-only sessions even where jupyter is installed. */
   DAYBOX_JUPYTER: z.enum(["auto", "never"]).default("auto"),
+  /** Where session snapshots go: file:///dir or s3://bucket/prefix; one repository per project below it. */
+  DAYBOX_SNAPSHOT_REPO: z.string().optional(),
+  DAYBOX_PACK_CACHE_DIR: z.string().optional(),
+  DAYBOX_PACK_CACHE_GB: z.coerce.number().min(0).default(20),
+  DAYBOX_S3_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().optional(),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
   /** Test-only crash points: exit the process right after claiming, or after starting a session. */
   DAYBOX_AGENT_FAULT: z.enum(["", "exit-after-claim", "exit-after-start"]).default(""),
 });
 
-export type AgentEnv = z.infer<typeof schema> & { nodeName: string };
+export type AgentEnv = z.infer<typeof schema> & { nodeName: string; snapshotRepo: string; packCacheDir: string };
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
   const parsed = schema.safeParse(env);
@@ -36,5 +44,12 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
     .replace(/[^a-z0-9-]+/g, "-")
     .replace(/^-+|-+$/g, "")
     .slice(0, 63) || "local";
-  return { ...parsed.data, DAYBOX_DATA_DIR: path.resolve(parsed.data.DAYBOX_DATA_DIR), nodeName };
+  const dataDir = path.resolve(parsed.data.DAYBOX_DATA_DIR);
+  return {
+    ...parsed.data,
+    DAYBOX_DATA_DIR: dataDir,
+    nodeName,
+    snapshotRepo: (parsed.data.DAYBOX_SNAPSHOT_REPO ?? `file://${path.join(dataDir, "snapshots")}`).replace(/\/+$/, ""),
+    packCacheDir: parsed.data.DAYBOX_PACK_CACHE_DIR ?? path.join(dataDir, "pack-cache"),
+  };
 }

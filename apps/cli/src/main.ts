@@ -9,6 +9,7 @@ import { registerNodeCommands } from "./commands/node.ts";
 import { registerProjectCommands } from "./commands/project.ts";
 import { registerQuotaCommands } from "./commands/quota.ts";
 import { registerSessionCommands } from "./commands/session.ts";
+import { registerSnapshotCommands } from "./commands/snapshot.ts";
 import { registerTokenCommands } from "./commands/token.ts";
 import { registerUpCommand } from "./commands/up.ts";
 import { registerUserCommands } from "./commands/user.ts";
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerAuthCommands(program);
   registerSessionCommands(program);
   registerEventCommands(program);
+  registerSnapshotCommands(program);
   registerNodeCommands(program);
   registerProjectCommands(program);
   registerQuotaCommands(program);

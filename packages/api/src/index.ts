@@ -4,5 +4,5 @@ export { Notifier } from "./notifier.ts";
 export { createContextFactory, type ApiServices } from "./context.ts";
 export { createCallerFactory } from "./trpc.ts";
 export type { SessionDto, SessionEventDto, NodeDto } from "./dto.ts";
-export type { StartResult } from "./routers/agent.ts";
+export type { StartResult, SnapshotResult } from "./routers/agent.ts";
 export { TERMINAL_PATH, type TerminalControl } from "./terminal.ts";

@@ -14,6 +14,8 @@ export interface SessionRuntime {
   readonly kind: "local" | "kubernetes";
   start(spec: SessionSpec): Promise<RunningSession>;
   stop(sessionId: string, opts?: { graceMs?: number }): Promise<void>;
+  /** The directory on this node holding the session's state (home, workspace, packages): what snapshots capture. */
+  stateDir(sessionId: string): string;
   /** Sessions this runtime currently runs (adopted ones included). */
   list(): Promise<RunningSession[]>;
   /** A pty in the session's environment: a login shell, or `command` when given. */

@@ -4,6 +4,8 @@ import type { SessionDto } from "@daybox/api";
 import { duration, integer } from "../args.ts";
 import { connect, type Api } from "../client.ts";
 import { hasDesktop } from "../config.ts";
+import { size, stderrProgress } from "../progress-bar.ts";
+import type { Progress } from "@daybox/snapshot";
 import { CliError } from "../errors.ts";
 import { eventLine, waitForState, type SessionState, type WaitTarget } from "../follow.ts";
 import { fields, gpus, json, note, print, printTable, relativeTime, table, transition } from "../output.ts";
@@ -187,6 +189,53 @@ export function registerSessionCommands(program: Command): void {
               .split("\n")
               .map((l) => `  ${l}`)
               .join("\n"),
+      );
+    });
+
+  session
+    .command("snapshot")
+    .description("Snapshot a running session's state now (incremental against its last snapshot)")
+    .argument("<session>", "session id or name")
+    .addOption(waitOption())
+    .addOption(timeoutOption())
+    .option("--json", "print the result as JSON")
+    .action(async (ref: string, opts: { wait?: boolean; timeout: number; json?: boolean }) => {
+      const { api } = await connect();
+      const id = await resolveSessionId(api, ref);
+      const { actionId, alreadyRunning } = await api.sessions.snapshot.mutate({ id });
+      if (!opts.json) note(alreadyRunning ? `a snapshot of ${id} is already running (${actionId})` : `snapshot of ${id} requested (${actionId})`);
+      if (!opts.wait) return opts.json ? print(json({ actionId, alreadyRunning })) : undefined;
+      const deadline = Date.now() + opts.timeout;
+      const bar = stderrProgress(!opts.json);
+      for (;;) {
+        const action = (await api.sessions.activity.query({ id })).find((a) => a.id === actionId);
+        if (action?.progress && bar) bar(action.progress as unknown as Progress);
+        if (action?.status === "succeeded") break;
+        if (action?.status === "failed" || action?.status === "cancelled") throw new CliError(`snapshot of ${id} ${action.status}: ${action.error ?? action.reason}`);
+        if (Date.now() > deadline) throw new CliError(`snapshot of ${id} did not finish within the timeout; follow it with \`daybox session snapshots ${id}\``);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      if (bar) process.stderr.write("\n");
+      const [latest] = await api.sessions.snapshots.query({ id });
+      if (opts.json) return print(json(latest));
+      note(`snapshot ${latest?.id}: ${latest?.files} files, ${size(latest?.sizeBytes ?? 0)}, ${size(latest?.newBytes ?? 0)} new, in ${((latest?.durationMs ?? 0) / 1000).toFixed(1)}s`);
+    });
+
+  session
+    .command("snapshots")
+    .description("List a session's snapshots, newest first")
+    .argument("<session>", "session id or name")
+    .option("--json", "print the API result as JSON")
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const { api } = await connect();
+      const id = await resolveSessionId(api, ref);
+      const rows = await api.sessions.snapshots.query({ id });
+      if (opts.json) return print(json(rows));
+      const now = new Date();
+      printTable(
+        ["ID", "CREATED", "FILES", "SIZE", "NEW", "TOOK", "WHY"],
+        rows.map((r) => [r.id, relativeTime(r.createdAt, now), r.files, size(r.sizeBytes), size(r.newBytes), `${(r.durationMs / 1000).toFixed(1)}s`, r.reason]),
+        `no snapshots of ${id} yet: \`daybox session snapshot ${id}\` takes one`,
       );
     });
 

@@ -19,6 +19,18 @@ export const startResult = z.object({
 });
 export type StartResult = z.infer<typeof startResult>;
 
+/** What a committed snapshot action reports: the snapshot is in the repository and verified. */
+export const snapshotResult = z.object({
+  snapshotId: z.string().regex(/^[0-9A-Za-z-]{8,80}$/),
+  parentId: z.string().nullable(),
+  storeUrl: z.string().min(1),
+  sizeBytes: z.number().int().min(0),
+  newBytes: z.number().int().min(0),
+  fileCount: z.number().int().min(0),
+  durationMs: z.number().int().min(0),
+});
+export type SnapshotResult = z.infer<typeof snapshotResult>;
+
 const outcome = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
   z.object({ ok: z.literal(false), error: z.string().max(4000) }),
@@ -79,6 +91,14 @@ export const agentRouter = {
     const ok = await ctx.repos.actions.renew(input.actionId, input.claimToken, ctx.clock.now(), ctx.actionLeaseMs);
     return { ok };
   }),
+
+  /** Progress of a long action (snapshot, restore): files/bytes done, throughput, ETA. */
+  progress: agentProcedure
+    .input(claimRef.extend({ progress: z.record(z.string(), z.union([z.number(), z.string()])) }))
+    .mutation(async ({ ctx, input }) => {
+      const ok = await ctx.repos.actions.setProgress(input.actionId, input.claimToken, input.progress);
+      return { ok };
+    }),
 
   /** The agent began starting a session: Scheduled → Starting. */
   starting: agentProcedure.input(claimRef).mutation(async ({ ctx, input }) => {
@@ -142,6 +162,12 @@ export const agentRouter = {
         patch: released,
       };
     }
+    let snapshot: SnapshotResult | null = null;
+    if (session && action.kind === "snapshot" && input.outcome.ok) {
+      const parsed = snapshotResult.safeParse(input.outcome.result);
+      if (!parsed.success) throw new BadInput(`invalid snapshot result — ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      snapshot = parsed.data;
+    }
     const accepted = await ctx.repos.actions.complete({
       id: action.id,
       claimToken: input.claimToken,
@@ -150,6 +176,9 @@ export const agentRouter = {
       ...(transition ? { transition } : {}),
     });
     if (!accepted) throw new Conflict(`action ${action.id} is no longer claimed by this agent`);
+    if (session && snapshot) {
+      await ctx.repos.snapshots.record({ ...snapshot, id: snapshot.snapshotId, sessionId: session.id, reason: action.reason, committedAt: now });
+    }
     if (session && action.kind === "stop" && !input.outcome.ok) {
       await ctx.repos.sessions.setReason(session.id, `stop failed on node ${nodeName}, retrying: ${input.outcome.error}`, `agent:${nodeName}`);
     }

@@ -183,6 +183,56 @@ export const sessionsRouter = {
     return afterTransition(ctx, s.id, moved);
   }),
 
+  /**
+   * Snapshot a running session now, in the background (incremental against
+   * its last snapshot). Parking (issue #4) will do this before releasing GPUs.
+   */
+  snapshot: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+    if (s.state !== "Running" || !s.nodeId) throw new Conflict(`cannot snapshot ${s.name} (${s.id}): session is ${s.state}; only Running sessions can be snapshotted`);
+    const parent = await ctx.repos.snapshots.latestForSession(s.id);
+    const { action, created } = await ctx.repos.actions.enqueueOnce({
+      kind: "snapshot",
+      nodeId: s.nodeId,
+      sessionId: s.id,
+      payload: { sessionId: s.id, project: s.project.name, parentSnapshotId: parent?.id ?? null, requestedBy: ctx.principal.name },
+      reason: `snapshot requested by ${ctx.principal.name}`,
+    });
+    return { actionId: action.id, alreadyRunning: !created };
+  }),
+
+  snapshots: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    await visibleSession(ctx.repos, ctx.principal, input.id);
+    const rows = await ctx.repos.snapshots.forSession(input.id);
+    return rows.map((r) => ({
+      id: r.id,
+      parentId: r.parentId,
+      sizeBytes: Number(r.sizeBytes),
+      newBytes: Number(r.newBytes),
+      files: r.fileCount,
+      durationMs: r.durationMs,
+      reason: r.reason,
+      createdAt: r.createdAt.toISOString(),
+    }));
+  }),
+
+  /** Recent agent work on the session (start, stop, snapshot, restore) with status and live progress. */
+  activity: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    await visibleSession(ctx.repos, ctx.principal, input.id);
+    const rows = await ctx.repos.actions.forSession(input.id);
+    return rows.map((a) => ({
+      id: a.id,
+      kind: a.kind,
+      status: a.status,
+      attempts: a.attempts,
+      reason: a.reason,
+      progress: (a.progress ?? null) as Record<string, number | string> | null,
+      error: a.error,
+      createdAt: a.createdAt.toISOString(),
+      completedAt: a.completedAt?.toISOString() ?? null,
+    }));
+  }),
+
   park: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "park");
     throw new NotSupported(

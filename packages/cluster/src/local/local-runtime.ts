@@ -54,6 +54,10 @@ export class LocalRuntime implements SessionRuntime {
     return path.join(this.#root, sessionId);
   }
 
+  stateDir(sessionId: string): string {
+    return this.homeDir(sessionId);
+  }
+
   homeDir(sessionId: string): string {
     return path.join(this.sessionDir(sessionId), "home");
   }

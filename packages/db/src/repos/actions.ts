@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { newId } from "@daybox/core";
 import type { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import { transitionIn, type Transition } from "./sessions.ts";
 
@@ -70,6 +71,24 @@ export function actionsRepo(db: PrismaClient) {
 
     byId(id: string) {
       return db.agentAction.findUnique({ where: { id } });
+    },
+
+    /** Queues work for a session's node unless the same kind is already open; returns the open or new action. */
+    async enqueueOnce(input: { kind: "snapshot" | "restore"; nodeId: string; sessionId: string; payload: Record<string, unknown>; reason: string }) {
+      return db.$transaction(async (tx) => {
+        const open = await tx.agentAction.findFirst({ where: { sessionId: input.sessionId, kind: input.kind, status: { in: ["pending", "claimed"] } } });
+        if (open) return { action: open, created: false };
+        const action = await tx.agentAction.create({
+          data: { id: newId("act"), kind: input.kind, nodeId: input.nodeId, sessionId: input.sessionId, payload: input.payload as Prisma.InputJsonValue, reason: input.reason },
+        });
+        return { action, created: true };
+      });
+    },
+
+    /** Records the agent's latest progress report; false when the claim is stale. */
+    async setProgress(id: string, claimToken: string, progress: Record<string, unknown>) {
+      const { count } = await db.agentAction.updateMany({ where: { id, claimToken, status: "claimed" }, data: { progress: progress as Prisma.InputJsonValue } });
+      return count === 1;
     },
 
     /** Actions for one session (newest first), for `session show`. */

@@ -4,6 +4,7 @@ import { auditRepo } from "./audit.ts";
 import { nodesRepo } from "./nodes.ts";
 import { projectsRepo } from "./projects.ts";
 import { sessionsRepo } from "./sessions.ts";
+import { snapshotsRepo } from "./snapshots.ts";
 import { tokensRepo, usersRepo } from "./users.ts";
 import { loadWorld } from "./world.ts";
 
@@ -16,6 +17,7 @@ export function createRepos(db: PrismaClient) {
     nodes: nodesRepo(db),
     sessions: sessionsRepo(db),
     actions: actionsRepo(db),
+    snapshots: snapshotsRepo(db),
     audit: auditRepo(db),
     loadWorld: () => loadWorld(db),
   };

@@ -6,6 +6,7 @@ import { packChunk, sha256 } from "./codec.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
+import { RepositoryBusyError } from "./maintenance.ts";
 import { newSnapshotId, type Repository } from "./repository.ts";
 
 export interface CreateOptions {
@@ -22,7 +23,7 @@ export interface CreateOptions {
   uploadConcurrency?: number;
   onProgress?: ProgressListener;
   now?: () => Date;
-  /** Test hook: called after each pack upload is queued, to simulate crashes at chosen points. */
+  /** How long the snapshot's lock outlives a crashed writer (it is refreshed while the snapshot runs). */
   lockTtlMs?: number;
 }
 
@@ -50,7 +51,12 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const rootStat = lstatSync(source, { bigint: true });
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
 
-  const { release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 6 * 3600_000, now());
+  const { release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 5 * 60_000, now());
+  const pruning = (await repo.activeLocks(now())).filter((l) => l.kind === "prune");
+  if (pruning.length) {
+    await release();
+    throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
+  }
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
   try {
     // 1. What the repository already holds, and what the parent recorded.
@@ -114,7 +120,15 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
             entry = { ...before, ...common, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
             stats.unchangedFiles++;
           } else {
-            const { chunks, size } = await readFileChunks(s.abs, chunker, addChunk);
+            const read = await readFileChunks(s.abs, chunker, addChunk).catch((err: NodeJS.ErrnoException) => {
+              if (err.code === "ENOENT") return null; // deleted since the walk: a live session's temp file
+              throw new Error(`read ${s.rel}`, { cause: err });
+            });
+            if (!read) {
+              stats.skipped.push(`${s.rel} (vanished during the snapshot)`);
+              continue;
+            }
+            const { chunks, size } = read;
             entry = { ...common, type: "file", size, chunks, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
             bytesSinceYield += size;
           }

@@ -123,10 +123,26 @@ export class Repository {
     await this.store.delete(keys.snapshot(id));
   }
 
+  /**
+   * Takes a lock that expires after `ttlMs` unless refreshed: a holder that
+   * dies (killed agent) blocks others for at most one TTL. While held, the
+   * lock refreshes itself every ttl/3.
+   */
   async acquireLock(kind: Lock["kind"], ttlMs: number, now = new Date()): Promise<{ lock: Lock; release: () => Promise<void> }> {
     const lock: Lock = { id: `${kind}-${randomBytes(8).toString("hex")}`, kind, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString() };
     await this.store.put(keys.lock(lock.id), encodeJson(lock));
-    return { lock, release: () => this.store.delete(keys.lock(lock.id)) };
+    const timer = setInterval(() => {
+      const refreshed = { ...lock, expiresAt: new Date(Date.now() + ttlMs).toISOString() };
+      this.store.put(keys.lock(lock.id), encodeJson(refreshed)).catch(() => {});
+    }, Math.max(50, Math.floor(ttlMs / 3)));
+    timer.unref();
+    return {
+      lock,
+      release: async () => {
+        clearInterval(timer);
+        await this.store.delete(keys.lock(lock.id));
+      },
+    };
   }
 
   /** Locks that have not expired. */

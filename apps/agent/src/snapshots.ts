@@ -1,0 +1,46 @@
+import { createSnapshot, PackCache, Repository, restoreSnapshot, type Progress } from "@daybox/snapshot";
+import { parseStoreUrl, withRetries } from "@daybox/snapshot/stores";
+import type { SnapshotResult } from "@daybox/api";
+import type { AgentEnv } from "./env.ts";
+
+/**
+ * Session snapshots on this node: one repository per project (no dedup
+ * across tenants), a node-local pack cache shared by all of them.
+ */
+export function createSnapshotter(env: AgentEnv) {
+  const cache = new PackCache(env.packCacheDir, env.DAYBOX_PACK_CACHE_GB * 1024 ** 3);
+  const repos = new Map<string, Promise<Repository>>();
+  const urlFor = (project: string) => `${env.snapshotRepo}/${project}`;
+  const repoFor = (project: string) => {
+    if (!/^[a-z0-9-]+$/.test(project)) throw new Error(`invalid project name ${JSON.stringify(project)}`);
+    let repo = repos.get(project);
+    if (!repo) {
+      repo = Repository.open(withRetries(parseStoreUrl(urlFor(project), env), { attempts: 5, baseDelayMs: 200 }));
+      repo.catch(() => repos.delete(project));
+      repos.set(project, repo);
+    }
+    return repo;
+  };
+
+  return {
+    async snapshot(opts: { sessionId: string; project: string; dir: string; parentId: string | null; onProgress: (p: Progress) => void }): Promise<SnapshotResult> {
+      const repo = await repoFor(opts.project);
+      let parentId = opts.parentId;
+      if (parentId && !(await repo.snapshotIds()).includes(parentId)) parentId = null; // pruned: take a full snapshot
+      const m = await createSnapshot({ repo, source: opts.dir, parentId, tags: { session: opts.sessionId }, cache, onProgress: opts.onProgress });
+      return {
+        snapshotId: m.id,
+        parentId: m.parent,
+        storeUrl: urlFor(opts.project),
+        sizeBytes: m.stats.bytes,
+        newBytes: m.stats.newBytes,
+        fileCount: m.stats.files,
+        durationMs: m.stats.durationMs,
+      };
+    },
+    async restore(opts: { project: string; snapshotId: string; dir: string; onProgress: (p: Progress) => void }) {
+      const repo = await repoFor(opts.project);
+      return restoreSnapshot({ repo, snapshotId: opts.snapshotId, target: opts.dir, cache, onProgress: opts.onProgress });
+    },
+  };
+}

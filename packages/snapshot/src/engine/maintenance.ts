@@ -1,0 +1,158 @@
+import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
+import { decodePackFooter } from "../core/pack.ts";
+import { sha256, unpackChunk } from "./codec.ts";
+import { keys, mapLimit, type Repository } from "./repository.ts";
+
+export interface CheckResult {
+  snapshots: number;
+  packs: number;
+  /** Packs no index lists: left by interrupted snapshots; prune removes them. Not an error. */
+  unindexedPacks: number;
+  problems: string[];
+}
+
+/**
+ * Verifies a repository: every manifest parses and passes validation, every
+ * chunk it names is indexed, every indexed pack exists with its size. With
+ * `readData`, downloads every pack and verifies every chunk's hash.
+ */
+export async function checkRepository(repo: Repository, opts: { readData?: boolean } = {}): Promise<CheckResult> {
+  const problems: string[] = [];
+  const stored = new Map<string, number>();
+  for await (const o of repo.store.list("packs/")) stored.set(o.key.split("/").pop()!, o.size);
+  let index: Awaited<ReturnType<Repository["loadIndex"]>>;
+  try {
+    index = await repo.loadIndex();
+  } catch (err) {
+    return { snapshots: 0, packs: stored.size, unindexedPacks: 0, problems: [`an index file is unreadable: ${(err as Error).message}`] };
+  }
+  for (const [id, p] of index.packs) {
+    const size = stored.get(id);
+    if (size === undefined) problems.push(`pack ${id} (listed in index ${p.index}) is missing`);
+    else if (size !== p.size) problems.push(`pack ${id} is ${size} bytes, its index says ${p.size}`);
+  }
+  const ids = await repo.snapshotIds();
+  for (const id of ids) {
+    let m: Manifest;
+    try {
+      m = await repo.readManifest(id);
+      validateManifest(m);
+    } catch (err) {
+      problems.push(`snapshot ${id}: ${(err as Error).message}`);
+      continue;
+    }
+    const missing = new Set<string>();
+    for (const e of m.entries) if (e.type === "file") for (const c of e.chunks) if (isDataChunk(c) && !index.chunks.has(c[0])) missing.add(c[0]);
+    if (missing.size) problems.push(`snapshot ${id} names ${missing.size} chunk(s) no index lists, e.g. ${[...missing][0]}`);
+  }
+  if (opts.readData) {
+    await mapLimit([...index.packs.keys()].filter((id) => stored.has(id)), 4, async (id) => {
+      const pack = await repo.store.get(keys.pack(id));
+      if (sha256(pack) !== id) return void problems.push(`pack ${id} content does not match its name`);
+      for (const b of decodePackFooter(pack)) {
+        const raw = unpackChunk(pack.subarray(b.offset, b.offset + b.length), b.compressed);
+        if (sha256(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);
+      }
+    });
+  }
+  const unindexedPacks = [...stored.keys()].filter((id) => !index.packs.has(id)).length;
+  return { snapshots: ids.length, packs: stored.size, unindexedPacks, problems };
+}
+
+export interface PruneResult {
+  deletedPacks: number;
+  deletedBytes: number;
+  keptPacks: number;
+  /** Bytes in kept packs that no snapshot needs (packs are kept whole). */
+  reclaimableBytes: number;
+}
+
+export class RepositoryBusyError extends Error {}
+
+/**
+ * Deletes packs no snapshot needs. Safe against a concurrent snapshot: each
+ * side takes its lock and then looks for the other's, so they never run
+ * together (a snapshot could otherwise reuse a chunk from a pack being
+ * deleted). Unindexed packs are deleted only once older than `graceMs`.
+ * Crash-safe order: write the new index, delete the old ones, then packs.
+ */
+export async function pruneRepository(repo: Repository, opts: { graceMs?: number; now?: Date } = {}): Promise<PruneResult> {
+  const now = opts.now ?? new Date();
+  const graceMs = opts.graceMs ?? 3600_000;
+  const { lock, release } = await repo.acquireLock("prune", 3600_000, now);
+  try {
+    const others = (await repo.activeLocks(now)).filter((l) => l.id !== lock.id);
+    if (others.length) {
+      throw new RepositoryBusyError(`the repository is in use (${others.map((l) => `${l.kind} since ${l.createdAt}`).join(", ")}); try again later`);
+    }
+    const referenced = new Set<string>();
+    for (const m of await repo.snapshots()) for (const e of m.entries) if (e.type === "file") for (const c of e.chunks) if (isDataChunk(c)) referenced.add(c[0]);
+
+    const { chunks, packs } = await repo.loadIndex();
+    const livePacks = new Set<string>();
+    let reclaimableBytes = 0;
+    for (const [id, loc] of chunks) {
+      if (referenced.has(id)) livePacks.add(loc.pack);
+    }
+    for (const [id, loc] of chunks) if (!referenced.has(id) && livePacks.has(loc.pack)) reclaimableBytes += loc.entry.length;
+
+    // 1. One new index with the live packs; 2. drop the old index files.
+    const oldIndexes: string[] = [];
+    for await (const o of repo.store.list("index/")) oldIndexes.push(o.key);
+    const byPack = new Map<string, [string, number, number, number, 0 | 1][]>();
+    for (const [id, loc] of chunks) {
+      if (!livePacks.has(loc.pack)) continue;
+      const list = byPack.get(loc.pack) ?? [];
+      list.push([id, loc.entry.offset, loc.entry.length, loc.entry.rawLength, loc.entry.compressed ? 1 : 0]);
+      byPack.set(loc.pack, list);
+    }
+    if (oldIndexes.length) {
+      const written = byPack.size ? await repo.writeIndex({ version: 1, packs: [...byPack].map(([id, blobs]) => ({ id, size: packs.get(id)!.size, blobs })) }) : null;
+      for (const key of oldIndexes) if (!written || key !== keys.index(written.id)) await repo.store.delete(key);
+    }
+
+    // 3. Packs: dead indexed ones now, unindexed ones once past the grace period.
+    let deletedPacks = 0;
+    let deletedBytes = 0;
+    for await (const o of repo.store.list("packs/")) {
+      const id = o.key.split("/").pop()!;
+      if (livePacks.has(id)) continue;
+      const wasIndexed = packs.has(id);
+      if (!wasIndexed && now.getTime() - o.lastModified.getTime() < graceMs) continue;
+      await repo.store.delete(o.key);
+      deletedPacks++;
+      deletedBytes += o.size;
+    }
+    return { deletedPacks, deletedBytes, keptPacks: livePacks.size, reclaimableBytes };
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+export interface RetentionPolicy {
+  /** Keep the newest N snapshots of each session (tag "session"). */
+  keepLast: number;
+  /** Always keep snapshots with tag parked=true: a parked session's only copy. */
+  keepParked?: boolean;
+}
+
+/** Deletes the manifests retention does not keep; run prune afterwards to free space. Returns the deleted ids. */
+export async function applyRetention(repo: Repository, policy: RetentionPolicy): Promise<string[]> {
+  const all = await repo.snapshots();
+  const bySession = new Map<string, Manifest[]>();
+  for (const m of all) {
+    const key = m.tags["session"] ?? "";
+    bySession.set(key, [...(bySession.get(key) ?? []), m]);
+  }
+  const doomed: string[] = [];
+  for (const list of bySession.values()) {
+    const newestFirst = list.sort((a, b) => b.id.localeCompare(a.id));
+    newestFirst.forEach((m, i) => {
+      if (i < policy.keepLast) return;
+      if ((policy.keepParked ?? true) && m.tags["parked"] === "true") return;
+      doomed.push(m.id);
+    });
+  }
+  for (const id of doomed) await repo.deleteSnapshot(id);
+  return doomed;
+}
