@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs everything the tests need — Node dependencies, a
-# private PostgreSQL server, a real Jupyter server — then type-checks and runs
+# private PostgreSQL server, a real S3 server (versitygw), a real Jupyter
+# server — then type-checks and runs
 # every tier: unit, integration (PGlite and PostgreSQL), end-to-end.
 # Extra arguments go to vitest (e.g. `npm test -- --project unit`).
 set -euo pipefail
@@ -13,6 +14,10 @@ ensure_node_deps
 log "starting the test PostgreSQL server…"
 DAYBOX_TEST_POSTGRES_URL=$(bash infra/testbed/postgres.sh | tail -1)
 export DAYBOX_TEST_POSTGRES_URL
+
+log "starting the test S3 server (first run builds versitygw, ~2 min)…"
+DAYBOX_TEST_S3_ENDPOINT=$(bash infra/testbed/versitygw.sh | tail -1)
+export DAYBOX_TEST_S3_ENDPOINT
 
 log "installing Jupyter for tests…"
 JUPYTER_BIN=$(bash infra/testbed/jupyter.sh | tail -1)

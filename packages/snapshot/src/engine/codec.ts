@@ -3,6 +3,9 @@ import { compress, decompress } from "zstd-napi";
 
 export const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
+/** A stored object that does not decode: torn by a crash, corrupted, or not written by Daybox. */
+export class CorruptObjectError extends Error {}
+
 /** JSON documents (manifests, indexes) are stored zstd-compressed. */
 export function encodeJson(value: unknown): Buffer {
   return compress(Buffer.from(JSON.stringify(value)), { compressionLevel: 3 });
@@ -11,7 +14,7 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
   try {
     return JSON.parse(decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("utf8")) as T;
   } catch (err) {
-    throw new Error(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
+    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
   }
 }
 

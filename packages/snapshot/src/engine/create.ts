@@ -52,7 +52,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
 
   const { release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 5 * 60_000, now());
-  const pruning = (await repo.activeLocks(now())).filter((l) => l.kind === "prune");
+  const pruning = await repo.activeLocks(now(), "prune");
   if (pruning.length) {
     await release();
     throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);

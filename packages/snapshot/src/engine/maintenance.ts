@@ -65,6 +65,8 @@ export interface PruneResult {
   keptPacks: number;
   /** Bytes in kept packs that no snapshot needs (packs are kept whole). */
   reclaimableBytes: number;
+  /** Expired locks of crashed writers that were deleted. */
+  removedLocks: number;
 }
 
 export class RepositoryBusyError extends Error {}
@@ -85,6 +87,7 @@ export async function pruneRepository(repo: Repository, opts: { graceMs?: number
     if (others.length) {
       throw new RepositoryBusyError(`the repository is in use (${others.map((l) => `${l.kind} since ${l.createdAt}`).join(", ")}); try again later`);
     }
+    const removedLocks = await repo.removeExpiredLocks(now);
     const referenced = new Set<string>();
     for (const m of await repo.snapshots()) for (const e of m.entries) if (e.type === "file") for (const c of e.chunks) if (isDataChunk(c)) referenced.add(c[0]);
 
@@ -123,7 +126,7 @@ export async function pruneRepository(repo: Repository, opts: { graceMs?: number
       deletedPacks++;
       deletedBytes += o.size;
     }
-    return { deletedPacks, deletedBytes, keptPacks: livePacks.size, reclaimableBytes };
+    return { deletedPacks, deletedBytes, keptPacks: livePacks.size, reclaimableBytes, removedLocks };
   } finally {
     await release().catch(() => {});
   }

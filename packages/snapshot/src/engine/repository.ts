@@ -3,7 +3,7 @@ import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.ts";
 import type { Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
-import { decodeJson, encodeJson } from "./codec.ts";
+import { CorruptObjectError, decodeJson, encodeJson } from "./codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
@@ -131,24 +131,46 @@ export class Repository {
   async acquireLock(kind: Lock["kind"], ttlMs: number, now = new Date()): Promise<{ lock: Lock; release: () => Promise<void> }> {
     const lock: Lock = { id: `${kind}-${randomBytes(8).toString("hex")}`, kind, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString() };
     await this.store.put(keys.lock(lock.id), encodeJson(lock));
+    let released = false;
+    let refreshing: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
+      if (released) return;
       const refreshed = { ...lock, expiresAt: new Date(Date.now() + ttlMs).toISOString() };
-      this.store.put(keys.lock(lock.id), encodeJson(refreshed)).catch(() => {});
+      refreshing = this.store.put(keys.lock(lock.id), encodeJson(refreshed)).catch(() => {});
     }, Math.max(50, Math.floor(ttlMs / 3)));
     timer.unref();
     return {
       lock,
       release: async () => {
+        released = true;
         clearInterval(timer);
+        await refreshing; // a refresh in flight must not re-create the lock after we delete it
         await this.store.delete(keys.lock(lock.id));
       },
     };
   }
 
-  /** Locks that have not expired. */
-  async activeLocks(now = new Date()): Promise<Lock[]> {
-    const out: Lock[] = [];
+  /** Deletes locks past their expiry: left behind by writers that crashed. Returns how many. */
+  async removeExpiredLocks(now = new Date()): Promise<number> {
+    let removed = 0;
     for await (const o of this.store.list("locks/")) {
+      try {
+        const lock = decodeJson<Lock>(await this.store.get(o.key), "lock");
+        if (new Date(lock.expiresAt) > now) continue;
+      } catch (err) {
+        if (err instanceof ObjectNotFoundError) continue;
+        if (!(err instanceof CorruptObjectError)) throw err; // a torn lock file is garbage too
+      }
+      await this.store.delete(o.key);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Locks that have not expired, of one kind or all. Lock keys start with their kind, so a snapshot reads only prune locks. */
+  async activeLocks(now = new Date(), kind?: Lock["kind"]): Promise<Lock[]> {
+    const out: Lock[] = [];
+    for await (const o of this.store.list(kind ? `locks/${kind}-` : "locks/")) {
       try {
         const lock = decodeJson<Lock>(await this.store.get(o.key), "lock");
         if (new Date(lock.expiresAt) > now) out.push(lock);

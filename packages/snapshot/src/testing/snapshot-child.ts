@@ -5,5 +5,6 @@ import { DirectoryStore } from "../stores/dir-store.ts";
 
 const [storeDir, source, parentId] = process.argv.slice(2);
 const repo = await Repository.open(new DirectoryStore(storeDir!));
+console.log("go"); // the test times its kill from here, not from process start
 const m = await createSnapshot({ repo, source: source!, parentId: parentId ?? null, packSize: 1024 * 1024, lockTtlMs: 1000 });
 console.log(JSON.stringify({ id: m.id }));

@@ -1,0 +1,297 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+} from "@aws-sdk/client-s3";
+import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
+import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
+
+const MiB = 1024 * 1024;
+/** S3's smallest allowed part (all parts but the last). */
+export const MIN_PART_SIZE = 5 * MiB;
+/** S3's largest part count per multipart upload. */
+const MAX_PARTS = 10_000;
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix inside the bucket ("" for none); a trailing '/' is implied. */
+  prefix: string;
+  /** For S3-compatible servers (versitygw, ...). */
+  endpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  forcePathStyle?: boolean;
+  /** Objects up to this size go in one PutObject; bigger ones are uploaded in parts of this size. Default 16 MiB, at least 5 MiB. */
+  partSize?: number;
+  /** Parts of one object uploaded at once. Default 4. */
+  maxConcurrency?: number;
+  /** Keys per ListObjectsV2 page (S3 caps it at 1000). Tests set it small to exercise pagination. */
+  listPageSize?: number;
+  /** Use this client instead of building one from the options above (tests inject failures through its middleware). */
+  client?: S3Client;
+}
+
+/**
+ * An ObjectStore in an S3 bucket under a key prefix.
+ *
+ * - put() is one PutObject up to `partSize`, a multipart upload above it (the
+ *   object appears atomically at CompleteMultipartUpload; a failed upload is
+ *   aborted so no parts are left billed).
+ * - `ifNoneMatch` sends `If-None-Match: *` (on PutObject and on
+ *   CompleteMultipartUpload); 412 PreconditionFailed becomes
+ *   ObjectExistsError. A server that ignores the header silently overwrites:
+ *   the conformance suite's ifNoneMatch tests catch such a server.
+ *   AWS answers 409 ConditionalRequestConflict when a conflicting conditional
+ *   write is in flight; that is left as a (retryable) error.
+ * - The SDK's own retries are off (`maxAttempts: 1`): retries wrap a store
+ *   (see withRetries), they do not live in it. Errors keep the SDK error as
+ *   `cause`, whose `$metadata.httpStatusCode` tells retryable (5xx, 503
+ *   SlowDown) from permanent (4xx).
+ */
+export class S3Store implements ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly partSize: number;
+  private readonly maxConcurrency: number;
+  private readonly listPageSize: number | undefined;
+
+  constructor(opts: S3StoreOptions) {
+    if (!opts.bucket) throw new Error("S3 store needs a bucket");
+    const prefix = opts.prefix.replace(/^\/+|\/+$/g, "");
+    if (prefix !== "") assertValidPrefix(prefix);
+    this.bucket = opts.bucket;
+    this.prefix = prefix === "" ? "" : `${prefix}/`;
+    this.partSize = opts.partSize ?? 16 * MiB;
+    if (!Number.isSafeInteger(this.partSize) || this.partSize < MIN_PART_SIZE) {
+      throw new Error(`S3 part size must be an integer of at least ${MIN_PART_SIZE} bytes, got ${this.partSize}`);
+    }
+    this.maxConcurrency = Math.max(1, opts.maxConcurrency ?? 4);
+    if (opts.listPageSize !== undefined && !(opts.listPageSize >= 1 && opts.listPageSize <= 1000)) {
+      throw new Error(`S3 list page size must be 1..1000, got ${opts.listPageSize}`);
+    }
+    this.listPageSize = opts.listPageSize;
+    this.client =
+      opts.client ??
+      new S3Client({
+        ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
+        region: opts.region ?? "us-east-1",
+        ...(opts.credentials !== undefined && { credentials: opts.credentials }),
+        forcePathStyle: opts.forcePathStyle ?? false,
+        maxAttempts: 1,
+      });
+  }
+
+  async put(key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }): Promise<void> {
+    const Key = this.s3Key(key);
+    const IfNoneMatch = opts?.ifNoneMatch ? "*" : undefined;
+    try {
+      if (body.length <= this.partSize) {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.length, IfNoneMatch }),
+        );
+      } else {
+        await this.putMultipart(Key, body, IfNoneMatch);
+      }
+    } catch (err) {
+      if (isPreconditionFailed(err)) throw new ObjectExistsError(key);
+      throw new Error(`put ${key}`, { cause: err });
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const Key = this.s3Key(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key);
+      throw readError(`get ${key}`, err);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    const Key = this.s3Key(key);
+    assertByteCount("getRange offset", offset);
+    assertByteCount("getRange length", length);
+    if (length === 0) {
+      // HTTP cannot express an empty range: check existence and bounds instead.
+      const found = await this.head(key);
+      if (found === null) throw new ObjectNotFoundError(key);
+      if (offset > found.size) throw rangePastEnd(key, offset, length, found.size);
+      return new Uint8Array(0);
+    }
+    let bytes: Uint8Array;
+    let total: number | undefined;
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-${offset + length - 1}` }),
+      );
+      bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      total = totalFromContentRange(out.ContentRange);
+      if (out.ContentRange === undefined && bytes.length === out.ContentLength && bytes.length > length) {
+        // The server ignored Range and sent the whole object (200).
+        total = bytes.length;
+        bytes = bytes.subarray(offset, offset + length);
+      }
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key);
+      if (statusOf(err) === 416) {
+        // The range starts at or past the end; ask for the size to say so.
+        const found = await this.head(key);
+        if (found === null) throw new ObjectNotFoundError(key);
+        throw rangePastEnd(key, offset, length, found.size);
+      }
+      throw readError(`get range of ${key}`, err);
+    }
+    // S3 answers a range that runs past the end with the bytes that exist.
+    if (bytes.length !== length) {
+      throw rangePastEnd(key, offset, length, total ?? offset + bytes.length);
+    }
+    return bytes;
+  }
+
+  async head(key: string): Promise<{ size: number } | null> {
+    const Key = this.s3Key(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return { size: out.ContentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw new Error(`head ${key}`, { cause: err });
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListEntry> {
+    assertValidPrefix(prefix);
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            ContinuationToken,
+            MaxKeys: this.listPageSize,
+          }),
+        );
+      } catch (err) {
+        throw new Error(`list ${prefix}`, { cause: err });
+      }
+      for (const obj of page.Contents ?? []) {
+        if (obj.Key === undefined || !obj.Key.startsWith(this.prefix)) continue;
+        // S3 always sends LastModified; without it GC could not age the object safely.
+        if (!(obj.LastModified instanceof Date)) throw new Error(`list ${prefix}: ${obj.Key} has no LastModified`);
+        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, lastModified: obj.LastModified };
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.s3Key(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+    } catch (err) {
+      if (isNotFound(err)) return; // S3 answers 204 anyway; some servers say 404
+      throw new Error(`delete ${key}`, { cause: err });
+    }
+  }
+
+  private async putMultipart(Key: string, body: Uint8Array, IfNoneMatch: string | undefined): Promise<void> {
+    const partSize = Math.max(this.partSize, Math.ceil(body.length / MAX_PARTS));
+    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }));
+    const UploadId = created.UploadId;
+    if (!UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+    try {
+      const count = Math.ceil(body.length / partSize);
+      const parts: CompletedPart[] = new Array(count);
+      let next = 0;
+      let failed = false;
+      // A fixed pool of workers, each taking the next part number: at most
+      // maxConcurrency parts (and their bytes) in flight.
+      const worker = async () => {
+        while (!failed && next < count) {
+          const index = next++;
+          const PartNumber = index + 1;
+          const chunk = body.subarray(index * partSize, Math.min(body.length, (index + 1) * partSize));
+          try {
+            const out = await this.client.send(
+              new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }),
+            );
+            parts[index] = { PartNumber, ETag: out.ETag };
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+        }
+      };
+      const results = await Promise.allSettled(Array.from({ length: Math.min(this.maxConcurrency, count) }, worker));
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (rejected) throw rejected.reason;
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts }, IfNoneMatch }),
+      );
+    } catch (err) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })).catch(() => {
+        // Best effort: the original error matters more; a bucket lifecycle rule reaps leftovers.
+      });
+      throw err;
+    }
+  }
+
+  private s3Key(key: string): string {
+    assertValidKey(key);
+    return this.prefix + key;
+  }
+}
+
+/** The HTTP status of an AWS SDK error, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null || !("$metadata" in err)) return undefined;
+  const meta = err.$metadata;
+  if (typeof meta !== "object" || meta === null || !("httpStatusCode" in meta)) return undefined;
+  return typeof meta.httpStatusCode === "number" ? meta.httpStatusCode : undefined;
+}
+
+function nameOf(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = nameOf(err);
+  if (name === "NoSuchBucket") return false; // a configuration error, not a missing object
+  return name === "NoSuchKey" || name === "NotFound" || statusOf(err) === 404;
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  return nameOf(err) === "PreconditionFailed" || statusOf(err) === 412;
+}
+
+/**
+ * The SDK checks response bodies against the server's x-amz-checksum-* header
+ * and throws a plain Error "Checksum mismatch: ..." when they differ. That is
+ * corruption in transit or (versitygw's posix backend) a read racing an
+ * overwrite, which pairs one version's body with the other's headers; both
+ * clear up on a retry, so the error says it is retryable.
+ */
+function readError(action: string, err: unknown): Error {
+  const wrapped = new Error(action, { cause: err });
+  if (err instanceof Error && /checksum mismatch/i.test(err.message)) Object.assign(wrapped, { retryable: true });
+  return wrapped;
+}
+
+/** "bytes 0-9/1234" → 1234. */
+function totalFromContentRange(contentRange: string | undefined): number | undefined {
+  const m = contentRange?.match(/\/(\d+)\s*$/);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
