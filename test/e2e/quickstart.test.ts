@@ -1,4 +1,4 @@
-import { rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, type Proc } from "./support.ts";
@@ -77,7 +77,30 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     let nodes = JSON.parse((await daybox(["node", "ls", "--json"], env)).stdout) as { gpusAllocated: number }[];
     expect(nodes[0]?.gpusAllocated).toBe(1);
 
-    // 4. Stop frees the GPU and ends the Jupyter server.
+    // 4. The agent snapshots the running session's state with the engine; an incremental one follows.
+    const wrote = await daybox(["attach", session.id], env, "mkdir -p ~/work && echo precious-$HOME > ~/work/notes.txt && echo written\n");
+    expect(wrote.stdout).toContain("written");
+    const first = await daybox(["session", "snapshot", session.id, "--wait", "--json"], env);
+    expect(first.code, first.stderr).toBe(0);
+    const snap1 = JSON.parse(first.stdout) as { id: string; parentId: string | null; files: number; sizeBytes: number; newBytes: number };
+    expect(snap1).toMatchObject({ parentId: null });
+    expect(snap1.files).toBeGreaterThan(0);
+    const second = await daybox(["session", "snapshot", session.id, "--wait", "--json"], env);
+    const snap2 = JSON.parse(second.stdout) as typeof snap1;
+    expect(snap2.parentId, "the second snapshot is incremental against the first").toBe(snap1.id);
+    expect(snap2.newBytes).toBeLessThan(snap1.newBytes);
+    const listed = JSON.parse((await daybox(["session", "snapshots", session.id, "--json"], env)).stdout) as { id: string }[];
+    expect(listed.map((r) => r.id)).toEqual([snap2.id, snap1.id]);
+    // What the agent stored restores byte-exact with the standalone engine CLI.
+    const restored = path.join(dataDir, "restored");
+    const repo = `file://${path.join(dataDir, "snapshots", "default")}`;
+    const restore = await daybox(["snapshot", "restore", snap1.id, restored, "--repo", repo, "--json"], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    const notes = (await readdir(restored, { recursive: true })).find((f) => f.endsWith("work/notes.txt"));
+    expect(notes, "the session's file is in the snapshot").toBeDefined();
+    expect(await readFile(path.join(restored, notes!), "utf8")).toMatch(/^precious-\//);
+
+    // 5. Stop frees the GPU and ends the Jupyter server.
     const stopped = await daybox(["session", "stop", session.id, "--wait", "--json"], env);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(JSON.parse(stopped.stdout)).toMatchObject({ state: "Stopped", gpuIndices: [] });
@@ -85,7 +108,7 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     expect(nodes[0]?.gpusAllocated).toBe(0);
     await expect(fetch(new URL("api/status", jupyter), { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
 
-    // 5. Every transition is on record with a reason.
+    // 6. Every transition is on record with a reason.
     const shown = JSON.parse((await daybox(["session", "show", session.id, "--json"], env)).stdout) as {
       events: { toState: string; reason: string }[];
     };

@@ -15,7 +15,15 @@ export interface ApiServer {
  * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz.
  */
 export async function createApiServer(services: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
-  const trpc = createHTTPHandler({ router: appRouter, createContext: createContextFactory(services), basePath: "/trpc/" });
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    createContext: createContextFactory(services),
+    basePath: "/trpc/",
+    // Callers get a short message; the operator's log gets the whole story of anything unexpected.
+    onError({ error, path }) {
+      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`[api] ${path ?? "?"} failed:`, error.cause ?? error);
+    },
+  });
   const terminal = createTerminalProxy(services);
 
   const server = http.createServer((req, res) => {

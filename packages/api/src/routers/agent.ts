@@ -168,6 +168,12 @@ export const agentRouter = {
       if (!parsed.success) throw new BadInput(`invalid snapshot result — ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
       snapshot = parsed.data;
     }
+    // The snapshot is committed in the repository already: record it before the action reads as
+    // done, so whoever waits on the action finds it (record is idempotent for a retried report).
+    if (session && snapshot) {
+      const { snapshotId, ...stats } = snapshot;
+      await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session.id, reason: action.reason, committedAt: now });
+    }
     const accepted = await ctx.repos.actions.complete({
       id: action.id,
       claimToken: input.claimToken,
@@ -176,9 +182,6 @@ export const agentRouter = {
       ...(transition ? { transition } : {}),
     });
     if (!accepted) throw new Conflict(`action ${action.id} is no longer claimed by this agent`);
-    if (session && snapshot) {
-      await ctx.repos.snapshots.record({ ...snapshot, id: snapshot.snapshotId, sessionId: session.id, reason: action.reason, committedAt: now });
-    }
     if (session && action.kind === "stop" && !input.outcome.ok) {
       await ctx.repos.sessions.setReason(session.id, `stop failed on node ${nodeName}, retrying: ${input.outcome.error}`, `agent:${nodeName}`);
     }

@@ -6,7 +6,21 @@ export function snapshotsRepo(db: PrismaClient) {
     record(input: { id: string; sessionId: string; parentId: string | null; storeUrl: string; sizeBytes: number; newBytes: number; fileCount: number; durationMs: number; reason: string; committedAt: Date }) {
       return db.snapshot.upsert({
         where: { id: input.id },
-        create: { ...input, manifestKey: `snapshots/${input.id}`, sizeBytes: BigInt(input.sizeBytes), newBytes: BigInt(input.newBytes), status: "committed" },
+        // Fields named one by one: a caller's extra properties never reach the query.
+        create: {
+          id: input.id,
+          sessionId: input.sessionId,
+          parentId: input.parentId,
+          storeUrl: input.storeUrl,
+          manifestKey: `snapshots/${input.id}`,
+          sizeBytes: BigInt(input.sizeBytes),
+          newBytes: BigInt(input.newBytes),
+          fileCount: input.fileCount,
+          durationMs: input.durationMs,
+          reason: input.reason,
+          committedAt: input.committedAt,
+          status: "committed",
+        },
         update: {},
       });
     },

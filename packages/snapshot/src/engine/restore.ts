@@ -19,6 +19,7 @@ import {
 import path from "node:path";
 import { isDataChunk, validateManifest, type Entry, type FileEntry } from "../core/manifest.ts";
 import type { BlobEntry } from "../core/pack.ts";
+import { ObjectNotFoundError } from "../object-store.ts";
 import { sha256, unpackChunk } from "./codec.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
@@ -65,7 +66,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const { repo } = opts;
   const manifest = await repo.readManifest(opts.snapshotId);
   validateManifest(manifest);
-  const { chunks } = await repo.loadIndex();
+  const { chunks, packs } = await repo.loadIndex();
 
   const target = path.resolve(opts.target);
   const parent = path.dirname(target);
@@ -123,7 +124,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     for (const byChunk of plan.values()) for (const { targets } of byChunk.values()) for (const t of targets) remaining.set(t.file, (remaining.get(t.file) ?? 0) + 1);
     await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
       const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
-      const fetched = await fetchBlobs(repo, opts.cache, packId, blobs, (n) => (progress.transferredBytes += n));
+      const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n));
       for (const [id, slot] of byChunk) {
         const raw = unpackChunk(fetched.get(id)!, slot.entry.compressed);
         if (raw.length !== slot.entry.rawLength || sha256(raw) !== id) {
@@ -194,17 +195,17 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 }
 
 /** The stored bytes of `blobs` from one pack: from the node cache, the whole pack, or merged ranged reads. */
-async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId: string, blobs: BlobEntry[], onFetched: (n: number) => void) {
+async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId: string, packSize: number | undefined, blobs: BlobEntry[], onFetched: (n: number) => void) {
   const out = new Map<string, Uint8Array>();
   const cached = cache ? await cache.get(packId) : null;
   const needed = blobs.reduce((s, b) => s + b.length, 0);
-  const head = cached ? null : await repo.store.head(keys.pack(packId));
-  if (!cached && !head) throw new Error(`pack ${packId} is missing from the repository; run check`);
+  // The index records each pack's size; a HEAD is needed only for an index written without it.
+  const size = cached ? cached.length : (packSize ?? (await repo.store.head(keys.pack(packId)))?.size);
   // With a node cache, whole packs are fetched and kept: the session will likely resume here again.
-  if (cached || cache || needed >= head!.size * WHOLE_PACK_SHARE) {
+  if (cached || cache || (size !== undefined && needed >= size * WHOLE_PACK_SHARE)) {
     let pack = cached;
     if (!pack) {
-      pack = Buffer.from(await repo.store.get(keys.pack(packId)));
+      pack = Buffer.from(await getPack(repo, packId, () => repo.store.get(keys.pack(packId))));
       onFetched(pack.length);
       await cache?.put(packId, pack).catch(() => {});
     }
@@ -221,12 +222,22 @@ async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId
     } else ranges.push({ start: b.offset, end: b.offset + b.length, blobs: [b] });
   }
   for (const r of ranges) {
-    const data = await repo.store.getRange(keys.pack(packId), r.start, r.end - r.start);
+    const data = await getPack(repo, packId, () => repo.store.getRange(keys.pack(packId), r.start, r.end - r.start));
     onFetched(data.length);
     if (data.length !== r.end - r.start) throw new Error(`short read of pack ${packId}: wanted ${r.end - r.start} bytes, got ${data.length}`);
     for (const b of r.blobs) out.set(b.id, data.subarray(b.offset - r.start, b.offset - r.start + b.length));
   }
   return out;
+}
+
+/** Reads from a pack, turning "not found" into an error that says what it means. */
+async function getPack(repo: Repository, packId: string, read: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) throw new Error(`pack ${packId} is missing from the repository; run check`, { cause: err });
+    throw err;
+  }
 }
 
 const BLOCK = 64 * 1024;
