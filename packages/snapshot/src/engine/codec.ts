@@ -18,12 +18,6 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
   }
 }
 
-/** Compresses a chunk unless compression does not pay (already-compressed data is stored raw). */
-export function packChunk(raw: Uint8Array, level: number): { data: Uint8Array; compressed: boolean } {
-  const c = compress(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), { compressionLevel: level });
-  return c.length < raw.length * 0.97 ? { data: c, compressed: true } : { data: raw, compressed: false };
-}
-
 export function unpackChunk(stored: Uint8Array, compressed: boolean): Uint8Array {
   return compressed ? decompress(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength)) : stored;
 }

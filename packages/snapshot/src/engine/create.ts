@@ -2,7 +2,8 @@ import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, r
 import path from "node:path";
 import { Chunker } from "../core/chunker.ts";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
-import { packChunk, sha256 } from "./codec.ts";
+import { sha256 } from "./codec.ts";
+import { Compressor } from "./compressor.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
@@ -25,6 +26,8 @@ export interface CreateOptions {
   now?: () => Date;
   /** How long the snapshot's lock outlives a crashed writer (it is refreshed while the snapshot runs). */
   lockTtlMs?: number;
+  /** Worker threads for compression. Default: cores - 1 (at least 1, at most 4). */
+  compressionThreads?: number;
 }
 
 interface Scanned {
@@ -35,6 +38,7 @@ interface Scanned {
 
 const ZEROS = Buffer.alloc(4 * 1024 * 1024);
 const READ_BUFFER = 8 * 1024 * 1024;
+const MAX_COMPRESSING = 64 * 1024 * 1024;
 
 /**
  * Takes a snapshot of `source`. The commit protocol keeps the repository
@@ -57,6 +61,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     await release();
     throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
   }
+  const compressor = new Compressor(opts.compressionThreads);
+  const inflight = new Set<Promise<void>>(); // chunks being compressed and packed
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
   try {
     // 1. What the repository already holds, and what the parent recorded.
@@ -83,20 +89,38 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
     const entries: Entry[] = [];
 
+    // New chunks are compressed on worker threads while the walk goes on; at most
+    // MAX_COMPRESSING bytes wait for compression (memory stays bounded).
+    let compressing = 0;
+    let failure: unknown = null;
     const addChunk = async (data: Uint8Array): Promise<ChunkRef> => {
       if (data.length <= ZEROS.length && ZEROS.subarray(0, data.length).equals(data)) return { zero: data.length };
       const id = sha256(data);
       if (!known.has(id) && !pending.has(id)) {
         pending.add(id);
-        const stored = packChunk(data, level);
-        await writer.add(id, stored.data, data.length, stored.compressed);
         stats.newBytes += data.length;
         stats.newChunks++;
+        while (compressing > MAX_COMPRESSING && !failure) await Promise.race(inflight);
+        if (failure) throw failure;
+        compressing += data.length;
+        const job: Promise<void> = compressor
+          .compress(data, level)
+          .then((stored) => {
+            compressing -= data.length;
+            return writer.add(id, stored.data, data.length, stored.compressed);
+          })
+          .catch((err: unknown) => void (failure ??= err))
+          .finally(() => inflight.delete(job));
+        inflight.add(job);
       }
       return [id, data.length];
     };
 
     // 3. Entries: reuse unchanged files from the parent, read and chunk the rest.
+    const reusable = (s: Scanned): FileEntry | undefined => {
+      const before = previous.get(s.rel);
+      return before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0])) ? before : undefined;
+    };
     let bytesSinceYield = 0;
     let itemsSinceYield = 0;
     for (const s of scanned) {
@@ -114,9 +138,9 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
           entries.push({ type: "hardlink", path: s.rel, link: first });
         } else {
           if (s.st.nlink > 1n) hardlinks.set(inode, s.rel);
-          const before = previous.get(s.rel);
+          const before = reusable(s);
           let entry: FileEntry;
-          if (before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) {
+          if (before) {
             entry = { ...before, ...common, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
             stats.unchangedFiles++;
           } else {
@@ -153,6 +177,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     }
 
     // 4. Commit: packs, then index, then manifest.
+    await Promise.all(inflight);
+    if (failure) throw failure;
     const packs = await writer.finish();
     let uploaded = writer.uploadedBytes;
     if (packs.length) uploaded += (await repo.writeIndex({ version: 1, packs })).bytes;
@@ -178,9 +204,11 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     report(progress, true);
     return manifest;
   } catch (err) {
+    await Promise.allSettled(inflight);
     await writer.abort();
     throw err;
   } finally {
+    await compressor.close();
     await release().catch(() => {});
   }
 }

@@ -1,5 +1,5 @@
 import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
-import { decodePackFooter } from "../core/pack.ts";
+import { decodePackFooter, packFooter } from "../core/pack.ts";
 import { sha256, unpackChunk } from "./codec.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
@@ -48,7 +48,13 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
   if (opts.readData) {
     await mapLimit([...index.packs.keys()].filter((id) => stored.has(id)), 4, async (id) => {
       const pack = await repo.store.get(keys.pack(id));
-      if (sha256(pack) !== id) return void problems.push(`pack ${id} content does not match its name`);
+      let footer: Uint8Array;
+      try {
+        footer = packFooter(pack);
+      } catch (err) {
+        return void problems.push(`pack ${id} is damaged: ${(err as Error).message}`);
+      }
+      if (sha256(footer) !== id) return void problems.push(`pack ${id} content does not match its name`);
       for (const b of decodePackFooter(pack)) {
         const raw = unpackChunk(pack.subarray(b.offset, b.offset + b.length), b.compressed);
         if (sha256(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);

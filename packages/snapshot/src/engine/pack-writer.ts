@@ -1,4 +1,4 @@
-import { encodePack, packed, type BlobEntry, type IndexFile } from "../core/pack.ts";
+import { encodePack, packed, packFooter, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { sha256 } from "./codec.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { keys, type Repository } from "./repository.ts";
@@ -36,7 +36,7 @@ export class PackWriter {
     while (this.#inflight.size >= this.opts.concurrency) await Promise.race(this.#inflight);
     if (this.#failed) throw this.#failed;
     const pack = encodePack(blobs);
-    const id = sha256(pack);
+    const id = sha256(packFooter(pack));
     const upload = (async () => {
       await this.repo.store.put(keys.pack(id), pack);
       this.uploadedBytes += pack.length;
