@@ -1,5 +1,6 @@
 // Compresses chunks off the main thread (see compressor.ts). Plain JavaScript,
 // so it runs under any loader the parent process uses.
+import { Buffer } from "node:buffer";
 import { parentPort } from "node:worker_threads";
 import { compress } from "zstd-napi";
 
