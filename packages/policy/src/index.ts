@@ -1,1 +1,3 @@
+export * from "./evaluate.ts";
 export * from "./scope.ts";
+export * from "./spec.ts";
