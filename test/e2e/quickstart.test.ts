@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, type Proc } from "./support.ts";
@@ -114,6 +114,41 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     };
     expect(shown.events.map((e) => e.toState)).toEqual(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped"]);
     expect(shown.events.every((e) => e.reason.length > 0)).toBe(true);
+  });
+
+  it("lets an admin manage reclaim policies from YAML: apply, ls, show, history with diffs, dry-run, rm", async () => {
+    const file = path.join(dataDir, "policy.yaml");
+    const yaml = (after: string) => `name: research-default\nscope: { kind: global }\nidle:\n  signals: [kernel, terminal, gpu]\n  after: ${after}\nwarning: 5m\naction: park\n`;
+    await writeFile(file, yaml("30m"));
+    const applied = await daybox(["policy", "apply", "-f", file, "--reason", "initial rules"], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain("applied research-default v1: park after 30m 0s of no kernel or terminal activity and GPU util < 5%");
+    await writeFile(file, yaml("45m"));
+    expect((await daybox(["policy", "apply", "-f", file, "--reason", "longer"], env)).stdout).toContain("v2");
+
+    const ls = await daybox(["policy", "ls"], env);
+    expect(ls.stdout).toMatch(/research-default\s+v2\s+global\s+park after 45m/);
+    const show = await daybox(["policy", "show", "research-default"], env);
+    expect(show.stdout).toContain("after: 45m");
+    const history = await daybox(["policy", "history", "research-default"], env);
+    expect(history.stdout).toContain("v2 (active) by admin");
+    expect(history.stdout).toContain("-   after: 30m");
+    expect(history.stdout).toContain("+   after: 45m");
+
+    const dry = await daybox(["policy", "dry-run", "-f", file, "--json"], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ policy: { name: "research-default", version: 3 } });
+
+    await writeFile(file, "name: broken\nidle: { after: soon }\n");
+    const bad = await daybox(["policy", "apply", "-f", file, "--reason", "x"], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('idle.after: "soon" is not a duration');
+    await writeFile(file, "name: [unclosed\n");
+    expect((await daybox(["policy", "dry-run", "-f", file], env)).stderr).toContain("is not valid YAML");
+
+    const rm = await daybox(["policy", "rm", "research-default", "--reason", "done"], env);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await daybox(["policy", "ls"], env)).stderr).toContain("no reclaim policies");
   });
 
   it("refuses bad input with a clear error and a failing exit code, never a stack trace", async () => {

@@ -31,7 +31,9 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
   async function runningSession(c: ApiClient, agent: FakeAgent, input: { project: string; gpus: number; gpuType?: string; name?: string }) {
     const created = await c.sessions.create.mutate(input);
     await h.tick();
-    await agent.start(await agent.claimNext("start", created.id));
+    const claimed = await agent.claim();
+    expect(claimed, `expected a start for ${created.id}: ${(await sessionOf(c, created.id)).reason}`).toMatchObject({ kind: "start", sessionId: created.id });
+    await agent.start(claimed!);
     const s = await sessionOf(c, created.id);
     expect(s.state).toBe("Running");
     return s;
@@ -334,9 +336,8 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await expectTRPCError(
         h.alice.sessions.resume.mutate({ id }),
         "CONFLICT",
-        `cannot resume train-resnet (${id}): session is Running; only Stopped, Failed sessions can be resumed`,
+        `cannot resume train-resnet (${id}): session is Running; only Stopped, Parked, Failed sessions can be resumed`,
       );
-      await expectTRPCError(h.alice.sessions.park.mutate({ id }), "NOT_IMPLEMENTED", "snapshot engine", `daybox session stop ${id}`);
       expect(await sessionOf(h.alice, id)).toMatchObject({ state: "Running" });
     });
 
@@ -413,7 +414,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await expectTRPCError(
         h.alice.sessions.delete.mutate({ id }),
         "CONFLICT",
-        "session is Terminated; only Pending, Scheduled, Starting, Running, Stopping, Stopped, Failed sessions can be deleted",
+        "session is Terminated; only Pending, Scheduled, Starting, Running, Stopping, Stopped, Parked, Failed sessions can be deleted",
       );
 
       const states = (await eventsOf(h.alice, id)).map((e) => e.toState);
@@ -728,6 +729,237 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       } finally {
         stranger.stop();
       }
+    });
+  });
+
+  describe("reclaim policies", () => {
+    const doc = (over: Record<string, unknown> = {}) => ({ name: "vision-idle", scope: { kind: "project", project: "reclaim-dry" }, idle: { after: "30m" }, warning: "5m", ...over });
+
+    it("admins apply versioned policies, audited with who and why; unchanged documents write nothing", async () => {
+      await expectTRPCError(h.alice.policies.apply.mutate({ document: doc(), reason: "try" }), "FORBIDDEN", "only admins");
+      const v1 = await h.admin.policies.apply.mutate({ document: doc(), reason: "first cut" });
+      expect(v1).toMatchObject({ name: "vision-idle", version: 1, changed: true, scope: "project:reclaim-dry", action: "park", createdBy: "admin" });
+      expect(v1.summary).toBe("park after 30m 0s of no kernel or terminal activity and GPU util < 5%; warn 5m 0s before");
+      expect(v1.document).toMatchObject({ idle: { after: "30m" }, warning: "5m" });
+      expect(await h.admin.policies.apply.mutate({ document: doc(), reason: "again" })).toMatchObject({ version: 1, changed: false });
+      const v2 = await h.admin.policies.apply.mutate({ document: doc({ idle: { after: "45m" } }), reason: "people complained" });
+      expect(v2).toMatchObject({ version: 2, changed: true });
+
+      // Researchers can read the rules they live by; only the active version is listed.
+      const listed = (await h.alice.policies.list.query()).filter((p) => p.name === "vision-idle");
+      expect(listed.map((p) => p.version)).toEqual([2]);
+      expect(await h.alice.policies.show.query({ name: "vision-idle", version: 1 })).toMatchObject({ version: 1, active: false, reason: "first cut" });
+      const history = await h.admin.policies.history.query({ name: "vision-idle" });
+      expect(history.map((p) => [p.version, p.active, p.reason])).toEqual([
+        [2, true, "people complained"],
+        [1, false, "first cut"],
+      ]);
+      const log = await h.admin.audit.list.query({ limit: 10, action: "policy." });
+      expect(log.slice(0, 2).map((r) => [r.actor, r.action, r.target, r.details])).toEqual([
+        ["admin", "policy.apply", "policy:vision-idle", { version: 2, reason: "people complained", previous: 1 }],
+        ["admin", "policy.apply", "policy:vision-idle", { version: 1, reason: "first cut", previous: null }],
+      ]);
+    });
+
+    it.each([
+      [{ name: "p", idle: { after: "soon" } }, 'idle.after: "soon" is not a duration'],
+      [{ name: "p", idle: { after: "30m" }, warning: "1h" }, "warning (1h 0m) must be shorter than idle.after (30m 0s)"],
+      [{ name: "p", idle: { after: "30m" }, action: "explode" }, "action"],
+      [{ name: "p", idle: { after: "30m" }, unknownField: 1 }, "unknownField"],
+    ])("refuses an invalid policy %j with a readable error", async (bad, says) => {
+      await expectTRPCError(h.admin.policies.apply.mutate({ document: bad, reason: "x" }), "BAD_REQUEST", "invalid policy", says);
+      await expectTRPCError(h.admin.policies.dryRun.mutate({ document: bad }), "BAD_REQUEST", says);
+    });
+
+    it("requires a reason, and removal keeps the history", async () => {
+      await expectTRPCError(h.admin.policies.apply.mutate({ document: doc({ name: "temp" }), reason: " " }), "BAD_REQUEST", "reason");
+      await h.admin.policies.apply.mutate({ document: doc({ name: "temp" }), reason: "trial" });
+      await expectTRPCError(h.alice.policies.remove.mutate({ name: "temp", reason: "x" }), "FORBIDDEN");
+      await expect(h.admin.policies.remove.mutate({ name: "temp", reason: "trial over" })).resolves.toEqual({ name: "temp", removed: true });
+      expect((await h.admin.policies.list.query()).map((p) => p.name)).not.toContain("temp");
+      expect(await h.admin.policies.history.query({ name: "temp" })).toHaveLength(1);
+      await expectTRPCError(h.admin.policies.remove.mutate({ name: "temp", reason: "again" }), "NOT_FOUND", "active policy temp not found");
+      await expectTRPCError(h.admin.policies.show.query({ name: "nope" }), "NOT_FOUND", "policy nope not found");
+    });
+
+    it("dry-run shows which running sessions a policy would warn or leave alone, and why, from real agent signals", async () => {
+      await h.addProject("reclaim-dry", "sim-t4", 4);
+      const node = await h.addNode("node-t4", "sim-t4", 4);
+      const busy = await runningSession(h.alice, node, { project: "reclaim-dry", gpus: 1, name: "busy" });
+      const idle = await runningSession(h.bob, node, { project: "reclaim-dry", gpus: 1, name: "idle" });
+      await runningSession(h.bob, node, { project: "reclaim-dry", gpus: 1, name: "silent" });
+      const start = h.clock.now().getTime();
+      h.clock.advance(40 * 60_000);
+      const now = h.clock.now().getTime();
+      const gpu = (util: number): [number, number][] => Array.from({ length: 41 }, (_, i) => [start + i * 60_000, util]);
+      const reported = await h.agentApi.agent.activity.mutate({
+        nodeId: node.nodeId,
+        reports: [
+          { sessionId: busy.id, kernel: { busy: false, lastActivityAt: new Date(now - 20_000).toISOString() }, terminalLastActivityAt: null, gpu: gpu(80), cpu: [] },
+          { sessionId: idle.id, kernel: { busy: false, lastActivityAt: new Date(start).toISOString() }, terminalLastActivityAt: null, gpu: gpu(1), cpu: [] },
+          // Another node's session: ignored.
+          { sessionId: "ses-000000000000", kernel: null, terminalLastActivityAt: null, gpu: [], cpu: [] },
+        ],
+      });
+      expect(reported).toEqual({ accepted: 2 });
+
+      const dry = await h.admin.policies.dryRun.mutate({ document: doc({ idle: { after: "30m" } }) });
+      expect(dry).toMatchObject({ policy: { name: "vision-idle", version: 3 }, governed: 3, counts: { active: 2, warn: 1, reclaim: 0 } });
+      const by = new Map(dry.verdicts.map((v) => [v.session, v]));
+      expect(by.get("busy")).toMatchObject({ kind: "active", owner: "alice" });
+      expect(by.get("busy")!.reason).toMatch(/^active: GPU util 80% /);
+      expect(by.get("idle")).toMatchObject({ kind: "warn", owner: "bob", idleSince: new Date(start).toISOString() });
+      expect(by.get("idle")!.reason).toMatch(/^no kernel or terminal activity and GPU util < 5% for 40m 0s; policy 'vision-idle' v3 parks after 30m 0s: park at /);
+      expect(by.get("silent")!.reason).toMatch(/no fresh activity signals from its node \(none yet\)/);
+      // A dry run changes nothing.
+      expect((await h.admin.policies.show.query({ name: "vision-idle" })).version).toBe(2);
+      // Researchers cannot run one.
+      await expectTRPCError(h.alice.policies.dryRun.mutate({ document: doc() }), "FORBIDDEN");
+    });
+  });
+
+  describe("park, resume and the reclaim loop", () => {
+    const snap = (id: string, over: Record<string, unknown> = {}) => ({
+      snapshotId: id,
+      parentId: null,
+      storeUrl: "file:///var/lib/daybox/snapshots",
+      sizeBytes: 3_000_000,
+      newBytes: 1_000_000,
+      fileCount: 120,
+      durationMs: 800,
+      ...over,
+    });
+    const nodeOf = async (name: string) => (await h.admin.nodes.list.query()).find((n) => n.name === name)!;
+    let node: FakeAgent;
+    const stopSession = async (id: string) => {
+      await h.alice.sessions.stop.mutate({ id });
+      await h.tick();
+      await node.stop(await node.claimNext("stop", id));
+    };
+
+    beforeAll(async () => {
+      await h.addProject("parking", "sim-l40", 2);
+      node = await h.addNode("node-park", "sim-l40", 2);
+    });
+
+    it("parks on request: snapshots while holding the GPUs, releases them only with a verified snapshot, resumes from it", async () => {
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 2, gpuType: "sim-l40", name: "park-me" });
+      const parking = await h.alice.sessions.park.mutate({ id: s.id });
+      expect(parking).toMatchObject({ state: "Snapshotting", reason: "park requested by alice: snapshotting before the GPUs are released" });
+      // Still holding its GPUs: nothing else can be placed there until the snapshot is committed.
+      expect(await nodeOf("node-park")).toMatchObject({ gpusAllocated: 2 });
+      await expectTRPCError(h.alice.sessions.park.mutate({ id: s.id }), "CONFLICT", "session is Snapshotting");
+      await expectTRPCError(h.alice.sessions.stop.mutate({ id: s.id }), "CONFLICT", "session is Snapshotting");
+
+      const park = await node.claim();
+      expect(park).toMatchObject({ kind: "park", sessionId: s.id, payload: { project: "parking", parentSnapshotId: null, gpuIndices: [0, 1] } });
+      await h.agentApi.agent.complete.mutate({
+        actionId: park!.id,
+        claimToken: park!.claimToken,
+        outcome: { ok: true, result: { ...snap("snap-final-0001", { parentId: "snap-pre-00001", newBytes: 4096 }), preCopy: snap("snap-pre-00001") } },
+      });
+      const parked = await sessionOf(h.alice, s.id);
+      expect(parked).toMatchObject({ state: "Parked", node: null, gpuIndices: [], parkedSnapshotId: "snap-final-0001" });
+      expect(parked.reason).toBe("parked: snapshot snap-final-0001 committed and verified (120 files, 2.9 MB, 4.0 KB new); GPUs released on node node-park");
+      expect(await nodeOf("node-park")).toMatchObject({ gpusAllocated: 0 });
+      const snaps = await h.alice.sessions.snapshots.query({ id: s.id });
+      expect(snaps.map((x) => [x.id, x.parentId])).toEqual([
+        ["snap-final-0001", "snap-pre-00001"],
+        ["snap-pre-00001", null],
+      ]);
+      // Nobody else can resume it.
+      await expectTRPCError(h.bob.sessions.resume.mutate({ id: s.id }), "NOT_FOUND");
+
+      h.clock.advance(1000);
+      const resumed = await h.alice.sessions.resume.mutate({ id: s.id });
+      expect(resumed).toMatchObject({ state: "Pending", reason: "resumed by alice; waiting to be scheduled, then restored from snapshot snap-final-0001" });
+      await h.tick();
+      const start = await node.claimNext("start", s.id);
+      expect(start.payload).toMatchObject({ restoreSnapshotId: "snap-final-0001", project: "parking" });
+      const ref = { actionId: start.id, claimToken: start.claimToken };
+      await h.agentApi.agent.starting.mutate({ ...ref, restoring: "snap-final-0001" });
+      expect((await sessionOf(h.alice, s.id)).reason).toBe("restoring snapshot snap-final-0001 on node node-park, then starting");
+      h.clock.advance(2400);
+      await h.agentApi.agent.complete.mutate({ ...ref, outcome: { ok: true, result: { ...jupyterFor(s.id), restoreMs: 1100, fetchedBytes: 3_300_000 } } });
+      const back = await sessionOf(h.alice, s.id);
+      expect(back).toMatchObject({ state: "Running", parkedSnapshotId: null, gpuIndices: [0, 1] });
+      expect(back.reason).toBe("running on node node-park (GPU 0, 1) with Jupyter; resumed in 2.4s (restore 1.1s, 3.1 MB from the store)");
+      const states = (await eventsOf(h.alice, s.id)).map((e) => e.toState);
+      expect(states.slice(-6)).toEqual(["Snapshotting", "Parked", "Pending", "Scheduled", "Starting", "Running"]);
+      await stopSession(s.id);
+    });
+
+    it("a failed park keeps the session running, on its GPUs, and says why", async () => {
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "park-fails" });
+      await h.alice.sessions.park.mutate({ id: s.id });
+      const park = await node.claim();
+      await h.agentApi.agent.complete.mutate({
+        actionId: park!.id,
+        claimToken: park!.claimToken,
+        outcome: { ok: false, error: "snapshot failed: store unreachable (ECONNREFUSED)", result: { jupyterUrl: "http://127.0.0.1:18999/lab", jupyterToken: "jt-new" } },
+      });
+      const after = await sessionOf(h.alice, s.id);
+      expect(after).toMatchObject({ state: "Running", gpuIndices: [0], parkedSnapshotId: null });
+      expect(after.reason).toBe("park failed, the session keeps running on node node-park: snapshot failed: store unreachable (ECONNREFUSED)");
+      expect(await h.alice.sessions.open.query({ id: s.id })).toEqual({ url: "http://127.0.0.1:18999/lab?token=jt-new" });
+      expect(await h.alice.sessions.snapshots.query({ id: s.id })).toEqual([]);
+      await stopSession(s.id);
+    });
+
+    it("keep-alive: only for Running sessions, only by their owner, within bounds", async () => {
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "keep-me" });
+      await expectTRPCError(h.bob.sessions.keepAlive.mutate({ id: s.id, forMs: 3_600_000 }), "NOT_FOUND");
+      await expectTRPCError(h.alice.sessions.keepAlive.mutate({ id: s.id, forMs: 1000 }), "BAD_REQUEST", "at least 1 minute");
+      const kept = await h.alice.sessions.keepAlive.mutate({ id: s.id, forMs: 2 * 3_600_000 });
+      expect(kept.keepAliveUntil).toBe(new Date(h.clock.now().getTime() + 2 * 3_600_000).toISOString());
+      expect((await eventsOf(h.alice, s.id)).at(-1)!.reason).toBe(`kept alive by alice until ${kept.keepAliveUntil}`);
+      await stopSession(s.id);
+      await expectTRPCError(h.alice.sessions.keepAlive.mutate({ id: s.id, forMs: 3_600_000 }), "CONFLICT", "only Running sessions can be kept alive");
+    });
+
+    it("an idle session is warned once, then parked when the warning runs out; a busy one is left alone", async () => {
+      await h.admin.policies.apply.mutate({
+        document: { name: "parking-idle", scope: { kind: "project", project: "parking" }, idle: { after: "30m", signals: ["kernel", "gpu"] }, warning: "5m" },
+        reason: "integration test",
+      });
+      const idle = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "idler" });
+      const busy = await runningSession(h.bob, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "worker" });
+      const t0 = h.clock.now().getTime();
+      const report = (busyUtil: number) =>
+        h.agentApi.agent.activity.mutate({
+          nodeId: node.nodeId,
+          reports: [
+            { sessionId: idle.id, kernel: { busy: false, lastActivityAt: new Date(t0).toISOString() }, terminalLastActivityAt: null, gpu: [[h.clock.now().getTime(), 0]], cpu: [] },
+            { sessionId: busy.id, kernel: { busy: true, lastActivityAt: h.clock.now().toISOString() }, terminalLastActivityAt: null, gpu: [[h.clock.now().getTime(), busyUtil]], cpu: [] },
+          ],
+        });
+      for (let m = 0; m <= 26; m += 2) {
+        await report(90);
+        await h.reclaim();
+        h.clock.advance(2 * 60_000);
+      }
+      // Warned on entering the warning window (26 min idle), exactly once.
+      await report(90);
+      await h.reclaim();
+      await h.reclaim();
+      const warned = await sessionOf(h.alice, idle.id);
+      expect(warned).toMatchObject({ state: "Running" });
+      expect(warned.warnedAt).not.toBeNull();
+      const warnings = (await eventsOf(h.alice, idle.id)).filter((e) => e.reason.startsWith("warning: "));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.reason).toMatch(/^warning: no kernel activity and GPU util < 5% for 26m 0s; policy 'parking-idle' v1 parks after 30m 0s: park at .*; activity or keep-alive cancels this$/);
+      expect(await sessionOf(h.bob, busy.id)).toMatchObject({ state: "Running", warnedAt: null });
+
+      h.clock.advance(3 * 60_000);
+      await report(90);
+      const r = await h.reclaim();
+      expect(r.verdicts.find((v) => v.sessionId === idle.id)).toMatchObject({ kind: "reclaim", action: "park" });
+      const parking = await sessionOf(h.alice, idle.id);
+      expect(parking.state).toBe("Snapshotting");
+      expect(parking.reason).toMatch(/^reclaimed: no kernel activity and GPU util < 5% for 31m 0s; policy 'parking-idle' v1 parks after 30m 0s/);
+      expect(await node.claim()).toMatchObject({ kind: "park", sessionId: idle.id });
+      expect(await sessionOf(h.bob, busy.id)).toMatchObject({ state: "Running" });
+      await h.admin.policies.remove.mutate({ name: "parking-idle", reason: "test over" });
     });
   });
 

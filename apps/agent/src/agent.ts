@@ -4,6 +4,7 @@ import { LocalRuntime, type SessionRuntime } from "@daybox/cluster";
 import { createApiClient, type ApiClient } from "./api-client.ts";
 import type { AgentEnv } from "./env.ts";
 import { detectGpus } from "./gpus.ts";
+import { createActivityCollector, fileGpuSource, nvidiaGpuSource } from "./activity.ts";
 import { createSnapshotter } from "./snapshots.ts";
 import { startTerminalServer } from "./terminal-server.ts";
 import type { Progress } from "@daybox/snapshot";
@@ -17,6 +18,15 @@ type ClaimedAction = NonNullable<Awaited<ReturnType<ApiClient["agent"]["claim"][
  * its node one at a time under a lease it renews while working. Sessions run
  * detached, so an agent restart adopts them instead of restarting them.
  */
+type Outcome = { ok: true; result: Record<string, unknown> } | { ok: false; error: string; result?: Record<string, unknown> };
+interface ParkPayload {
+  project: string;
+  parentSnapshotId?: string | null;
+  name: string;
+  image: string;
+  gpuIndices: number[];
+}
+
 export async function startAgent(env: AgentEnv, token: string, log = (m: string) => console.log(`[agent] ${m}`)) {
   const api = createApiClient(env.DAYBOX_API_URL, token);
   const runtime: SessionRuntime & { reapDead?: () => Promise<string[]> } = new LocalRuntime({
@@ -64,6 +74,53 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     });
   }, env.DAYBOX_HEARTBEAT_MS);
 
+  // Activity signals for the reclaim policies, every DAYBOX_ACTIVITY_MS.
+  const collector = createActivityCollector({
+    list: () => runtime.list(),
+    gpu: gpus.source === "nvidia-smi" ? nvidiaGpuSource() : fileGpuSource(env.simGpuDir),
+    terminalActivity: terminals.activity,
+  });
+  let collecting = false;
+  const activity = setInterval(() => {
+    if (collecting || !nodeId) return;
+    collecting = true;
+    collector
+      .collect()
+      .then((reports) => (reports.length ? api.agent.activity.mutate({ nodeId, reports }) : null))
+      .catch((e: Error) => log(`activity report: ${e.message}`))
+      .finally(() => (collecting = false));
+  }, env.DAYBOX_ACTIVITY_MS);
+
+  /**
+   * Park: a pre-copy snapshot while the session runs (most data moves now),
+   * then stop it and take the final snapshot of the quiesced state, verified.
+   * Only success lets the API release the GPUs. If the final snapshot cannot
+   * be taken, the session is started again: a failed park loses nothing.
+   */
+  async function park(sessionId: string, p: ParkPayload, onProgress: (p: Progress) => void): Promise<Outcome> {
+    const dir = runtime.stateDir(sessionId);
+    let parentId = p.parentSnapshotId ?? null;
+    let preCopy: Record<string, unknown> | null = null;
+    if ((await runtime.list()).some((s) => s.sessionId === sessionId)) {
+      const pre = await snapshots.snapshot({ sessionId, project: p.project, dir, parentId, onProgress });
+      preCopy = { ...pre };
+      parentId = pre.snapshotId;
+      await runtime.stop(sessionId);
+    }
+    let lastError: Error | null = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const final = await snapshots.snapshot({ sessionId, project: p.project, dir, parentId, onProgress, parked: true });
+        return { ok: true, result: { ...final, preCopy } };
+      } catch (err) {
+        lastError = err as Error;
+        log(`park ${sessionId}: final snapshot attempt ${attempt} failed: ${lastError.message}`);
+      }
+    }
+    const running = await runtime.start({ sessionId, name: p.name, image: p.image, gpuIndices: p.gpuIndices });
+    return { ok: false, error: `the final snapshot failed (${lastError?.message}); the session was started again and keeps its GPUs`, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid } };
+  }
+
   async function execute(action: ClaimedAction) {
     const ref = { actionId: action.id, claimToken: action.claimToken };
     // Keep the lease while working; a lost lease means another agent owns the action now.
@@ -80,14 +137,23 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     try {
       if (env.DAYBOX_AGENT_FAULT === "exit-after-claim") crash(`fault injected after claiming ${action.id}`);
       const sessionId = action.sessionId!;
-      let outcome: { ok: true; result: Record<string, unknown> } | { ok: false; error: string };
+      let outcome: Outcome;
       try {
         if (action.kind === "start") {
-          await api.agent.starting.mutate(ref);
-          const p = action.payload as { name?: string; image?: string; gpuIndices?: number[] };
+          const p = action.payload as { name?: string; image?: string; gpuIndices?: number[]; project?: string; restoreSnapshotId?: string | null };
+          // A parked session comes back from its snapshot first (unless it already runs here: an adopted retry).
+          const restoring = !!p.restoreSnapshotId && !(await runtime.list()).some((s) => s.sessionId === sessionId);
+          await api.agent.starting.mutate({ ...ref, ...(restoring ? { restoring: p.restoreSnapshotId! } : {}) });
+          let restored: Record<string, number> = {};
+          if (restoring) {
+            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress });
+            restored = { restoreMs: r.durationMs, restoredBytes: r.bytes, fetchedBytes: r.fetchedBytes };
+          }
           const running = await runtime.start({ sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] });
           if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
-          outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid } };
+          outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid, ...restored } };
+        } else if (action.kind === "park") {
+          outcome = await park(sessionId, action.payload as unknown as ParkPayload, reportProgress);
         } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
           outcome = { ok: true, result: {} };
@@ -130,6 +196,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     async close() {
       stopping = true;
       clearInterval(heartbeat);
+      clearInterval(activity);
       await loop;
       await runtime.close();
       await terminals.close();

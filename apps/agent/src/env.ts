@@ -23,6 +23,10 @@ const schema = z.object({
   DAYBOX_SNAPSHOT_REPO: z.string().optional(),
   DAYBOX_PACK_CACHE_DIR: z.string().optional(),
   DAYBOX_PACK_CACHE_GB: z.coerce.number().min(0).default(20),
+  /** How often session activity (kernels, terminal, GPU, CPU) is sampled and reported. */
+  DAYBOX_ACTIVITY_MS: z.coerce.number().int().min(200).default(5_000),
+  /** Without nvidia-smi: simulated GPU utilisation per session, read from <dir>/<session-id> (a percent). */
+  DAYBOX_SIM_GPU_DIR: z.string().optional(),
   DAYBOX_S3_ENDPOINT: z.string().url().optional(),
   AWS_REGION: z.string().optional(),
   AWS_ACCESS_KEY_ID: z.string().optional(),
@@ -31,7 +35,7 @@ const schema = z.object({
   DAYBOX_AGENT_FAULT: z.enum(["", "exit-after-claim", "exit-after-start"]).default(""),
 });
 
-export type AgentEnv = z.infer<typeof schema> & { nodeName: string; snapshotRepo: string; packCacheDir: string };
+export type AgentEnv = z.infer<typeof schema> & { nodeName: string; snapshotRepo: string; packCacheDir: string; simGpuDir: string };
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
   const parsed = schema.safeParse(env);
@@ -51,5 +55,6 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
     nodeName,
     snapshotRepo: (parsed.data.DAYBOX_SNAPSHOT_REPO ?? `file://${path.join(dataDir, "snapshots")}`).replace(/\/+$/, ""),
     packCacheDir: parsed.data.DAYBOX_PACK_CACHE_DIR ?? path.join(dataDir, "pack-cache"),
+    simGpuDir: parsed.data.DAYBOX_SIM_GPU_DIR ?? path.join(dataDir, "sim-gpu"),
   };
 }

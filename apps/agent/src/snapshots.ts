@@ -23,11 +23,12 @@ export function createSnapshotter(env: AgentEnv) {
   };
 
   return {
-    async snapshot(opts: { sessionId: string; project: string; dir: string; parentId: string | null; onProgress: (p: Progress) => void }): Promise<SnapshotResult> {
+    /** `parked`: the snapshot a parked session resumes from; retention always keeps it. */
+    async snapshot(opts: { sessionId: string; project: string; dir: string; parentId: string | null; onProgress: (p: Progress) => void; parked?: boolean }): Promise<SnapshotResult> {
       const repo = await repoFor(opts.project);
       let parentId = opts.parentId;
       if (parentId && !(await repo.snapshotIds()).includes(parentId)) parentId = null; // pruned: take a full snapshot
-      const m = await createSnapshot({ repo, source: opts.dir, parentId, tags: { session: opts.sessionId }, cache, onProgress: opts.onProgress });
+      const m = await createSnapshot({ repo, source: opts.dir, parentId, tags: { session: opts.sessionId, ...(opts.parked ? { parked: "true" } : {}) }, cache, onProgress: opts.onProgress });
       return {
         snapshotId: m.id,
         parentId: m.parent,

@@ -12,6 +12,8 @@ import type { TerminalControl } from "@daybox/api";
 export async function startTerminalServer(opts: { runtime: SessionRuntime; secret: string; host: string; port: number; log: (m: string) => void }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   const expected = Buffer.from(`Bearer ${opts.secret}`);
+  /** Last terminal input or output per session: an activity signal for reclaim policies. */
+  const lastActivity = new Map<string, Date>();
 
   const server = http.createServer((_req, res) => {
     res.writeHead(404).end();
@@ -43,7 +45,10 @@ export async function startTerminalServer(opts: { runtime: SessionRuntime; secre
     const term = await opts.runtime.openTerminal(sessionId, termOpts);
     opts.log(`terminal opened into ${sessionId}`);
     const onMessage = (data: Buffer, isBinary: boolean) => {
-      if (isBinary) return term.write(data);
+      if (isBinary) {
+        lastActivity.set(sessionId, new Date());
+        return term.write(data);
+      }
       try {
         const msg = JSON.parse(data.toString("utf8")) as TerminalControl;
         if (msg.type === "resize") term.resize(clamp(msg.cols, 1, 1000), clamp(msg.rows, 1, 1000));
@@ -55,6 +60,7 @@ export async function startTerminalServer(opts: { runtime: SessionRuntime; secre
     ws.on("message", (data: Buffer, isBinary) => onMessage(data, isBinary));
     for (const m of early) onMessage(m.data, m.isBinary);
     term.onData((d) => {
+      lastActivity.set(sessionId, new Date());
       if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
     });
     term.onExit((code, signal) => {
@@ -73,6 +79,7 @@ export async function startTerminalServer(opts: { runtime: SessionRuntime; secre
   const port = typeof addr === "object" && addr ? addr.port : opts.port;
   return {
     url: `http://${opts.host}:${port}`,
+    activity: (sessionId: string) => lastActivity.get(sessionId) ?? null,
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();

@@ -6,6 +6,7 @@ import { registerAuditCommands } from "./commands/audit.ts";
 import { registerAuthCommands } from "./commands/auth.ts";
 import { registerEventCommands } from "./commands/events.ts";
 import { registerNodeCommands } from "./commands/node.ts";
+import { registerPolicyCommands } from "./commands/policy.ts";
 import { registerProjectCommands } from "./commands/project.ts";
 import { registerQuotaCommands } from "./commands/quota.ts";
 import { registerSessionCommands } from "./commands/session.ts";
@@ -32,6 +33,7 @@ function buildProgram(): Command {
   registerNodeCommands(program);
   registerProjectCommands(program);
   registerQuotaCommands(program);
+  registerPolicyCommands(program);
   registerUserCommands(program);
   registerTokenCommands(program);
   registerAuditCommands(program);

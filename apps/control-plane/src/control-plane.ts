@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { bootstrap } from "./bootstrap.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import type { ControlPlaneEnv } from "./env.ts";
+import { createReclaimer } from "./reclaim.ts";
 import { createReconciler } from "./reconcile.ts";
 
 export const VERSION = "0.1.0";
@@ -34,11 +35,17 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
     options: { heartbeatTimeoutMs: env.DAYBOX_HEARTBEAT_TIMEOUT_MS },
   });
 
+  const reclaimer = createReclaimer({ repos, clock, log });
+
   let stopped = false;
   let wake: (() => void) | null = null;
   const loop = (async () => {
     while (!stopped) {
       await reconciler.tick().catch((err: Error) => log(`tick failed: ${err.message}`));
+      await reclaimer
+        .tick()
+        .then((r) => r.changed && notifier.notify())
+        .catch((err: Error) => log(`reclaim tick failed: ${err.message}`));
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, env.DAYBOX_TICK_MS);
         wake = () => {

@@ -54,7 +54,8 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
           gpuIndices: action.gpuIndices,
           reason: action.reason,
           actor: ACTOR,
-          payload: { sessionId: s.id, name: s.name, image: s.image, ownerId: s.ownerId },
+          // A parked session is restored from its snapshot before it starts.
+          payload: { sessionId: s.id, name: s.name, image: s.image, ownerId: s.ownerId, project: s.project.name, restoreSnapshotId: s.parkedSnapshotId },
         });
         return placed !== null;
       }

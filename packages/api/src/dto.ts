@@ -29,6 +29,9 @@ export function sessionDto(s: SessionRow) {
     startedAt: iso(s.startedAt),
     stoppedAt: iso(s.stoppedAt),
     lastActivityAt: iso(s.lastActivityAt),
+    keepAliveUntil: iso(s.keepAliveUntil),
+    warnedAt: iso(s.warnedAt),
+    parkedSnapshotId: s.parkedSnapshotId,
   };
 }
 export type SessionDto = ReturnType<typeof sessionDto>;

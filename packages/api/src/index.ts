@@ -6,3 +6,4 @@ export { createCallerFactory } from "./trpc.ts";
 export type { SessionDto, SessionEventDto, NodeDto } from "./dto.ts";
 export type { StartResult, SnapshotResult } from "./routers/agent.ts";
 export { TERMINAL_PATH, type TerminalControl } from "./terminal.ts";
+export { loadReclaimInputs } from "./reclaim.ts";

@@ -1,6 +1,7 @@
 import { agentRouter } from "./routers/agent.ts";
 import { auditRouter, projectsRouter, usersRouter } from "./routers/admin.ts";
 import { nodesRouter } from "./routers/nodes.ts";
+import { policiesRouter } from "./routers/policies.ts";
 import { sessionsRouter } from "./routers/sessions.ts";
 import { authRouter, tokensRouter } from "./routers/tokens.ts";
 import { router } from "./trpc.ts";
@@ -12,6 +13,7 @@ export const appRouter = router({
   users: usersRouter,
   tokens: tokensRouter,
   nodes: nodesRouter,
+  policies: policiesRouter,
   audit: auditRouter,
   agent: agentRouter,
 });

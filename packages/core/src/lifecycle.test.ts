@@ -16,6 +16,12 @@ describe("checkRequest: which user requests each state allows", () => {
     ["delete", "Terminated", false],
     ["park", "Running", true],
     ["park", "Stopped", false],
+    ["park", "Snapshotting", false],
+    ["park", "Parked", false],
+    ["resume", "Parked", true],
+    ["resume", "Snapshotting", false],
+    ["stop", "Snapshotting", false],
+    ["delete", "Parked", true],
   ];
   it.each(cases)("%s a %s session: %s", (request, state, ok) => {
     expect(checkRequest(request, state).ok).toBe(ok);
@@ -24,7 +30,7 @@ describe("checkRequest: which user requests each state allows", () => {
   it("says which states would have worked", () => {
     expect(checkRequest("resume", "Running")).toEqual({
       ok: false,
-      reason: "session is Running; only Stopped, Failed sessions can be resumed",
+      reason: "session is Running; only Stopped, Parked, Failed sessions can be resumed",
     });
   });
 });

@@ -9,18 +9,20 @@ export const SESSION_STATES = [
   "Scheduled",
   "Starting",
   "Running",
+  "Snapshotting",
   "Stopping",
   "Stopped",
+  "Parked",
   "Failed",
   "Terminated",
 ] as const;
 export type SessionStateName = (typeof SESSION_STATES)[number];
 
 /** States in which a session holds GPUs on a node. */
-export const GPU_HOLDING_STATES: readonly SessionStateName[] = ["Scheduled", "Starting", "Running", "Stopping"];
+export const GPU_HOLDING_STATES: readonly SessionStateName[] = ["Scheduled", "Starting", "Running", "Snapshotting", "Stopping"];
 
 /** States from which the session will never run again without a user request. */
-export const RESTING_STATES: readonly SessionStateName[] = ["Stopped", "Failed", "Terminated"];
+export const RESTING_STATES: readonly SessionStateName[] = ["Stopped", "Parked", "Failed", "Terminated"];
 
 export type UserRequest = "stop" | "resume" | "delete" | "park";
 
@@ -28,8 +30,8 @@ export type Verdict = { ok: true } | { ok: false; reason: string };
 
 const allowed: Record<UserRequest, readonly SessionStateName[]> = {
   stop: ["Pending", "Scheduled", "Starting", "Running"],
-  resume: ["Stopped", "Failed"],
-  delete: ["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Failed"],
+  resume: ["Stopped", "Parked", "Failed"],
+  delete: ["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Parked", "Failed"],
   park: ["Running"],
 };
 

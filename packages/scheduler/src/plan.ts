@@ -34,8 +34,9 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
   // 2. Sessions that should stop, or be finalized when they hold nothing.
   for (const s of view.sessions) {
     const node = s.nodeId ? nodeById.get(s.nodeId) : undefined;
-    const wantsStop = s.desiredState !== "running";
-    const holdsGpus = GPU_HOLDING_STATES.includes(s.state);
+    const wantsStop = s.desiredState === "stopped" || s.desiredState === "terminated";
+    // A session being parked finishes its snapshot first; the park action releases its GPUs.
+    const holdsGpus = GPU_HOLDING_STATES.includes(s.state) && s.state !== "Snapshotting";
     if (wantsStop && s.state === "Pending") {
       const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
       actions.push({ kind: "finalize", sessionId: s.id, to, reason: "stopped before it was placed" });

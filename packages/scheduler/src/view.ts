@@ -20,7 +20,7 @@ export interface SessionView {
   gpuType: string;
   gpuCount: number;
   state: SessionStateName;
-  desiredState: "running" | "stopped" | "terminated";
+  desiredState: "running" | "stopped" | "parked" | "terminated";
   reason: string;
   nodeId: string | null;
   gpuIndices: readonly number[];

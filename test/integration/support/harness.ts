@@ -4,6 +4,7 @@ import { openTestDatabase, type Database } from "@daybox/db/testing";
 import { Notifier, createApiServer, type ApiServer } from "@daybox/api";
 // An app's source, imported by a cross-package test on purpose: the real reconcile loop, ticked by hand.
 import { createReconciler } from "../../../apps/control-plane/src/reconcile.ts";
+import { createReclaimer } from "../../../apps/control-plane/src/reclaim.ts";
 import { clientFor, type ApiClient } from "./clients.ts";
 import { FakeAgent } from "./fake-agent.ts";
 
@@ -44,6 +45,8 @@ export interface Harness extends Seeded {
   client(token: string): ApiClient;
   /** One reconcile pass: place, wait, stop. */
   tick(): Promise<void>;
+  /** One reclaim pass: evaluate policies, warn, park or stop. */
+  reclaim(): ReturnType<ReturnType<typeof createReclaimer>["tick"]>;
   /** What the reconciler logged (apply failures show up here). */
   reconcilerLog: string[];
   /** A fake agent for a new node of `gpuType` (registered). */
@@ -73,6 +76,7 @@ export async function startHarness(kind: DatabaseKind): Promise<Harness> {
       onChange: () => notifier.notify(),
       options: { heartbeatTimeoutMs: 365 * 86_400_000 },
     });
+    const reclaimer = createReclaimer({ repos, clock, log: (msg) => reconcilerLog.push(msg) });
     const client = (token: string) => clientFor(server.url, token);
     const admin = client(seeded.tokens.admin);
     const agentApi = client(seeded.tokens.agent);
@@ -103,6 +107,7 @@ export async function startHarness(kind: DatabaseKind): Promise<Harness> {
       tick: async () => {
         await reconciler.tick();
       },
+      reclaim: () => reclaimer.tick(),
       addNode,
       async addProject(name, gpuType, guaranteed) {
         await admin.projects.create.mutate({ name });

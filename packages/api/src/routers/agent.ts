@@ -33,8 +33,24 @@ export type SnapshotResult = z.infer<typeof snapshotResult>;
 
 const outcome = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
-  z.object({ ok: z.literal(false), error: z.string().max(4000) }),
+  z.object({ ok: z.literal(false), error: z.string().max(4000), result: z.record(z.string(), z.unknown()).optional() }),
 ]);
+
+const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MB` : `${(n / 1024 ** 3).toFixed(2)} GB`);
+
+/** "resumed in 2.4s (restore 1.1s, 3.2 MB from the store)": the latency a researcher waited. */
+function resumeLatency(totalMs: number, result: Record<string, unknown>): string {
+  const restoreMs = typeof result["restoreMs"] === "number" ? result["restoreMs"] : null;
+  const fetched = typeof result["fetchedBytes"] === "number" ? result["fetchedBytes"] : null;
+  const parts = restoreMs === null ? [] : [`restore ${(restoreMs / 1000).toFixed(1)}s`, ...(fetched === null ? [] : [`${bytes(fetched)} from the store`])];
+  return `resumed in ${(totalMs / 1000).toFixed(1)}s${parts.length ? ` (${parts.join(", ")})` : ""}`;
+}
+
+/** A failed park that restarted the session reports its new Jupyter address. */
+function restartedJupyter(o: { ok: true } | { ok: false; result?: Record<string, unknown> | undefined }) {
+  const r = o.ok ? null : startResult.safeParse(o.result ?? null);
+  return r?.success ? { jupyterUrl: r.data.jupyterUrl, jupyterToken: r.data.jupyterToken } : {};
+}
 
 async function loadClaim(ctx: ProtectedContext, actionId: string, claimToken: string) {
   const action = await ctx.repos.actions.byId(actionId);
@@ -73,6 +89,40 @@ export const agentRouter = {
     return { ok: true };
   }),
 
+  /**
+   * Activity signals for the sessions running on this node (kernels, terminal,
+   * GPU and CPU samples), every few seconds. Reports for sessions not on this
+   * node are ignored: an agent speaks only for its own sessions.
+   */
+  activity: agentProcedure
+    .input(
+      z.object({
+        nodeId: z.string(),
+        reports: z
+          .array(
+            z.object({
+              sessionId: z.string(),
+              kernel: z.object({ busy: z.boolean(), lastActivityAt: z.string().datetime().nullable() }).nullable(),
+              terminalLastActivityAt: z.string().datetime().nullable(),
+              gpu: z.array(z.tuple([z.number().int(), z.number().min(0).max(100)])).max(1000),
+              cpu: z.array(z.tuple([z.number().int(), z.number().min(0).max(100_000)])).max(1000),
+            }),
+          )
+          .max(1000),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const now = ctx.clock.now();
+      const onNode = new Set((await ctx.repos.sessions.onNode(input.nodeId)).map((s) => s.id));
+      let accepted = 0;
+      for (const r of input.reports) {
+        if (!onNode.has(r.sessionId)) continue;
+        await ctx.repos.activity.record({ ...r, collectedAt: now, terminalLastActivityAt: r.terminalLastActivityAt ? new Date(r.terminalLastActivityAt) : null });
+        accepted++;
+      }
+      return { accepted };
+    }),
+
   claim: agentProcedure.input(z.object({ nodeId: z.string() })).mutation(async ({ ctx, input }) => {
     const action = await ctx.repos.actions.claim(input.nodeId, ctx.clock.now(), ctx.actionLeaseMs);
     if (!action) return null;
@@ -101,7 +151,7 @@ export const agentRouter = {
     }),
 
   /** The agent began starting a session: Scheduled → Starting. */
-  starting: agentProcedure.input(claimRef).mutation(async ({ ctx, input }) => {
+  starting: agentProcedure.input(claimRef.extend({ restoring: z.string().optional() })).mutation(async ({ ctx, input }) => {
     const action = await loadClaim(ctx, input.actionId, input.claimToken);
     const node = await ctx.repos.nodes.byId(action.nodeId);
     if (action.sessionId) {
@@ -109,7 +159,7 @@ export const agentRouter = {
         id: action.sessionId,
         from: ["Scheduled"],
         to: "Starting",
-        reason: `starting on node ${node?.name ?? action.nodeId}`,
+        reason: input.restoring ? `restoring snapshot ${input.restoring} on node ${node?.name ?? action.nodeId}, then starting` : `starting on node ${node?.name ?? action.nodeId}`,
         actor: `agent:${node?.name ?? action.nodeId}`,
       });
       ctx.notifier.notify();
@@ -137,9 +187,12 @@ export const agentRouter = {
           id: session.id,
           from: ["Scheduled", "Starting"] as const,
           to: "Running" as const,
-          reason: `running on node ${nodeName} (GPU ${session.gpuIndices.join(", ")})` + (r.jupyterUrl ? " with Jupyter" : ", terminal only: no `jupyter` on the node"),
+          reason:
+            `running on node ${nodeName} (GPU ${session.gpuIndices.join(", ")})` +
+            (r.jupyterUrl ? " with Jupyter" : ", terminal only: no `jupyter` on the node") +
+            (session.resumeRequestedAt ? `; ${resumeLatency(now.getTime() - session.resumeRequestedAt.getTime(), input.outcome.result)}` : ""),
           actor: `agent:${nodeName}`,
-          patch: { jupyterUrl: r.jupyterUrl, jupyterToken: r.jupyterToken, startedAt: now, lastActivityAt: now },
+          patch: { jupyterUrl: r.jupyterUrl, jupyterToken: r.jupyterToken, startedAt: now, lastActivityAt: now, parkedSnapshotId: null, resumeRequestedAt: null, warnedAt: null, extensionsUsed: 0, keepAliveUntil: null },
         };
       } else {
         transition = {
@@ -162,17 +215,42 @@ export const agentRouter = {
         patch: released,
       };
     }
-    let snapshot: SnapshotResult | null = null;
-    if (session && action.kind === "snapshot" && input.outcome.ok) {
-      const parsed = snapshotResult.safeParse(input.outcome.result);
-      if (!parsed.success) throw new BadInput(`invalid snapshot result — ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-      snapshot = parsed.data;
+    const snapshots: { result: SnapshotResult; reason: string }[] = [];
+    if (session && (action.kind === "snapshot" || action.kind === "park") && input.outcome.ok) {
+      const parse = (value: unknown) => {
+        const parsed = snapshotResult.safeParse(value);
+        if (!parsed.success) throw new BadInput(`invalid snapshot result — ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+        return parsed.data;
+      };
+      const pre = input.outcome.result["preCopy"];
+      if (action.kind === "park" && pre) snapshots.push({ result: parse(pre), reason: "park: pre-copy while the session ran" });
+      snapshots.push({ result: parse(input.outcome.result), reason: action.kind === "park" ? `park: final, after the session stopped (${action.reason})` : action.reason });
     }
-    // The snapshot is committed in the repository already: record it before the action reads as
-    // done, so whoever waits on the action finds it (record is idempotent for a retried report).
-    if (session && snapshot) {
-      const { snapshotId, ...stats } = snapshot;
-      await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session.id, reason: action.reason, committedAt: now });
+    if (session && action.kind === "park") {
+      const final = snapshots.at(-1)?.result;
+      transition = final
+        ? {
+            id: session.id,
+            from: ["Snapshotting"] as const,
+            to: "Parked" as const,
+            reason: `parked: snapshot ${final.snapshotId} committed and verified (${final.fileCount} files, ${bytes(final.sizeBytes)}, ${bytes(final.newBytes)} new); GPUs released on node ${nodeName}`,
+            actor: `agent:${nodeName}`,
+            patch: { ...released, parkedSnapshotId: final.snapshotId, desiredState: "parked" as const },
+          }
+        : {
+            id: session.id,
+            from: ["Snapshotting"] as const,
+            to: "Running" as const,
+            reason: `park failed, the session keeps running on node ${nodeName}: ${input.outcome.ok ? "no snapshot" : input.outcome.error}`,
+            actor: `agent:${nodeName}`,
+            patch: { desiredState: "running" as const, ...restartedJupyter(input.outcome) },
+          };
+    }
+    // Snapshots are committed in the repository already: record them before the action reads as
+    // done, so whoever waits on the action finds them (record is idempotent for a retried report).
+    for (const { result, reason } of snapshots) {
+      const { snapshotId, ...stats } = result;
+      await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session!.id, reason, committedAt: now });
     }
     const accepted = await ctx.repos.actions.complete({
       id: action.id,

@@ -1,11 +1,11 @@
 import { tracked, type TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
-import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, checkRequest, newId, type UserRequest } from "@daybox/core";
+import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, SESSION_STATES, checkRequest, newId, type UserRequest } from "@daybox/core";
 import type { Repos } from "@daybox/db";
 import { sessionScope, visibleSession } from "../access.ts";
 import type { Principal } from "../auth.ts";
 import { eventDto, sessionDto } from "../dto.ts";
-import { BadInput, Conflict, Forbidden, NotSupported, QuotaError, toTRPCError } from "../errors.ts";
+import { BadInput, Conflict, Forbidden, QuotaError, toTRPCError } from "../errors.ts";
 import { protectedProcedure, type ProtectedContext } from "../trpc.ts";
 
 const sessionId = z.string().regex(/^ses-[a-z0-9]{12}$/, "expected a session id like ses-0a1b2c3d4e5f");
@@ -26,7 +26,7 @@ export type CreateSessionInput = z.input<typeof createSessionInput>;
 export const listSessionsInput = z
   .object({
     project: z.string().optional(),
-    state: z.enum(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Failed", "Terminated"]).optional(),
+    state: z.enum(SESSION_STATES).optional(),
     includeTerminated: z.boolean().default(false),
   })
   .default({ includeTerminated: false });
@@ -82,6 +82,12 @@ async function requireState(ctx: ProtectedContext, id: string, request: UserRequ
   const verdict = checkRequest(request, s.state);
   if (!verdict.ok) throw new Conflict(`cannot ${request} ${s.name} (${s.id}): ${verdict.reason}`);
   return s;
+}
+
+/** What the agent needs to park a session: where its snapshots go and what the last one was. */
+async function parkPayload(ctx: ProtectedContext, sessionId: string, project: string) {
+  const parent = await ctx.repos.snapshots.latestForSession(sessionId);
+  return { project, parentSnapshotId: parent?.id ?? null };
 }
 
 /** Re-reads after a transition; a lost race (null) is a conflict the user can retry. */
@@ -171,14 +177,15 @@ export const sessionsRouter = {
     const s = await requireState(ctx, input.id, "resume");
     const project = (await ctx.repos.projects.byName(s.project.name))!;
     checkQuota(project, s.gpuType, s.gpuCount);
+    const parked = s.parkedSnapshotId !== null;
     const moved = await ctx.repos.sessions.request({
       id: s.id,
-      from: ["Stopped", "Failed"],
+      from: ["Stopped", "Parked", "Failed"],
       to: "Pending",
-      reason: `resumed by ${ctx.principal.name}; waiting to be scheduled`,
+      reason: `resumed by ${ctx.principal.name}; waiting to be scheduled` + (parked ? `, then restored from snapshot ${s.parkedSnapshotId}` : ""),
       actor: actor(ctx.principal),
       desiredState: "running",
-      patch: { stoppedAt: null },
+      patch: { stoppedAt: null, resumeRequestedAt: ctx.clock.now() },
     });
     return afterTransition(ctx, s.id, moved);
   }),
@@ -233,13 +240,33 @@ export const sessionsRouter = {
     }));
   }),
 
+  /**
+   * Park now: snapshot the session, stop it, snapshot the quiesced state,
+   * verify, and only then release its GPUs. It resumes from that snapshot.
+   */
   park: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "park");
-    throw new NotSupported(
-      `parking ${s.name} needs the snapshot engine, which this Daybox does not have yet (issue #3); ` +
-        `\`daybox session stop ${s.id}\` frees its GPUs and keeps its home directory on the node`,
-    );
+    const action = await ctx.repos.sessions.startPark({
+      id: s.id,
+      reason: `park requested by ${ctx.principal.name}: snapshotting before the GPUs are released`,
+      actor: actor(ctx.principal),
+      payload: await parkPayload(ctx, s.id, s.project.name),
+    });
+    return afterTransition(ctx, s.id, action ? { id: s.id } : null);
   }),
+
+  /** No reclaim until the lease ends ("I'm running a long job"): `daybox session keep-alive --for 2h`. */
+  keepAlive: protectedProcedure
+    .input(byIdInput.extend({ forMs: z.number().int().min(60_000, "keep-alive: at least 1 minute").max(7 * 86_400_000, "keep-alive: at most 7 days") }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+      if (s.ownerId !== ctx.principal.id && ctx.principal.role !== "admin") throw new Forbidden(`only ${s.owner.name} (or an admin) can keep ${s.name} alive`);
+      if (s.state !== "Running") throw new Conflict(`session ${s.name} is ${s.state}; only Running sessions can be kept alive`);
+      const until = new Date(ctx.clock.now().getTime() + input.forMs);
+      await ctx.repos.sessions.keepAlive(s.id, until, { extension: false, reason: `kept alive by ${ctx.principal.name} until ${until.toISOString()}`, actor: actor(ctx.principal) });
+      ctx.notifier.notify();
+      return sessionDto(await visibleSession(ctx.repos, ctx.principal, s.id));
+    }),
 
   delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "delete");

@@ -1,7 +1,9 @@
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { actionsRepo } from "./actions.ts";
+import { activityRepo } from "./activity.ts";
 import { auditRepo } from "./audit.ts";
 import { nodesRepo } from "./nodes.ts";
+import { policiesRepo } from "./policies.ts";
 import { projectsRepo } from "./projects.ts";
 import { sessionsRepo } from "./sessions.ts";
 import { snapshotsRepo } from "./snapshots.ts";
@@ -18,6 +20,8 @@ export function createRepos(db: PrismaClient) {
     sessions: sessionsRepo(db),
     actions: actionsRepo(db),
     snapshots: snapshotsRepo(db),
+    policies: policiesRepo(db),
+    activity: activityRepo(db),
     audit: auditRepo(db),
     loadWorld: () => loadWorld(db),
   };
@@ -29,4 +33,6 @@ export type { Transition, SessionScope } from "./sessions.ts";
 export type { ActionOutcome } from "./actions.ts";
 export type { World } from "./world.ts";
 export type { NodeRegistration } from "./nodes.ts";
+export type { PolicyVersion } from "./policies.ts";
+export { ACTIVITY_HISTORY_MS, type ActivityReport } from "./activity.ts";
 export type { Actor } from "./types.ts";

@@ -1,4 +1,4 @@
-import { newId } from "@daybox/core";
+import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 
 export interface NodeRegistration {
@@ -54,7 +54,7 @@ export function nodesRepo(db: PrismaClient) {
         include: {
           cluster: { select: { name: true } },
           sessions: {
-            where: { state: { in: ["Scheduled", "Starting", "Running", "Stopping"] } },
+            where: { state: { in: [...GPU_HOLDING_STATES] } },
             select: { id: true, name: true, gpuIndices: true, state: true, owner: { select: { name: true } } },
           },
         },

@@ -69,6 +69,10 @@ export function sessionsRepo(db: PrismaClient) {
       });
     },
 
+    /** Sessions placed on a node (any live state). */
+    onNode(nodeId: string) {
+      return db.session.findMany({ where: { nodeId, state: { notIn: ["Stopped", "Parked", "Failed", "Terminated"] } }, select: { id: true, state: true } });
+    },
     byId(id: string) {
       return db.session.findUnique({
         where: { id },
@@ -134,6 +138,44 @@ export function sessionsRepo(db: PrismaClient) {
           },
         });
         return s;
+      });
+    },
+
+    /**
+     * Starts parking a Running session, atomically: Running → Snapshotting
+     * (GPUs still held) and a `park` action for its node, which snapshots,
+     * quiesces, snapshots again and only then lets the GPUs go. Null if the
+     * session was not Running or a park is already under way.
+     */
+    async startPark(input: { id: string; reason: string; actor: Actor; payload: Record<string, unknown> }) {
+      return db.$transaction(async (tx) => {
+        const s = await transitionIn(tx, { id: input.id, from: ["Running"], to: "Snapshotting", reason: input.reason, actor: input.actor, patch: { desiredState: "parked", warnedAt: null } });
+        if (!s || !s.nodeId) return null;
+        return tx.agentAction.create({
+          data: { id: newId("act"), kind: "park", nodeId: s.nodeId, sessionId: s.id, payload: { ...input.payload, sessionId: s.id, gpuIndices: s.gpuIndices, name: s.name, image: s.image } as Prisma.InputJsonValue, reason: input.reason },
+        });
+      });
+    },
+
+    /** Records that the owner was warned of a pending reclaim (an event on the session's stream). */
+    async warn(id: string, reason: string, actor: Actor, at: Date) {
+      return db.$transaction(async (tx) => {
+        const s = await tx.session.findUnique({ where: { id } });
+        if (!s || s.state !== "Running") return false;
+        await tx.session.update({ where: { id }, data: { warnedAt: at, reason } });
+        await tx.sessionEvent.create({ data: { sessionId: id, fromState: s.state, toState: s.state, reason, actor } });
+        return true;
+      });
+    },
+
+    /** Keep-alive or extension: no reclaim until `until`. */
+    async keepAlive(id: string, until: Date, opts: { extension: boolean; reason: string; actor: Actor }) {
+      return db.$transaction(async (tx) => {
+        const s = await tx.session.findUnique({ where: { id } });
+        if (!s) return null;
+        const updated = await tx.session.update({ where: { id }, data: { keepAliveUntil: until, warnedAt: null, ...(opts.extension ? { extensionsUsed: { increment: 1 } } : {}) } });
+        await tx.sessionEvent.create({ data: { sessionId: id, fromState: s.state, toState: s.state, reason: opts.reason, actor: opts.actor } });
+        return updated;
       });
     },
 

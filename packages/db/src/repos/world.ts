@@ -6,7 +6,7 @@ export async function loadWorld(db: PrismaClient) {
     async (tx) => {
       const nodes = await tx.node.findMany();
       const sessions = await tx.session.findMany({
-        where: { state: { notIn: ["Stopped", "Failed", "Terminated"] } },
+        where: { state: { notIn: ["Stopped", "Parked", "Failed", "Terminated"] } },
         include: {
           project: { select: { name: true } },
           actions: { where: { status: { in: ["pending", "claimed"] } }, select: { kind: true } },

@@ -1,0 +1,49 @@
+import type { Clock } from "@daybox/core";
+import type { Repos } from "@daybox/db";
+import { loadReclaimInputs } from "@daybox/api";
+import { evaluate, type Verdict } from "@daybox/policy";
+
+const ACTOR = "control-plane";
+
+/**
+ * The reclaim half of a tick: evaluate the active policies against every
+ * running session's signals (pure), then act. A warning is an event on the
+ * session's stream (once per idle stretch); a reclaim parks (snapshot, then
+ * release) or stops, as the policy says; "notify" policies only warn.
+ */
+export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: string) => void }) {
+  const { repos, clock, log } = deps;
+  return {
+    async tick(): Promise<{ verdicts: Verdict[]; changed: boolean }> {
+      const { rows, sessions, signals, policies } = await loadReclaimInputs(repos);
+      if (policies.length === 0 || sessions.length === 0) return { verdicts: [], changed: false };
+      const now = clock.now();
+      const verdicts = evaluate(sessions, signals, policies, now);
+      let changed = false;
+      for (const v of verdicts) {
+        const row = rows.find((r) => r.id === v.sessionId)!;
+        try {
+          if (v.kind === "warn") {
+            const stale = row.warnedAt && v.idleSince && row.warnedAt < v.idleSince;
+            if (!row.warnedAt || stale) {
+              const warned = await repos.sessions.warn(row.id, `warning: ${v.reason}`, ACTOR, now);
+              if (warned) log(`warned ${row.id}: ${v.reason}`);
+              changed ||= warned;
+            }
+          } else if (v.kind === "reclaim" && v.action === "park") {
+            const parent = await repos.snapshots.latestForSession(row.id);
+            const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload: { project: row.project.name, parentSnapshotId: parent?.id ?? null } });
+            if (action) log(`parking ${row.id}: ${v.reason}`);
+            changed ||= action !== null;
+          } else if (v.kind === "reclaim" && v.action === "stop" && row.nodeId) {
+            const queued = await repos.sessions.queueStop({ id: row.id, nodeId: row.nodeId, reason: `reclaimed without a snapshot: ${v.reason}`, actor: ACTOR, purge: false, desiredState: "stopped" });
+            changed ||= queued !== null;
+          }
+        } catch (err) {
+          log(`reclaim ${row.id}: ${(err as Error).message}`);
+        }
+      }
+      return { verdicts, changed };
+    },
+  };
+}
