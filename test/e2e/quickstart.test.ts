@@ -1,4 +1,5 @@
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, type Proc } from "./support.ts";
@@ -48,7 +49,7 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     expect(html).toMatch(/Reachable/);
   });
 
-  it("runs a GPU session with real Jupyter, a working terminal, and frees the GPU on stop", async () => {
+  it("runs a GPU session with real Jupyter and a terminal, snapshots it, parks and resumes it byte-identical, and frees the GPU on stop", async () => {
     // 1. Create and wait for Running.
     const created = await daybox(["session", "create", "--gpus", "1", "--wait", "--json"], env);
     expect(created.code, created.stderr).toBe(0);
@@ -100,19 +101,58 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     expect(notes, "the session's file is in the snapshot").toBeDefined();
     expect(await readFile(path.join(restored, notes!), "utf8")).toMatch(/^precious-\//);
 
-    // 5. Stop frees the GPU and ends the Jupyter server.
+    // 5. Park: the session installs a package into a virtualenv, then is parked (snapshot, verify, release the GPU).
+    const install = [
+      "mkdir -p ~/venv/lib/python3/site-packages/dayboxpkg ~/venv/bin",
+      "printf 'VERSION = \"1.2.3\"\\n' > ~/venv/lib/python3/site-packages/dayboxpkg/__init__.py",
+      "head -c 3000000 /dev/urandom > ~/venv/lib/python3/site-packages/dayboxpkg/_native.so",
+      "ln -s ../lib/python3/site-packages/dayboxpkg ~/venv/bin/dayboxpkg-link && chmod 750 ~/venv/bin",
+      'echo "home:[$HOME]" && echo installed-$((40 + 2))',
+    ].join(" && ");
+    const installed = await daybox(["attach", session.id], env, `${install}\n`);
+    expect(installed.stdout).toContain("installed-42");
+    const home = /home:\[(\/[^\]]+)\]/.exec(installed.stdout.replace(ansi, ""))![1]!;
+    const before = await treeDigest(home, ["venv", "work"]);
+    expect(before.length).toBeGreaterThanOrEqual(5);
+
+    const parked = await daybox(["session", "park", session.id, "--wait", "--json"], env);
+    expect(parked.code, parked.stderr).toBe(0);
+    const parkedSession = JSON.parse(parked.stdout) as { state: string; gpuIndices: number[]; parkedSnapshotId: string; reason: string };
+    expect(parkedSession).toMatchObject({ state: "Parked", gpuIndices: [] });
+    expect(parkedSession.reason).toMatch(/^parked: snapshot \S+ committed and verified/);
+    nodes = JSON.parse((await daybox(["node", "ls", "--json"], env)).stdout) as { gpusAllocated: number }[];
+    expect(nodes[0]?.gpusAllocated, "a parked session holds no GPU").toBe(0);
+    await expect(fetch(new URL("api/status", jupyter), { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+    // Lose the node's copy: the resume must bring it back from the snapshot, not from the disk.
+    await rm(path.join(home, "venv"), { recursive: true, force: true });
+    await writeFile(path.join(home, "work", "notes.txt"), "clobbered");
+
+    // 6. Resume: restored from the parked snapshot, Jupyter again, state byte-identical.
+    const resumed = await daybox(["session", "resume", session.id, "--wait", "--json"], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const back = JSON.parse(resumed.stdout) as { state: string; reason: string; gpuIndices: number[] };
+    expect(back).toMatchObject({ state: "Running" });
+    expect(back.gpuIndices).toHaveLength(1);
+    expect(back.reason).toMatch(/resumed in [\d.]+s \(restore [\d.]+s/);
+    expect(await treeDigest(home, ["venv", "work"])).toEqual(before);
+    const reopened = new URL((await daybox(["open", session.id, "--print"], env)).stdout.trim());
+    expect((await fetch(new URL("api/status", reopened), { headers: { authorization: `token ${reopened.searchParams.get("token")}` } })).status).toBe(200);
+    const ran = await daybox(["attach", session.id], env, "cat ~/venv/lib/python3/site-packages/dayboxpkg/__init__.py\n");
+    expect(ran.stdout).toContain('VERSION = "1.2.3"');
+
+    // 7. Stop frees the GPU and ends the Jupyter server.
     const stopped = await daybox(["session", "stop", session.id, "--wait", "--json"], env);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(JSON.parse(stopped.stdout)).toMatchObject({ state: "Stopped", gpuIndices: [] });
     nodes = JSON.parse((await daybox(["node", "ls", "--json"], env)).stdout) as { gpusAllocated: number }[];
     expect(nodes[0]?.gpusAllocated).toBe(0);
-    await expect(fetch(new URL("api/status", jupyter), { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+    await expect(fetch(new URL("api/status", reopened), { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
 
-    // 6. Every transition is on record with a reason.
+    // 8. Every transition is on record with a reason.
     const shown = JSON.parse((await daybox(["session", "show", session.id, "--json"], env)).stdout) as {
       events: { toState: string; reason: string }[];
     };
-    expect(shown.events.map((e) => e.toState)).toEqual(["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped"]);
+    expect(shown.events.map((e) => e.toState)).toEqual(["Pending", "Scheduled", "Starting", "Running", "Snapshotting", "Parked", "Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped"]);
     expect(shown.events.every((e) => e.reason.length > 0)).toBe(true);
   });
 
@@ -150,6 +190,20 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     expect(rm.code, rm.stderr).toBe(0);
     expect((await daybox(["policy", "ls"], env)).stderr).toContain("no reclaim policies");
   });
+
+  /** Every entry under `dirs` of `root`: path, type, mode, size, sha256 of contents, symlink target. */
+  async function treeDigest(root: string, dirs: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const dir of dirs) {
+      for (const rel of (await readdir(path.join(root, dir), { recursive: true })).toSorted()) {
+        const p = path.join(root, dir, rel);
+        const st = await lstat(p);
+        const what = st.isSymbolicLink() ? `-> ${await readlink(p)}` : st.isFile() ? createHash("sha256").update(await readFile(p)).digest("hex") : "dir";
+        out.push(`${dir}/${rel} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? st.size : 0} ${what}`);
+      }
+    }
+    return out;
+  }
 
   it("refuses bad input with a clear error and a failing exit code, never a stack trace", async () => {
     const cases: [string[], RegExp][] = [

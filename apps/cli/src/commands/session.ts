@@ -71,13 +71,14 @@ const changes: ChangeSpec[] = [
   },
   {
     name: "park",
-    description: "Snapshot a running session and free its GPUs; `resume` brings it back",
+    description: "Snapshot a running session, verify it, then free its GPUs; `resume` brings it back as it was",
     call: (api, id) => api.sessions.park.mutate({ id }),
-    target: { ok: ["Stopped"], fail: ["Failed", "Terminated"] },
+    // A failed park leaves the session Running, with the reason.
+    target: { ok: ["Parked"], fail: ["Running", "Failed", "Terminated"] },
   },
   {
     name: "resume",
-    description: "Queue a stopped or failed session to run again",
+    description: "Queue a parked, stopped or failed session to run again (a parked one is restored from its snapshot)",
     call: (api, id) => api.sessions.resume.mutate({ id }),
     target: { ok: ["Running"], fail: ["Failed", "Stopped", "Terminated"] },
   },
@@ -179,6 +180,9 @@ export function registerSessionCommands(program: Command): void {
           ["Started", when(s.startedAt)],
           ["Stopped", when(s.stoppedAt)],
           ["Last activity", when(s.lastActivityAt)],
+          ["Warned", s.warnedAt ? `${when(s.warnedAt)} — idle; \`daybox session keep-alive ${s.id} --for 2h\` prevents the reclaim` : null],
+          ["Keep-alive", s.keepAliveUntil && new Date(s.keepAliveUntil) > now ? `until ${s.keepAliveUntil}` : null],
+          ["Parked in", s.parkedSnapshotId],
         ]),
       );
       print("\nEvents:");
@@ -237,6 +241,20 @@ export function registerSessionCommands(program: Command): void {
         rows.map((r) => [r.id, relativeTime(r.createdAt, now), r.files, size(r.sizeBytes), size(r.newBytes), `${(r.durationMs / 1000).toFixed(1)}s`, r.reason]),
         `no snapshots of ${id} yet: \`daybox session snapshot ${id}\` takes one`,
       );
+    });
+
+  session
+    .command("keep-alive")
+    .description("Protect a running session from being reclaimed for a while (e.g. a long run with no kernel activity)")
+    .argument("<session>", "session id or name")
+    .requiredOption("--for <duration>", "how long (e.g. 90m, 2h, 1d; at most 7d)", duration)
+    .option("--json", "print the session as JSON")
+    .action(async (ref: string, opts: { for: number; json?: boolean }) => {
+      const { api } = await connect();
+      const id = await resolveSessionId(api, ref);
+      const s = await api.sessions.keepAlive.mutate({ id, forMs: opts.for });
+      if (opts.json) return print(json(s));
+      print(`${s.name} (${s.id}) will not be reclaimed before ${s.keepAliveUntil}`);
     });
 
   for (const change of changes) {
