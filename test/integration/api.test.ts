@@ -831,8 +831,8 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
     });
     const nodeOf = async (name: string) => (await h.admin.nodes.list.query()).find((n) => n.name === name)!;
     let node: FakeAgent;
-    const stopSession = async (id: string) => {
-      await h.alice.sessions.stop.mutate({ id });
+    const stopSession = async (id: string, owner = h.alice) => {
+      await owner.sessions.stop.mutate({ id });
       await h.tick();
       await node.stop(await node.claimNext("stop", id));
     };
@@ -957,9 +957,64 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       const parking = await sessionOf(h.alice, idle.id);
       expect(parking.state).toBe("Snapshotting");
       expect(parking.reason).toMatch(/^reclaimed: no kernel activity and GPU util < 5% for 31m 0s; policy 'parking-idle' v1 parks after 30m 0s/);
-      expect(await node.claim()).toMatchObject({ kind: "park", sessionId: idle.id });
+      const park = await node.claim();
+      expect(park).toMatchObject({ kind: "park", sessionId: idle.id });
       expect(await sessionOf(h.bob, busy.id)).toMatchObject({ state: "Running" });
+      await h.agentApi.agent.complete.mutate({ actionId: park!.id, claimToken: park!.claimToken, outcome: { ok: true, result: snap("snap-idler-0001") } });
+      expect(await sessionOf(h.alice, idle.id)).toMatchObject({ state: "Parked", parkedSnapshotId: "snap-idler-0001" });
+      await stopSession(busy.id, h.bob);
       await h.admin.policies.remove.mutate({ name: "parking-idle", reason: "test over" });
+    });
+
+    it("takes periodic background snapshots at the policy's interval, one at a time", async () => {
+      await h.admin.policies.apply.mutate({
+        document: { name: "parking-snap", scope: { kind: "project", project: "parking" }, idle: { after: "1d" }, snapshotInterval: "1h" },
+        reason: "limit what a dead node loses",
+      });
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "snapped" });
+      const busy = () =>
+        h.agentApi.agent.activity.mutate({
+          nodeId: node.nodeId,
+          reports: [{ sessionId: s.id, kernel: { busy: true, lastActivityAt: h.clock.now().toISOString() }, terminalLastActivityAt: null, gpu: [[h.clock.now().getTime(), 70]], cpu: [] }],
+        });
+      const snapshotActions = async () => (await h.alice.sessions.activity.query({ id: s.id })).filter((a) => a.kind === "snapshot");
+      h.clock.advance(59 * 60_000);
+      await busy();
+      await h.reclaim();
+      expect(await snapshotActions()).toEqual([]);
+      h.clock.advance(2 * 60_000);
+      await busy();
+      await h.reclaim();
+      await h.reclaim();
+      const [queued, ...more] = await snapshotActions();
+      expect(more).toEqual([]);
+      expect(queued).toMatchObject({ status: "pending", reason: "periodic snapshot: policy 'parking-snap' v1 snapshots every 1h 0m" });
+      const claimed = await node.claim();
+      expect(claimed).toMatchObject({ kind: "snapshot", sessionId: s.id, payload: { project: "parking", parentSnapshotId: null } });
+      await h.agentApi.agent.complete.mutate({ actionId: claimed!.id, claimToken: claimed!.claimToken, outcome: { ok: true, result: snap("snap-periodic-1") } });
+      h.clock.advance(30 * 60_000);
+      await busy();
+      await h.reclaim();
+      expect(await snapshotActions()).toHaveLength(1);
+      h.clock.advance(31 * 60_000);
+      await busy();
+      await h.reclaim();
+      const next = await node.claim();
+      expect(next).toMatchObject({ kind: "snapshot", payload: { parentSnapshotId: "snap-periodic-1" } });
+      // A failed one is retried after a tenth of the interval, not on every tick.
+      await h.agentApi.agent.complete.mutate({ actionId: next!.id, claimToken: next!.claimToken, outcome: { ok: false, error: "store unreachable" } });
+      await busy();
+      await h.reclaim();
+      expect(await node.claim()).toBeNull();
+      h.clock.advance(7 * 60_000);
+      await busy();
+      await h.reclaim();
+      const retry = await node.claim();
+      expect(retry).toMatchObject({ kind: "snapshot", payload: { parentSnapshotId: "snap-periodic-1" } });
+      await h.agentApi.agent.complete.mutate({ actionId: retry!.id, claimToken: retry!.claimToken, outcome: { ok: true, result: snap("snap-periodic-2") } });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Running" });
+      await stopSession(s.id);
+      await h.admin.policies.remove.mutate({ name: "parking-snap", reason: "test over" });
     });
   });
 

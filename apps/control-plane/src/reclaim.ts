@@ -1,4 +1,4 @@
-import type { Clock } from "@daybox/core";
+import { formatDuration, type Clock } from "@daybox/core";
 import type { Repos } from "@daybox/db";
 import { loadReclaimInputs } from "@daybox/api";
 import { evaluate, type Verdict } from "@daybox/policy";
@@ -13,6 +13,29 @@ const ACTOR = "control-plane";
  */
 export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: string) => void }) {
   const { repos, clock, log } = deps;
+
+  /**
+   * A background snapshot when the policy's interval has passed since the
+   * last one, so a node that dies loses at most that much. One at a time; a
+   * failed one is retried after a tenth of the interval, not every tick.
+   */
+  async function periodicSnapshot(row: { id: string; nodeId: string | null; project: { name: string } }, v: Verdict, now: Date): Promise<boolean> {
+    const interval = v.snapshotIntervalMs ?? 0;
+    const last = (await repos.actions.forSession(row.id)).find((a) => a.kind === "snapshot");
+    if (last?.status === "pending" || last?.status === "claimed") return false;
+    if (last?.status === "failed" && last.completedAt && now.getTime() - last.completedAt.getTime() < interval / 10) return false;
+    const parent = await repos.snapshots.latestForSession(row.id);
+    const why = `periodic snapshot: policy '${v.policy?.name}' v${v.policy?.version} snapshots every ${formatDuration(interval)}`;
+    const { created } = await repos.actions.enqueueOnce({
+      kind: "snapshot",
+      nodeId: row.nodeId!,
+      sessionId: row.id,
+      payload: { sessionId: row.id, project: row.project.name, parentSnapshotId: parent?.id ?? null, requestedBy: ACTOR },
+      reason: why,
+    });
+    if (created) log(`${why} (${row.id})`);
+    return created;
+  }
   return {
     async tick(): Promise<{ verdicts: Verdict[]; changed: boolean }> {
       const { rows, sessions, signals, policies } = await loadReclaimInputs(repos);
@@ -23,6 +46,7 @@ export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: s
       for (const v of verdicts) {
         const row = rows.find((r) => r.id === v.sessionId)!;
         try {
+          if (v.snapshotDue && v.kind !== "reclaim" && row.nodeId) changed = (await periodicSnapshot(row, v, now)) || changed;
           if (v.kind === "warn") {
             const stale = row.warnedAt && v.idleSince && row.warnedAt < v.idleSince;
             if (!row.warnedAt || stale) {

@@ -53,6 +53,8 @@ export interface Verdict {
   reclaimAt: Date | null;
   /** The policy asks for a periodic background snapshot now. */
   snapshotDue: boolean;
+  /** The policy's periodic snapshot interval, if it has one. */
+  snapshotIntervalMs: number | null;
   /** Higher-priority work may preempt this session (it is parked first). */
   preemptible: boolean;
   /** The owner may still extend. */
@@ -78,7 +80,7 @@ export function evaluate(sessions: readonly SessionFacts[], signals: ReadonlyMap
 
 function evaluateOne(s: SessionFacts, sig: ActivitySignals | null, policies: readonly Policy[], now: Date): Verdict {
   const p = mostSpecific(policies, s);
-  const base = { sessionId: s.id, idleSince: null, reclaimAt: null, snapshotDue: false, canExtend: false };
+  const base = { sessionId: s.id, idleSince: null, reclaimAt: null, snapshotDue: false, snapshotIntervalMs: null, canExtend: false };
   if (!p) return { ...base, kind: "exempt", reason: "no reclaim policy applies to this session", policy: null, action: null, preemptible: false };
 
   const policy = { name: p.name, version: p.version };
@@ -88,6 +90,7 @@ function evaluateOne(s: SessionFacts, sig: ActivitySignals | null, policies: rea
     policy,
     action: p.action,
     preemptible: p.preemptible,
+    snapshotIntervalMs: p.snapshotInterval,
     snapshotDue: p.snapshotInterval !== null && now.getTime() - (s.lastSnapshotAt ?? s.runningSince).getTime() >= p.snapshotInterval,
     canExtend: s.extensionsUsed < p.extensions.max,
   };

@@ -215,7 +215,7 @@ export const agentRouter = {
         patch: released,
       };
     }
-    const snapshots: { result: SnapshotResult; reason: string }[] = [];
+    const snapshots: { result: SnapshotResult; reason: string; at: Date }[] = [];
     if (session && (action.kind === "snapshot" || action.kind === "park") && input.outcome.ok) {
       const parse = (value: unknown) => {
         const parsed = snapshotResult.safeParse(value);
@@ -223,8 +223,10 @@ export const agentRouter = {
         return parsed.data;
       };
       const pre = input.outcome.result["preCopy"];
-      if (action.kind === "park" && pre) snapshots.push({ result: parse(pre), reason: "park: pre-copy while the session ran" });
-      snapshots.push({ result: parse(input.outcome.result), reason: action.kind === "park" ? `park: final, after the session stopped (${action.reason})` : action.reason });
+      const final = parse(input.outcome.result);
+      // The pre-copy was committed before the final snapshot began.
+      if (action.kind === "park" && pre) snapshots.push({ result: parse(pre), reason: "park: pre-copy while the session ran", at: new Date(now.getTime() - Math.max(1, final.durationMs)) });
+      snapshots.push({ result: final, reason: action.kind === "park" ? `park: final, after the session stopped (${action.reason})` : action.reason, at: now });
     }
     if (session && action.kind === "park") {
       const final = snapshots.at(-1)?.result;
@@ -248,9 +250,9 @@ export const agentRouter = {
     }
     // Snapshots are committed in the repository already: record them before the action reads as
     // done, so whoever waits on the action finds them (record is idempotent for a retried report).
-    for (const { result, reason } of snapshots) {
+    for (const { result, reason, at } of snapshots) {
       const { snapshotId, ...stats } = result;
-      await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session!.id, reason, committedAt: now });
+      await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session!.id, reason, committedAt: at });
     }
     const accepted = await ctx.repos.actions.complete({
       id: action.id,

@@ -19,6 +19,8 @@ export function snapshotsRepo(db: PrismaClient) {
           durationMs: input.durationMs,
           reason: input.reason,
           committedAt: input.committedAt,
+          // The control plane's clock, like every other timestamp a policy compares (not the database's).
+          createdAt: input.committedAt,
           status: "committed",
         },
         update: {},
