@@ -1018,6 +1018,176 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
     });
   });
 
+  describe("batch jobs, preemption and resume latency", () => {
+    let node: FakeAgent;
+    const jobOf = (c: ApiClient, id: string) => c.jobs.byId.query({ id });
+    const claimJob = async (kind: "job_run" | "job_stop", jobId: string) => {
+      const a = await node.claim();
+      expect(a, `expected ${kind} for ${jobId}`).toMatchObject({ kind, jobId });
+      return a!;
+    };
+    const done = (a: { id: string; claimToken: string }, result: Record<string, unknown> = {}) =>
+      h.agentApi.agent.complete.mutate({ actionId: a.id, claimToken: a.claimToken, outcome: { ok: true, result } });
+    const exited = (jobId: string, attempt: number, over: Partial<{ exitCode: number | null; signal: string | null; killedAfterGraceMs: number | null; runtimeMs: number }> = {}) =>
+      h.agentApi.agent.jobExited.mutate({ nodeId: node.nodeId, jobId, attempt, exitCode: 0, signal: null, killedAfterGraceMs: null, runtimeMs: 1000, ...over });
+
+    beforeAll(async () => {
+      await h.addProject("interactive", "sim-gb300", 2);
+      await h.addProject("batchwork", "sim-gb300", 0);
+      node = await h.addNode("node-batch", "sim-gb300", 2);
+    });
+
+    it("a job runs on GPUs a parked session freed, is preempted when the session resumes, requeued, and finishes later", async () => {
+      const s = await runningSession(h.alice, node, { project: "interactive", gpus: 2, gpuType: "sim-gb300", name: "notebook" });
+      const submitted = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 2, gpuType: "sim-gb300", command: ["python", "train.py", "--epochs", "3"], name: "train" });
+      expect(submitted).toMatchObject({
+        state: "Queued",
+        gpuType: "sim-gb300",
+        gracePeriodSeconds: 30,
+        reason: "submitted by bob; queued (it will borrow GPUs beyond project batchwork's guarantee of 0 sim-gb300, so it may be preempted)",
+      });
+      const j = submitted.id;
+      await h.tick();
+      expect(await jobOf(h.bob, j)).toMatchObject({ state: "Queued", reason: "queued: needs 2 sim-gb300 GPUs on one node; at most 0 free right now" });
+
+      // The session parks: its GPUs go to the job.
+      await h.alice.sessions.park.mutate({ id: s.id });
+      const park = await node.claim();
+      await done(park!, { snapshotId: "snap-notebook-1", parentId: null, storeUrl: "file:///s", sizeBytes: 10, newBytes: 10, fileCount: 1, durationMs: 5 });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Parked" });
+      await h.tick();
+      const run = await claimJob("job_run", j);
+      expect(run.payload).toMatchObject({ command: ["python", "train.py", "--epochs", "3"], gpuIndices: [0, 1], attempt: 1 });
+      await done(run, { pid: 4242 });
+      expect(await jobOf(h.bob, j)).toMatchObject({
+        state: "Running",
+        node: "node-batch",
+        attempts: 1,
+        reason: "running on node node-batch (GPU 0, 1), attempt 1",
+      });
+      expect((await h.admin.nodes.list.query()).find((n) => n.name === "node-batch")).toMatchObject({ gpusAllocated: 2, gpusForJobs: 2 });
+      await h.agentApi.agent.jobLog.mutate({ nodeId: node.nodeId, jobId: j, attempt: 1, data: "epoch 1/3\n" });
+
+      // The owner resumes: the borrowing job is preempted with its grace period.
+      h.clock.advance(10 * 60_000);
+      await h.alice.sessions.resume.mutate({ id: s.id });
+      await h.tick();
+      expect((await sessionOf(h.alice, s.id)).reason).toBe(`waiting for capacity: preempting batch job ${j} on node node-batch (grace period up to 30s)`);
+      expect(await jobOf(h.bob, j)).toMatchObject({
+        state: "Preempting",
+        reason: `preempted for session ${s.id} (project interactive), which needs 2 sim-gb300 GPUs on node node-batch: the job borrows beyond project batchwork's guarantee`,
+      });
+      const stop = await claimJob("job_stop", j);
+      expect(stop.payload).toMatchObject({ jobId: j, attempt: 1, graceMs: 30_000 });
+      await done(stop, { signalled: true });
+      await h.tick();
+      expect((await sessionOf(h.alice, s.id)).reason).toBe(`waiting for capacity: batch job ${j} on node node-batch is being stopped (grace period up to 30s)`);
+      expect(await node.claim()).toBeNull(); // nothing is placed on GPUs still held
+
+      h.clock.advance(4_000);
+      expect(await exited(j, 1, { exitCode: null, signal: "SIGTERM", runtimeMs: 600_000 })).toEqual({ ok: true });
+      const requeued = await jobOf(h.bob, j);
+      expect(requeued).toMatchObject({ state: "Queued", node: null, gpuIndices: [], preemptions: 1, attempts: 1 });
+      expect(requeued.reason).toMatch(/; killed by SIGTERM on node node-batch after 10m 0s; requeued \(attempt 1 of this job was preempted\)$/);
+
+      await h.tick();
+      expect(await jobOf(h.bob, j)).toMatchObject({ state: "Queued", reason: "queued: needs 2 sim-gb300 GPUs on one node; at most 0 free right now" });
+      const start = await node.claimNext("start", s.id);
+      await h.agentApi.agent.starting.mutate({ actionId: start.id, claimToken: start.claimToken, restoring: "snap-notebook-1" });
+      h.clock.advance(1_500);
+      await done(start, { ...jupyterFor(s.id), restoreMs: 1_000, fetchedBytes: 0, restoreSource: "cache" });
+      const back = await sessionOf(h.alice, s.id);
+      expect(back.state).toBe("Running");
+      expect(back.lastResume).toMatchObject({ totalMs: 5_500, schedulingMs: 4_000, preemptionMs: 4_000, restoreMs: 1_000, startMs: 500, restoreSource: "cache", fetchedBytes: 0, node: "node-batch" });
+      expect(await h.alice.sessions.resumes.query({ id: s.id })).toHaveLength(1);
+
+      // The session stops; the job runs again (attempt 2) and finishes. A late report about attempt 1 changes nothing.
+      await h.alice.sessions.stop.mutate({ id: s.id });
+      await h.tick();
+      await node.stop(await node.claimNext("stop", s.id));
+      await h.tick();
+      const rerun = await claimJob("job_run", j);
+      expect(rerun.payload).toMatchObject({ attempt: 2 });
+      await done(rerun);
+      expect(await exited(j, 1, { exitCode: 1 })).toEqual({ ok: false });
+      await h.agentApi.agent.jobLog.mutate({ nodeId: node.nodeId, jobId: j, attempt: 2, data: "resumed from checkpoint\ndone\n" });
+      expect(await exited(j, 2, { exitCode: 0, runtimeMs: 65_000 })).toEqual({ ok: true });
+      const finished = await jobOf(h.bob, j);
+      expect(finished).toMatchObject({ state: "Succeeded", exitCode: 0, attempts: 2, preemptions: 1, reason: "exited with code 0 on node node-batch after 1m 5s" });
+      const events = await h.bob.jobs.events.query({ id: j });
+      expect(events.map((e) => e.toState)).toEqual(["Queued", "Queued", "Scheduled", "Running", "Preempting", "Queued", "Queued", "Scheduled", "Running", "Succeeded"]);
+      const logs = await h.bob.jobs.logs.query({ id: j });
+      expect(logs.chunks.map((c) => [c.attempt, c.data])).toEqual([
+        [1, "epoch 1/3\n"],
+        [2, "resumed from checkpoint\ndone\n"],
+      ]);
+      expect(await h.bob.jobs.logs.query({ id: j, after: logs.cursor })).toMatchObject({ chunks: [], state: "Succeeded", cursor: logs.cursor });
+      expect(await h.bob.jobs.list.query()).not.toContainEqual(expect.objectContaining({ id: j }));
+      expect(await h.bob.jobs.list.query({ all: true })).toContainEqual(expect.objectContaining({ id: j }));
+    });
+
+    it("never preempts a job inside its own project's guarantee; cancelling stops it like a preemption, without requeue", async () => {
+      await h.admin.projects.setQuota.mutate({ project: "batchwork", gpuType: "sim-gb300", guaranteed: 2 });
+      const { id: j } = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 2, gpuType: "sim-gb300", command: ["sleep", "infinity"], priority: -5, gracePeriodSeconds: 5 });
+      await h.tick();
+      expect((await jobOf(h.bob, j)).reason).toBe("placed on node node-batch (GPU 0, 1); within project batchwork's guarantee of 2");
+      await done(await claimJob("job_run", j));
+      const s = await h.alice.sessions.create.mutate({ project: "interactive", gpus: 1, gpuType: "sim-gb300", name: "waits" });
+      await h.tick();
+      expect((await sessionOf(h.alice, s.id)).reason).toBe("waiting for capacity: needs 1 sim-gb300 GPU on one node; at most 0 free right now");
+      expect(await jobOf(h.bob, j)).toMatchObject({ state: "Running" });
+
+      const cancelling = await h.bob.jobs.cancel.mutate({ id: j });
+      expect(cancelling).toMatchObject({ state: "Cancelling", reason: "cancelled by bob" });
+      await expectTRPCError(h.bob.jobs.cancel.mutate({ id: j }), "CONFLICT", "job is Cancelling");
+      const stop = await claimJob("job_stop", j);
+      expect(stop.payload).toMatchObject({ graceMs: 5_000 });
+      await done(stop);
+      await exited(j, 1, { exitCode: null, signal: "SIGKILL", killedAfterGraceMs: 5_000, runtimeMs: 9_000 });
+      expect(await jobOf(h.bob, j)).toMatchObject({ state: "Cancelled", reason: "cancelled by bob; killed with SIGKILL on node node-batch after 9s: it was still running 5s after SIGTERM" });
+      await h.tick();
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Scheduled" });
+      await node.start(await node.claimNext("start", s.id));
+      await h.alice.sessions.stop.mutate({ id: s.id });
+      await h.tick();
+      await node.stop(await node.claimNext("stop", s.id));
+
+      // A queued job is cancelled at once.
+      const { id: queued } = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 2, gpuType: "sim-gb300", command: ["true"] });
+      expect(await h.bob.jobs.cancel.mutate({ id: queued })).toMatchObject({ state: "Cancelled" });
+      await h.admin.projects.setQuota.mutate({ project: "batchwork", gpuType: "sim-gb300", guaranteed: 0 });
+    });
+
+    it("an agent that restarted without a job's processes gets the job requeued", async () => {
+      const { id: j } = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, gpuType: "sim-gb300", command: ["sleep", "600"] });
+      await h.tick();
+      await done(await claimJob("job_run", j));
+      expect(await h.agentApi.agent.jobsPresent.mutate({ nodeId: node.nodeId, jobIds: [] })).toEqual({ lost: 1 });
+      const lost = await jobOf(h.bob, j);
+      expect(lost).toMatchObject({ state: "Queued", preemptions: 1 });
+      expect(lost.reason).toContain("the agent on node node-batch restarted and no longer runs it; its processes were gone; requeued");
+      await h.bob.jobs.cancel.mutate({ id: j });
+    });
+
+    it("refuses bad job requests with what was wrong, and hides other users' jobs", async () => {
+      await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, command: [] }), "BAD_REQUEST", "command", "give the command to run after `--`");
+      await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 0, command: ["x"] }), "BAD_REQUEST", "gpus", "must be at least 1");
+      await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, command: ["x"], gracePeriodSeconds: -1 }), "BAD_REQUEST", "gracePeriodSeconds", "must not be negative");
+      await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, command: ["x"], priority: 1000 }), "BAD_REQUEST", "priority", "at most 100");
+      await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, gpuType: "sim-nope", command: ["x"] }), "BAD_REQUEST", "no node has sim-nope GPUs (the cluster has");
+      await expectTRPCError(h.carol.jobs.submit.mutate({ project: "batchwork", gpus: 1, gpuType: "sim-gb300", command: ["x"] }), "PRECONDITION_FAILED", "you are not a member of project batchwork");
+      await expectTRPCError(h.bob.jobs.byId.query({ id: "nope" }), "BAD_REQUEST", "expected a job id like job-0a1b2c3d4e5f");
+
+      const { id: j } = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, gpuType: "sim-gb300", command: ["echo", "secret"] });
+      await expectTRPCError(h.alice.jobs.byId.query({ id: j }), "NOT_FOUND", `job ${j} not found`);
+      await expectTRPCError(h.alice.jobs.logs.query({ id: j }), "NOT_FOUND");
+      await expectTRPCError(h.alice.jobs.cancel.mutate({ id: j }), "NOT_FOUND");
+      expect(await h.alice.jobs.list.query({ all: true })).not.toContainEqual(expect.objectContaining({ id: j }));
+      expect(await h.admin.jobs.byId.query({ id: j })).toMatchObject({ owner: "bob" });
+      await h.bob.jobs.cancel.mutate({ id: j });
+    });
+  });
+
   describe("audit log", () => {
     it("records admin actions with who did them", async () => {
       await h.admin.projects.setQuota.mutate({ project: "vision", gpuType: "sim-a100", guaranteed: 6 });

@@ -5,6 +5,7 @@ import { DEFAULT_URL, debugEnabled } from "./config.ts";
 import { registerAuditCommands } from "./commands/audit.ts";
 import { registerAuthCommands } from "./commands/auth.ts";
 import { registerEventCommands } from "./commands/events.ts";
+import { registerJobCommands } from "./commands/job.ts";
 import { registerNodeCommands } from "./commands/node.ts";
 import { registerPolicyCommands } from "./commands/policy.ts";
 import { registerProjectCommands } from "./commands/project.ts";
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerAuthCommands(program);
   registerSessionCommands(program);
   registerEventCommands(program);
+  registerJobCommands(program);
   registerSnapshotCommands(program);
   registerNodeCommands(program);
   registerProjectCommands(program);

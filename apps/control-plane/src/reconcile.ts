@@ -31,6 +31,21 @@ export function toView(world: World): WorldView {
       createdAt: s.createdAt,
       openAction: s.actions.some((a) => a.kind === "stop") ? "stop" : s.actions.some((a) => a.kind === "start") ? "start" : null,
     })),
+    jobs: world.jobs.map((j) => ({
+      id: j.id,
+      projectId: j.projectId,
+      projectName: j.project.name,
+      gpuType: j.gpuType,
+      gpuCount: j.gpuCount,
+      priority: j.priority,
+      state: j.state,
+      reason: j.reason,
+      nodeId: j.nodeId,
+      gpuIndices: j.gpuIndices,
+      submittedAt: j.submittedAt,
+      startedAt: j.startedAt,
+      gracePeriodSeconds: j.gracePeriodSeconds,
+    })),
     quotas: world.quotas,
   };
 }
@@ -57,6 +72,7 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
           // A parked session is restored from its snapshot before it starts.
           payload: { sessionId: s.id, name: s.name, image: s.image, ownerId: s.ownerId, project: s.project.name, restoreSnapshotId: s.parkedSnapshotId },
         });
+        if (placed && s.resumeRequestedAt) await repos.resumes.placed(s.id, clock.now(), world.nodes.find((n) => n.id === action.nodeId)?.name ?? action.nodeId);
         return placed !== null;
       }
       case "wait":
@@ -89,6 +105,17 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         });
         return moved !== null;
       }
+      case "place-job":
+        return (await repos.jobs.place({ id: action.jobId, nodeId: action.nodeId, gpuIndices: action.gpuIndices, reason: action.reason, actor: ACTOR })) !== null;
+      case "job-wait":
+        await repos.jobs.setReason(action.jobId, action.reason, ACTOR);
+        return true;
+      case "preempt-job": {
+        const moved = await repos.jobs.preempt({ id: action.jobId, reason: action.reason, actor: ACTOR, forSessionId: action.forSessionId });
+        if (moved) log(`preempting job ${action.jobId}: ${action.reason}`);
+        if (moved && action.forSessionId) await repos.resumes.preempting(action.forSessionId, clock.now());
+        return moved !== null;
+      }
       case "node-health":
         await repos.nodes.setState(action.nodeId, action.ready);
         log(action.reason);
@@ -105,7 +132,7 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         try {
           changed = (await apply(action, world)) || changed;
         } catch (err) {
-          log(`apply ${action.kind} for ${"sessionId" in action ? action.sessionId : action.nodeId}: ${(err as Error).message}`);
+          log(`apply ${action.kind} for ${"sessionId" in action ? action.sessionId : "jobId" in action ? action.jobId : action.nodeId}: ${(err as Error).message}`);
         }
       }
       if (changed) deps.onChange();

@@ -24,3 +24,12 @@ export async function visibleSession(repos: Repos, p: Principal, id: string) {
   }
   return s;
 }
+
+/** Loads a batch job the principal may see (same rule as sessions; others' jobs are not found). */
+export async function visibleJob(repos: Repos, p: Principal, id: string) {
+  const j = await repos.jobs.byId(id);
+  if (!j || !inScope(await sessionScope(repos, p), j)) {
+    throw new NotFound("job", id, " (or it is not yours); `daybox job ls` lists your jobs");
+  }
+  return j;
+}

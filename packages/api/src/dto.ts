@@ -36,6 +36,66 @@ export function sessionDto(s: SessionRow) {
 }
 export type SessionDto = ReturnType<typeof sessionDto>;
 
+type ResumeRow = Awaited<ReturnType<Repos["resumes"]["forSession"]>>[number];
+
+const between = (a: Date | null, b: Date | null) => (a && b ? b.getTime() - a.getTime() : null);
+
+/**
+ * One resume and where its time went: scheduling (request → placed on a
+ * node, of which `preemptionMs` waiting for preempted batch jobs to exit),
+ * restore, and start (the rest: claiming, Jupyter starting).
+ */
+export function resumeDto(r: ResumeRow) {
+  const totalMs = between(r.requestedAt, r.runningAt);
+  const preemptionMs = between(r.preemptionStartedAt, r.placedAt);
+  const placedToRunning = between(r.placedAt, r.runningAt);
+  return {
+    requestedAt: r.requestedAt.toISOString(),
+    runningAt: iso(r.runningAt),
+    node: r.nodeName,
+    totalMs,
+    schedulingMs: between(r.requestedAt, r.placedAt),
+    preemptionMs,
+    restoreMs: r.restoreMs,
+    startMs: placedToRunning === null ? null : Math.max(0, placedToRunning - (r.restoreMs ?? 0)),
+    restoreSource: r.restoreSource as "local" | "cache" | "store" | null,
+    fetchedBytes: r.fetchedBytes === null ? null : Number(r.fetchedBytes),
+  };
+}
+export type ResumeDto = ReturnType<typeof resumeDto>;
+
+type JobRow = NonNullable<Awaited<ReturnType<Repos["jobs"]["byId"]>>>;
+type JobEventRow = Awaited<ReturnType<Repos["jobs"]["events"]>>[number];
+
+export function jobDto(j: JobRow) {
+  return {
+    id: j.id,
+    name: j.name,
+    owner: j.owner.name,
+    project: j.project.name,
+    gpuType: j.gpuType,
+    gpuCount: j.gpuCount,
+    command: j.command,
+    priority: j.priority,
+    state: j.state,
+    reason: j.reason,
+    node: j.node?.name ?? null,
+    gpuIndices: j.gpuIndices,
+    attempts: j.attempts,
+    preemptions: j.preemptions,
+    gracePeriodSeconds: j.gracePeriodSeconds,
+    exitCode: j.exitCode,
+    submittedAt: j.submittedAt.toISOString(),
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
+  };
+}
+export type JobDto = ReturnType<typeof jobDto>;
+
+export function jobEventDto(e: JobEventRow) {
+  return { id: e.id.toString(), fromState: e.fromState, toState: e.toState, reason: e.reason, actor: e.actor, at: e.at.toISOString() };
+}
+
 export function eventDto(e: EventRow) {
   return {
     id: e.id.toString(),
@@ -51,20 +111,23 @@ export function eventDto(e: EventRow) {
 export type SessionEventDto = ReturnType<typeof eventDto>;
 
 export function nodeDto(n: NodeRow) {
-  const allocated = n.sessions.reduce((sum, s) => sum + s.gpuIndices.length, 0);
+  const bySessions = n.sessions.reduce((sum, s) => sum + s.gpuIndices.length, 0);
+  const byJobs = n.jobs.reduce((sum, j) => sum + j.gpuIndices.length, 0);
   return {
     id: n.id,
     name: n.name,
     cluster: n.cluster.name,
     gpuType: n.gpuType,
     gpuCount: n.gpuCount,
-    gpusAllocated: allocated,
+    gpusAllocated: bySessions + byJobs,
+    gpusForJobs: byJobs,
     state: n.state,
     schedulable: n.schedulable,
     draining: n.drainingAt !== null,
     lastHeartbeat: n.lastHeartbeat.toISOString(),
     agentVersion: n.agentVersion,
     sessions: n.sessions.map((s) => ({ id: s.id, name: s.name, owner: s.owner.name, state: s.state, gpuIndices: s.gpuIndices })),
+    jobs: n.jobs.map((j) => ({ id: j.id, name: j.name, owner: j.owner.name, state: j.state, gpuIndices: j.gpuIndices })),
   };
 }
 export type NodeDto = ReturnType<typeof nodeDto>;

@@ -1,5 +1,6 @@
 import { agentRouter } from "./routers/agent.ts";
 import { auditRouter, projectsRouter, usersRouter } from "./routers/admin.ts";
+import { jobsRouter } from "./routers/jobs.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { sessionsRouter } from "./routers/sessions.ts";
@@ -9,6 +10,7 @@ import { router } from "./trpc.ts";
 export const appRouter = router({
   auth: authRouter,
   sessions: sessionsRouter,
+  jobs: jobsRouter,
   projects: projectsRouter,
   users: usersRouter,
   tokens: tokensRouter,

@@ -4,4 +4,8 @@ export type Action =
   | { kind: "wait"; sessionId: string; reason: string }
   | { kind: "stop"; sessionId: string; nodeId: string; reason: string }
   | { kind: "finalize"; sessionId: string; to: "Stopped" | "Terminated"; reason: string }
-  | { kind: "node-health"; nodeId: string; ready: boolean; reason: string };
+  | { kind: "node-health"; nodeId: string; ready: boolean; reason: string }
+  | { kind: "place-job"; jobId: string; nodeId: string; gpuIndices: number[]; reason: string }
+  | { kind: "job-wait"; jobId: string; reason: string }
+  /** SIGTERM, the job's grace period, then SIGKILL; the job is requeued. `forSessionId`: the session that needs its GPUs. */
+  | { kind: "preempt-job"; jobId: string; nodeId: string; forSessionId: string | null; reason: string };

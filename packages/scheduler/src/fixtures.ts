@@ -1,5 +1,5 @@
 import type { SessionStateName } from "@daybox/core";
-import type { NodeView, QuotaView, SessionView, WorldView } from "./view.ts";
+import type { JobStateName, JobView, NodeView, QuotaView, SessionView, WorldView } from "./view.ts";
 
 export const NOW = new Date("2026-06-01T12:00:00Z");
 
@@ -97,6 +97,63 @@ export function session(id: string) {
   return b;
 }
 
+/** `job("j1").gpus(2).priority(5).on("n1", [0, 1], { ranForMs: 60_000 })` */
+export function job(id: string) {
+  const v: JobView = {
+    id,
+    projectId: "p1",
+    projectName: "vision",
+    gpuType: "a100",
+    gpuCount: 1,
+    priority: 0,
+    state: "Queued",
+    reason: "",
+    nodeId: null,
+    gpuIndices: [],
+    submittedAt: new Date(NOW.getTime() - 3_600_000 + seq++),
+    startedAt: null,
+    gracePeriodSeconds: 30,
+  };
+  const b = {
+    view: v,
+    gpus(n: number, type = v.gpuType) {
+      v.gpuCount = n;
+      v.gpuType = type;
+      return b;
+    },
+    project(id: string, name = id) {
+      v.projectId = id;
+      v.projectName = name;
+      return b;
+    },
+    priority(p: number) {
+      v.priority = p;
+      return b;
+    },
+    submittedAgo(ms: number) {
+      v.submittedAt = new Date(NOW.getTime() - ms);
+      return b;
+    },
+    on(nodeId: string, indices: number[], opts: { ranForMs?: number; state?: JobStateName } = {}) {
+      v.nodeId = nodeId;
+      v.gpuIndices = indices;
+      v.gpuCount = indices.length;
+      v.state = opts.state ?? "Running";
+      v.startedAt = new Date(NOW.getTime() - (opts.ranForMs ?? 60_000));
+      return b;
+    },
+    state(s: JobStateName) {
+      v.state = s;
+      return b;
+    },
+    reason(r: string) {
+      v.reason = r;
+      return b;
+    },
+  };
+  return b;
+}
+
 export function quota(gpuType: string, guaranteed: number, projectId = "p1"): QuotaView {
   return { projectId, gpuType, guaranteed };
 }
@@ -104,11 +161,13 @@ export function quota(gpuType: string, guaranteed: number, projectId = "p1"): Qu
 export function world(parts: {
   nodes?: { view: NodeView }[];
   sessions?: { view: SessionView }[];
+  jobs?: { view: JobView }[];
   quotas?: QuotaView[];
 }): WorldView {
   return {
     nodes: (parts.nodes ?? []).map((n) => n.view),
     sessions: (parts.sessions ?? []).map((s) => s.view),
+    jobs: (parts.jobs ?? []).map((j) => j.view),
     quotas: parts.quotas ?? [quota("a100", 8)],
   };
 }

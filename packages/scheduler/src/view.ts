@@ -29,6 +29,30 @@ export interface SessionView {
   openAction: "start" | "stop" | null;
 }
 
+export type JobStateName = "Queued" | "Scheduled" | "Running" | "Preempting" | "Cancelling" | "Succeeded" | "Failed" | "Cancelled";
+
+/** States in which a batch job holds GPUs on a node. */
+export const JOB_HOLDING_STATES: readonly JobStateName[] = ["Scheduled", "Running", "Preempting", "Cancelling"];
+
+/** What the scheduler sees of a batch job. */
+export interface JobView {
+  id: string;
+  projectId: string;
+  projectName: string;
+  gpuType: string;
+  gpuCount: number;
+  /** Higher runs first and is preempted last. */
+  priority: number;
+  state: JobStateName;
+  reason: string;
+  nodeId: string | null;
+  gpuIndices: readonly number[];
+  submittedAt: Date;
+  /** Start of the current run: the progress a preemption would lose. */
+  startedAt: Date | null;
+  gracePeriodSeconds: number;
+}
+
 export interface QuotaView {
   projectId: string;
   gpuType: string;
@@ -39,6 +63,7 @@ export interface QuotaView {
 export interface WorldView {
   nodes: readonly NodeView[];
   sessions: readonly SessionView[];
+  jobs: readonly JobView[];
   quotas: readonly QuotaView[];
 }
 

@@ -1,6 +1,7 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
-import { GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
+import { formatDuration, GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
+import type { JobTransition } from "@daybox/db";
 import { BadInput, Conflict, NotFound } from "../errors.ts";
 import { agentProcedure, type ProtectedContext } from "../trpc.ts";
 
@@ -130,6 +131,7 @@ export const agentRouter = {
       id: action.id,
       kind: action.kind,
       sessionId: action.sessionId,
+      jobId: action.jobId,
       payload: action.payload as Record<string, unknown>,
       claimToken: action.claimToken!,
       attempts: action.attempts,
@@ -215,6 +217,16 @@ export const agentRouter = {
         patch: released,
       };
     }
+    let jobTransition: JobTransition | undefined;
+    if (action.jobId && action.kind === "job_run") {
+      const job = await ctx.repos.jobs.byId(action.jobId);
+      const attempt = (action.payload as { attempt?: number }).attempt;
+      if (job && job.attempts === attempt) {
+        jobTransition = input.outcome.ok
+          ? { id: job.id, from: ["Scheduled"], to: "Running", reason: `running on node ${nodeName} (GPU ${job.gpuIndices.join(", ")}), attempt ${job.attempts}`, actor: `agent:${nodeName}`, patch: { startedAt: now } }
+          : { id: job.id, from: ["Scheduled"], to: "Failed", reason: `failed to start on node ${nodeName}: ${input.outcome.error}`, actor: `agent:${nodeName}`, patch: { nodeId: null, gpuIndices: [], finishedAt: now } };
+      }
+    }
     const snapshots: { result: SnapshotResult; reason: string; at: Date }[] = [];
     if (session && (action.kind === "snapshot" || action.kind === "park") && input.outcome.ok) {
       const parse = (value: unknown) => {
@@ -260,13 +272,87 @@ export const agentRouter = {
       outcome: input.outcome,
       now,
       ...(transition ? { transition } : {}),
+      ...(jobTransition ? { jobTransition } : {}),
     });
     if (!accepted) throw new Conflict(`action ${action.id} is no longer claimed by this agent`);
+    if (session?.resumeRequestedAt && action.kind === "start" && input.outcome.ok) {
+      const r = input.outcome.result;
+      const num = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : null);
+      const source = r["restoreSource"];
+      await ctx.repos.resumes.running(session.id, {
+        at: now,
+        restoreMs: num("restoreMs"),
+        restoreSource: source === "local" || source === "cache" || source === "store" ? source : num("fetchedBytes") === null ? null : num("fetchedBytes") === 0 ? "cache" : "store",
+        fetchedBytes: num("fetchedBytes"),
+      });
+    }
     if (session && action.kind === "stop" && !input.outcome.ok) {
       await ctx.repos.sessions.setReason(session.id, `stop failed on node ${nodeName}, retrying: ${input.outcome.error}`, `agent:${nodeName}`);
     }
     ctx.notifier.notify();
     return { ok: true };
+  }),
+
+  /** A batch job's processes exited (or were killed after the grace period): requeue, cancel or finish it. */
+  jobExited: agentProcedure
+    .input(
+      z.object({
+        nodeId: z.string(),
+        jobId: z.string(),
+        attempt: z.number().int().min(1),
+        exitCode: z.number().int().nullable(),
+        signal: z.string().max(20).nullable(),
+        /** SIGKILLed because the grace period after SIGTERM ran out. */
+        killedAfterGraceMs: z.number().int().min(0).nullable().default(null),
+        runtimeMs: z.number().int().min(0),
+        detail: z.string().max(2000).optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const node = await ctx.repos.nodes.byId(input.nodeId);
+      const nodeName = node?.name ?? input.nodeId;
+      const ran = `after ${formatDuration(input.runtimeMs)}`;
+      const how =
+        input.detail ??
+        (input.killedAfterGraceMs !== null
+          ? `killed with SIGKILL on node ${nodeName} ${ran}: it was still running ${Math.round(input.killedAfterGraceMs / 1000)}s after SIGTERM`
+          : input.signal
+            ? `killed by ${input.signal} on node ${nodeName} ${ran}`
+            : `exited with code ${input.exitCode} on node ${nodeName} ${ran}`);
+      const moved = await ctx.repos.jobs.exited({ jobId: input.jobId, nodeId: input.nodeId, attempt: input.attempt, exitCode: input.exitCode, detail: how, actor: `agent:${nodeName}`, now: ctx.clock.now() });
+      if (moved) ctx.notifier.notify();
+      return { ok: moved !== null };
+    }),
+
+  /** Output of a running job, in order; kept up to a cap per job. */
+  jobLog: agentProcedure
+    .input(z.object({ nodeId: z.string(), jobId: z.string(), attempt: z.number().int().min(1), data: z.string().max(256 * 1024) }))
+    .mutation(async ({ ctx, input }) => {
+      const job = await ctx.repos.jobs.byId(input.jobId);
+      if (!job || job.nodeId !== input.nodeId) return { ok: false };
+      await ctx.repos.jobs.appendLog(input.jobId, input.attempt, input.data);
+      return { ok: true };
+    }),
+
+  /**
+   * A (re)started agent says which jobs it still runs; any other job the
+   * control plane believes runs on the node was lost with the old agent and
+   * is requeued (or finished, if it was being cancelled).
+   */
+  jobsPresent: agentProcedure.input(z.object({ nodeId: z.string(), jobIds: z.array(z.string()).max(1000) })).mutation(async ({ ctx, input }) => {
+    const node = await ctx.repos.nodes.byId(input.nodeId);
+    const nodeName = node?.name ?? input.nodeId;
+    let lost = 0;
+    for (const job of await ctx.repos.jobs.onNode(input.nodeId)) {
+      if (input.jobIds.includes(job.id)) continue;
+      if (job.state === "Running") {
+        await ctx.repos.jobs.transition({ id: job.id, from: ["Running"], to: "Preempting", reason: `the agent on node ${nodeName} restarted and no longer runs it`, actor: `agent:${nodeName}` });
+      }
+      const moved = await ctx.repos.jobs.exited({ jobId: job.id, nodeId: input.nodeId, attempt: job.attempts, exitCode: null, detail: "its processes were gone", actor: `agent:${nodeName}`, now: ctx.clock.now() });
+      if (moved) lost++;
+    }
+    if (lost) ctx.notifier.notify();
+    return { lost };
   }),
 
   /** A session's processes ended on their own (crash, user `exit`): it is Failed unless it was being stopped. */

@@ -4,7 +4,7 @@ import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, SESSION_STATES, c
 import type { Repos } from "@daybox/db";
 import { sessionScope, visibleSession } from "../access.ts";
 import type { Principal } from "../auth.ts";
-import { eventDto, sessionDto } from "../dto.ts";
+import { eventDto, resumeDto, sessionDto } from "../dto.ts";
 import { BadInput, Conflict, Forbidden, QuotaError, toTRPCError } from "../errors.ts";
 import { protectedProcedure, type ProtectedContext } from "../trpc.ts";
 
@@ -41,7 +41,7 @@ export const watchInput = z.object({
 const actor = (p: Principal) => `user:${p.name}`;
 
 /** Picks the project for a new session: the named one, else the user's only one. */
-async function resolveProject(repos: Repos, p: Principal, name: string | undefined) {
+export async function resolveProject(repos: Repos, p: Principal, name: string | undefined) {
   if (name) {
     const project = await repos.projects.byName(name);
     if (!project) throw new BadInput(`project ${name} does not exist; \`daybox project ls\` lists yours`);
@@ -138,7 +138,15 @@ export const sessionsRouter = {
   }),
 
   byId: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
-    return sessionDto(await visibleSession(ctx.repos, ctx.principal, input.id));
+    const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+    const [last] = await ctx.repos.resumes.forSession(s.id, 1);
+    return { ...sessionDto(s), lastResume: last ? resumeDto(last) : null };
+  }),
+
+  /** Every resume of the session, newest first, with where the time went. */
+  resumes: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    await visibleSession(ctx.repos, ctx.principal, input.id);
+    return (await ctx.repos.resumes.forSession(input.id, 100)).map(resumeDto);
   }),
 
   events: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
@@ -187,6 +195,7 @@ export const sessionsRouter = {
       desiredState: "running",
       patch: { stoppedAt: null, resumeRequestedAt: ctx.clock.now() },
     });
+    if (moved) await ctx.repos.resumes.begin(s.id, ctx.clock.now());
     return afterTransition(ctx, s.id, moved);
   }),
 

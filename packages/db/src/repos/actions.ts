@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { newId } from "@daybox/core";
 import type { PrismaClient, Prisma } from "../generated/prisma/client.ts";
+import { jobTransitionIn, type JobTransition } from "./jobs.ts";
 import { transitionIn, type Transition } from "./sessions.ts";
 
 export type ActionOutcome =
@@ -55,7 +56,7 @@ export function actionsRepo(db: PrismaClient) {
      * claim (the lease expired and someone else took it): the caller's work
      * must not be recorded, so an action completes exactly once.
      */
-    async complete(input: { id: string; claimToken: string; outcome: ActionOutcome; now: Date; transition?: Transition }) {
+    async complete(input: { id: string; claimToken: string; outcome: ActionOutcome; now: Date; transition?: Transition; jobTransition?: JobTransition }) {
       return db.$transaction(async (tx) => {
         const { count } = await tx.agentAction.updateMany({
           where: { id: input.id, claimToken: input.claimToken, status: "claimed" },
@@ -65,6 +66,7 @@ export function actionsRepo(db: PrismaClient) {
         });
         if (count === 0) return false;
         if (input.transition) await transitionIn(tx, input.transition);
+        if (input.jobTransition) await jobTransitionIn(tx, input.jobTransition);
         return true;
       });
     },

@@ -2,7 +2,9 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import { actionsRepo } from "./actions.ts";
 import { activityRepo } from "./activity.ts";
 import { auditRepo } from "./audit.ts";
+import { jobsRepo } from "./jobs.ts";
 import { nodesRepo } from "./nodes.ts";
+import { resumesRepo } from "./resumes.ts";
 import { policiesRepo } from "./policies.ts";
 import { projectsRepo } from "./projects.ts";
 import { sessionsRepo } from "./sessions.ts";
@@ -18,6 +20,8 @@ export function createRepos(db: PrismaClient) {
     projects: projectsRepo(db),
     nodes: nodesRepo(db),
     sessions: sessionsRepo(db),
+    jobs: jobsRepo(db),
+    resumes: resumesRepo(db),
     actions: actionsRepo(db),
     snapshots: snapshotsRepo(db),
     policies: policiesRepo(db),
@@ -31,6 +35,7 @@ export type Repos = ReturnType<typeof createRepos>;
 export { TOKEN_PATTERN, hashToken, type AuthResult } from "./users.ts";
 export type { Transition, SessionScope } from "./sessions.ts";
 export type { ActionOutcome } from "./actions.ts";
+export { JOB_LOG_CAP_BYTES, type JobTransition } from "./jobs.ts";
 export type { World } from "./world.ts";
 export type { NodeRegistration } from "./nodes.ts";
 export type { PolicyVersion } from "./policies.ts";

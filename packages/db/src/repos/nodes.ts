@@ -57,6 +57,10 @@ export function nodesRepo(db: PrismaClient) {
             where: { state: { in: [...GPU_HOLDING_STATES] } },
             select: { id: true, name: true, gpuIndices: true, state: true, owner: { select: { name: true } } },
           },
+          jobs: {
+            where: { state: { in: ["Scheduled", "Running", "Preempting", "Cancelling"] } },
+            select: { id: true, name: true, gpuIndices: true, state: true, owner: { select: { name: true } } },
+          },
         },
         orderBy: { name: "asc" },
       });

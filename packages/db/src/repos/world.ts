@@ -12,8 +12,12 @@ export async function loadWorld(db: PrismaClient) {
           actions: { where: { status: { in: ["pending", "claimed"] } }, select: { kind: true } },
         },
       });
+      const jobs = await tx.batchJob.findMany({
+        where: { state: { in: ["Queued", "Scheduled", "Running", "Preempting", "Cancelling"] } },
+        include: { project: { select: { name: true } } },
+      });
       const quotas = await tx.gpuQuota.findMany();
-      return { nodes, sessions, quotas };
+      return { nodes, sessions, jobs, quotas };
     },
     { isolationLevel: "RepeatableRead" },
   );
