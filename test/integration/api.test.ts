@@ -1169,6 +1169,85 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await h.bob.jobs.cancel.mutate({ id: j });
     });
 
+    it("accounts capacity per project (sessions, batch, borrowed, idle, GPU-hours reclaimed) and exposes it as Prometheus metrics", async () => {
+      await h.admin.policies.apply.mutate({
+        document: { name: "usage-idle", scope: { kind: "project", project: "interactive" }, idle: { after: "30m", signals: ["gpu"] }, warning: "2m" },
+        reason: "integration test",
+      });
+      const idler = await runningSession(h.alice, node, { project: "interactive", gpus: 1, gpuType: "sim-gb300", name: "idler" });
+      const report = (id: string, util: number) =>
+        h.agentApi.agent.activity.mutate({ nodeId: node.nodeId, reports: [{ sessionId: id, kernel: null, terminalLastActivityAt: null, gpu: [[h.clock.now().getTime(), util]], cpu: [] }] });
+      for (let m = 0; m <= 32; m += 2) {
+        await report(idler.id, 0);
+        await h.reclaim();
+        h.clock.advance(2 * 60_000);
+      }
+      await report(idler.id, 0);
+      await h.reclaim();
+      expect(await sessionOf(h.alice, idler.id)).toMatchObject({ state: "Snapshotting" });
+      const park = await node.claim();
+      await done(park!, { snapshotId: "snap-idler-usage", parentId: null, storeUrl: "file:///s", sizeBytes: 10, newBytes: 10, fileCount: 1, durationMs: 5 });
+      await h.admin.policies.remove.mutate({ name: "usage-idle", reason: "test over" });
+
+      // On the freed GPUs: a borrowing job, and a session of alice's that idles.
+      const { id: j } = await h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, gpuType: "sim-gb300", command: ["python", "sweep.py"] });
+      await h.tick();
+      await done(await claimJob("job_run", j));
+      const other = await runningSession(h.alice, node, { project: "interactive", gpus: 1, gpuType: "sim-gb300", name: "other" });
+      h.clock.advance(2 * 3_600_000);
+      await report(other.id, 1);
+
+      const u = await h.bob.usage.summary.query({ since: "24h" });
+      expect(u.projects).toEqual(
+        expect.arrayContaining([
+          { project: "interactive", gpuType: "sim-gb300", guaranteed: 2, sessions: 1, batch: 0, borrowed: 0, idleAllocated: 1, gpuHoursReclaimed: 2 },
+          { project: "batchwork", gpuType: "sim-gb300", guaranteed: 0, sessions: 0, batch: 1, borrowed: 1, idleAllocated: 0, gpuHoursReclaimed: 0 },
+        ]),
+      );
+      expect(u.fleet.find((f) => f.gpuType === "sim-gb300")).toEqual({ gpuType: "sim-gb300", total: 2, allocated: 2, sessions: 1, batch: 1, busy: 1, idleAllocated: 1, unknown: 0, free: 0, gpuHoursReclaimed: 2 });
+      // carol is in neither project: fleet totals only.
+      const forCarol = await h.carol.usage.summary.query();
+      expect(forCarol.projects.map((p) => p.project)).not.toContain("interactive");
+      expect(forCarol.fleet.map((f) => f.gpuType)).toContain("sim-gb300");
+      await expectTRPCError(h.bob.usage.summary.query({ since: "-1h" }), "BAD_REQUEST", "since: expected a duration like 24h or 7d");
+
+      const scrape = (token?: string) => fetch(`${h.url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+      expect((await scrape()).status).toBe(401);
+      const forbidden = await scrape(h.tokens.alice);
+      expect(forbidden.status).toBe(403);
+      expect(await forbidden.json()).toEqual({ error: "metrics are for admins; alice is a researcher" });
+      const res = await scrape(h.tokens.admin);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+      const body = await res.text();
+      for (const line of [
+        'daybox_gpus{gpu_type="sim-gb300",state="total"} 2',
+        'daybox_gpus{gpu_type="sim-gb300",state="idle_allocated"} 1',
+        'daybox_gpus{gpu_type="sim-gb300",state="busy"} 1',
+        'daybox_project_gpus{project="batchwork",gpu_type="sim-gb300",holder="borrowed"} 1',
+        'daybox_gpu_hours_reclaimed_total{gpu_type="sim-gb300"} 2',
+        "# TYPE daybox_resume_duration_seconds histogram",
+      ]) {
+        expect(body.split("\n"), line).toContain(line);
+      }
+      expect(body).toMatch(/^daybox_job_preemptions_total [1-9]\d*$/m);
+      expect(body).toMatch(/^daybox_resume_duration_seconds_bucket\{phase="total",le="10"\} [1-9]\d*$/m);
+      expect(body).toMatch(/^daybox_resume_duration_seconds_bucket\{phase="preemption",le="5"\} [1-9]\d*$/m);
+      expect(body).toMatch(/^daybox_reclaim_parks_total [1-9]\d*$/m);
+
+      // A parked session can be deleted; the reclaimed time stops counting then.
+      expect(await h.alice.sessions.delete.mutate({ id: idler.id })).toMatchObject({ state: "Terminated" });
+      h.clock.advance(3_600_000);
+      expect((await h.bob.usage.summary.query({ since: "24h" })).projects.find((p) => p.project === "interactive")).toMatchObject({ gpuHoursReclaimed: 2 });
+
+      await h.bob.jobs.cancel.mutate({ id: j });
+      await done(await claimJob("job_stop", j));
+      await exited(j, 1, { exitCode: 0 });
+      await h.alice.sessions.stop.mutate({ id: other.id });
+      await h.tick();
+      await node.stop(await node.claimNext("stop", other.id));
+    });
+
     it("refuses bad job requests with what was wrong, and hides other users' jobs", async () => {
       await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 1, command: [] }), "BAD_REQUEST", "command", "give the command to run after `--`");
       await expectTRPCError(h.bob.jobs.submit.mutate({ project: "batchwork", gpus: 0, command: ["x"] }), "BAD_REQUEST", "gpus", "must be at least 1");

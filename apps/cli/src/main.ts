@@ -14,6 +14,7 @@ import { registerSessionCommands } from "./commands/session.ts";
 import { registerSnapshotCommands } from "./commands/snapshot.ts";
 import { registerTokenCommands } from "./commands/token.ts";
 import { registerUpCommand } from "./commands/up.ts";
+import { registerUsageCommand } from "./commands/usage.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { describeError } from "./errors.ts";
 
@@ -39,6 +40,7 @@ function buildProgram(): Command {
   registerUserCommands(program);
   registerTokenCommands(program);
   registerAuditCommands(program);
+  registerUsageCommand(program);
   registerUpCommand(program);
   return program;
 }

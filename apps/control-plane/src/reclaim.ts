@@ -56,7 +56,7 @@ export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: s
             }
           } else if (v.kind === "reclaim" && v.action === "park") {
             const parent = await repos.snapshots.latestForSession(row.id);
-            const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload: { project: row.project.name, parentSnapshotId: parent?.id ?? null } });
+            const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload: { project: row.project.name, parentSnapshotId: parent?.id ?? null }, at: now });
             if (action) log(`parking ${row.id}: ${v.reason}`);
             changed ||= action !== null;
           } else if (v.kind === "reclaim" && v.action === "stop" && row.nodeId) {

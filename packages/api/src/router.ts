@@ -5,6 +5,7 @@ import { nodesRouter } from "./routers/nodes.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { sessionsRouter } from "./routers/sessions.ts";
 import { authRouter, tokensRouter } from "./routers/tokens.ts";
+import { usageRouter } from "./routers/usage.ts";
 import { router } from "./trpc.ts";
 
 export const appRouter = router({
@@ -15,6 +16,7 @@ export const appRouter = router({
   users: usersRouter,
   tokens: tokensRouter,
   nodes: nodesRouter,
+  usage: usageRouter,
   policies: policiesRouter,
   audit: auditRouter,
   agent: agentRouter,

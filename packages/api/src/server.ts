@@ -1,6 +1,9 @@
 import http from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { authenticate } from "./auth.ts";
 import { createContextFactory, type ApiServices } from "./context.ts";
+import { DomainError } from "./errors.ts";
+import { collectMetrics } from "./metrics.ts";
 import { appRouter } from "./router.ts";
 import { createTerminalProxy } from "./terminal.ts";
 
@@ -12,7 +15,8 @@ export interface ApiServer {
 
 /**
  * One HTTP server: tRPC at /trpc (queries, mutations, SSE subscriptions),
- * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz.
+ * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz,
+ * Prometheus metrics at /metrics (an admin's bearer token).
  */
 export async function createApiServer(services: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
   const trpc = createHTTPHandler({
@@ -32,6 +36,20 @@ export async function createApiServer(services: ApiServices, listen: { host: str
       health(services).then(
         (body) => json(res, 200, body),
         () => json(res, 503, { status: "unavailable", version: services.version }),
+      );
+      return;
+    }
+    if (path === "/metrics") {
+      metrics(services, req.headers.authorization).then(
+        (body) => {
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+          res.end(body);
+        },
+        (err: unknown) => {
+          const code = err instanceof DomainError ? (err.code === "UNAUTHORIZED" ? 401 : 403) : 500;
+          if (code === 500) console.error("[api] /metrics failed:", err);
+          json(res, code, { error: code === 500 ? "metrics unavailable; see the API server's log" : (err as Error).message });
+        },
       );
       return;
     }
@@ -78,4 +96,12 @@ async function health(services: ApiServices) {
 function json(res: http.ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
+}
+
+/** Fleet figures are an operator's view: admins only (Prometheus sends the token as `authorization: Bearer`). */
+async function metrics(services: ApiServices, header: string | undefined): Promise<string> {
+  const now = services.clock.now();
+  const p = await authenticate(services.repos, header, now);
+  if (p.role !== "admin") throw new DomainError("FORBIDDEN", `metrics are for admins; ${p.name} is a ${p.role}`);
+  return collectMetrics(services.repos, now);
 }

@@ -247,6 +247,7 @@ export const agentRouter = {
             id: session.id,
             from: ["Snapshotting"] as const,
             to: "Parked" as const,
+            at: now,
             reason: `parked: snapshot ${final.snapshotId} committed and verified (${final.fileCount} files, ${bytes(final.sizeBytes)}, ${bytes(final.newBytes)} new); GPUs released on node ${nodeName}`,
             actor: `agent:${nodeName}`,
             patch: { ...released, parkedSnapshotId: final.snapshotId, desiredState: "parked" as const },

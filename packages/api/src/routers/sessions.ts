@@ -194,6 +194,7 @@ export const sessionsRouter = {
       actor: actor(ctx.principal),
       desiredState: "running",
       patch: { stoppedAt: null, resumeRequestedAt: ctx.clock.now() },
+      at: ctx.clock.now(),
     });
     if (moved) await ctx.repos.resumes.begin(s.id, ctx.clock.now());
     return afterTransition(ctx, s.id, moved);
@@ -256,6 +257,7 @@ export const sessionsRouter = {
   park: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "park");
     const action = await ctx.repos.sessions.startPark({
+      at: ctx.clock.now(),
       id: s.id,
       reason: `park requested by ${ctx.principal.name}: snapshotting before the GPUs are released`,
       actor: actor(ctx.principal),
@@ -280,9 +282,9 @@ export const sessionsRouter = {
   delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "delete");
     const reason = `deleted by ${ctx.principal.name}`;
-    const resting = s.state === "Pending" || s.state === "Stopped" || s.state === "Failed";
+    const resting = s.state === "Pending" || s.state === "Stopped" || s.state === "Failed" || s.state === "Parked";
     const moved = resting
-      ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Stopped", "Failed"], to: "Terminated", reason, actor: actor(ctx.principal), desiredState: "terminated", patch: { stoppedAt: s.stoppedAt ?? ctx.clock.now() } })
+      ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Stopped", "Failed", "Parked"], to: "Terminated", reason, actor: actor(ctx.principal), desiredState: "terminated", patch: { stoppedAt: s.stoppedAt ?? ctx.clock.now() }, at: ctx.clock.now() })
       : s.state === "Stopping"
         ? await ctx.repos.sessions.request({ id: s.id, from: ["Stopping"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" })
         : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" });

@@ -5,6 +5,7 @@ import { auditRepo } from "./audit.ts";
 import { jobsRepo } from "./jobs.ts";
 import { nodesRepo } from "./nodes.ts";
 import { resumesRepo } from "./resumes.ts";
+import { usageRepo } from "./usage.ts";
 import { policiesRepo } from "./policies.ts";
 import { projectsRepo } from "./projects.ts";
 import { sessionsRepo } from "./sessions.ts";
@@ -22,6 +23,7 @@ export function createRepos(db: PrismaClient) {
     sessions: sessionsRepo(db),
     jobs: jobsRepo(db),
     resumes: resumesRepo(db),
+    usage: usageRepo(db),
     actions: actionsRepo(db),
     snapshots: snapshotsRepo(db),
     policies: policiesRepo(db),

@@ -12,6 +12,8 @@ export interface Transition {
   reason: string;
   actor: Actor;
   patch?: Prisma.SessionUncheckedUpdateManyInput;
+  /** When it happened on the caller's clock (accounting compares these); the database's clock otherwise. */
+  at?: Date;
 }
 
 /** Visibility filter for a principal: own sessions, plus managed projects'. */
@@ -43,7 +45,7 @@ export async function transitionIn(tx: Tx, t: Transition): Promise<Session | nul
   const session = await tx.session.findUniqueOrThrow({ where: { id: t.id } });
   const last = await tx.sessionEvent.findFirst({ where: { sessionId: t.id }, orderBy: { id: "desc" } });
   await tx.sessionEvent.create({
-    data: { sessionId: t.id, fromState: last?.toState ?? null, toState: t.to, reason: t.reason, actor: t.actor },
+    data: { sessionId: t.id, fromState: last?.toState ?? null, toState: t.to, reason: t.reason, actor: t.actor, ...(t.at ? { at: t.at } : {}) },
   });
   return session;
 }
@@ -147,9 +149,9 @@ export function sessionsRepo(db: PrismaClient) {
      * quiesces, snapshots again and only then lets the GPUs go. Null if the
      * session was not Running or a park is already under way.
      */
-    async startPark(input: { id: string; reason: string; actor: Actor; payload: Record<string, unknown> }) {
+    async startPark(input: { id: string; reason: string; actor: Actor; payload: Record<string, unknown>; at?: Date }) {
       return db.$transaction(async (tx) => {
-        const s = await transitionIn(tx, { id: input.id, from: ["Running"], to: "Snapshotting", reason: input.reason, actor: input.actor, patch: { desiredState: "parked", warnedAt: null } });
+        const s = await transitionIn(tx, { id: input.id, from: ["Running"], to: "Snapshotting", reason: input.reason, actor: input.actor, patch: { desiredState: "parked", warnedAt: null }, ...(input.at ? { at: input.at } : {}) });
         if (!s || !s.nodeId) return null;
         return tx.agentAction.create({
           data: { id: newId("act"), kind: "park", nodeId: s.nodeId, sessionId: s.id, payload: { ...input.payload, sessionId: s.id, gpuIndices: s.gpuIndices, name: s.name, image: s.image } as Prisma.InputJsonValue, reason: input.reason },

@@ -1,0 +1,38 @@
+import type { TRPCRouterRecord } from "@trpc/server";
+import { z } from "zod";
+import { formatDuration, parseDuration } from "@daybox/core";
+import { BadInput } from "../errors.ts";
+import { protectedProcedure } from "../trpc.ts";
+import { computeUsage, FRESH_SAMPLE_MS, IDLE_UTIL_BELOW } from "../usage.ts";
+
+export const usageRouter = {
+  /**
+   * Capacity accounting: per project and GPU type, guaranteed vs held by
+   * sessions and batch, borrowed, idle-but-allocated, and GPU-hours
+   * reclaimed within the window; fleet totals per GPU type. Researchers see
+   * their projects' rows; everyone sees the fleet totals.
+   */
+  summary: protectedProcedure.input(z.object({ since: z.string().default("7d") }).default({ since: "7d" })).query(async ({ ctx, input }) => {
+    const windowMs = parseDuration(input.since);
+    if (windowMs === null || windowMs <= 0) throw new BadInput(`since: expected a duration like 24h or 7d, got ${JSON.stringify(input.since)}`);
+    const now = ctx.clock.now();
+    const since = new Date(now.getTime() - windowMs);
+    const [holdings, history] = await Promise.all([ctx.repos.usage.holdings(), ctx.repos.usage.parkHistory()]);
+    const { projects, fleet } = computeUsage(holdings, history, since, now);
+    let visible = projects;
+    if (ctx.principal.role !== "admin") {
+      const mine = new Set((await ctx.repos.projects.membershipsOf(ctx.principal.id)).map((m) => m.project.name));
+      visible = projects.filter((p) => mine.has(p.project));
+    }
+    return {
+      since: since.toISOString(),
+      now: now.toISOString(),
+      window: formatDuration(windowMs),
+      idleDefinition: `latest GPU utilization sample below ${IDLE_UTIL_BELOW}% (samples older than ${formatDuration(FRESH_SAMPLE_MS)} count as unknown)`,
+      projects: visible.map((p) => ({ ...p, gpuHoursReclaimed: round(p.gpuHoursReclaimed) })),
+      fleet: fleet.map((f) => ({ ...f, gpuHoursReclaimed: round(f.gpuHoursReclaimed) })),
+    };
+  }),
+} satisfies TRPCRouterRecord;
+
+const round = (n: number) => Math.round(n * 100) / 100;
