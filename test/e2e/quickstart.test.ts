@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, type Proc } from "./support.ts";
+import { cliBin, daybox, eventually, freePort, spawnNode, stopProc, tempDir, treeDigest, type Proc } from "./support.ts";
 
 /**
  * The README's quick start, as a user runs it: `daybox up` on embedded
@@ -192,19 +191,6 @@ describe("quick start: daybox up → session create → attach → stop", () => 
   });
 
   /** Every entry under `dirs` of `root`: path, type, mode, size, sha256 of contents, symlink target. */
-  async function treeDigest(root: string, dirs: string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const dir of dirs) {
-      for (const rel of (await readdir(path.join(root, dir), { recursive: true })).toSorted()) {
-        const p = path.join(root, dir, rel);
-        const st = await lstat(p);
-        const what = st.isSymbolicLink() ? `-> ${await readlink(p)}` : st.isFile() ? createHash("sha256").update(await readFile(p)).digest("hex") : "dir";
-        out.push(`${dir}/${rel} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? st.size : 0} ${what}`);
-      }
-    }
-    return out;
-  }
-
   it("refuses bad input with a clear error and a failing exit code, never a stack trace", async () => {
     const cases: [string[], RegExp][] = [
       [["session", "create", "--gpus", "0"], /gpus/i],

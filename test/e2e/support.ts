@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { lstat, mkdtemp, readdir, readFile, readlink } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -104,4 +105,18 @@ export async function daybox(args: string[], env: NodeJS.ProcessEnv, input?: str
   p.proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const code = await p.exited;
   return { code, stdout, stderr };
+}
+
+/** Path, mode, size and content hash (or link target) of everything under `dirs` of `root`: equal digests mean byte-identical trees. */
+export async function treeDigest(root: string, dirs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    for (const rel of (await readdir(path.join(root, dir), { recursive: true })).toSorted()) {
+      const p = path.join(root, dir, rel);
+      const st = await lstat(p);
+      const what = st.isSymbolicLink() ? `-> ${await readlink(p)}` : st.isFile() ? createHash("sha256").update(await readFile(p)).digest("hex") : "dir";
+      out.push(`${dir}/${rel} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? st.size : 0} ${what}`);
+    }
+  }
+  return out;
 }

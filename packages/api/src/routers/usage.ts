@@ -29,10 +29,8 @@ export const usageRouter = {
       now: now.toISOString(),
       window: formatDuration(windowMs),
       idleDefinition: `latest GPU utilization sample below ${IDLE_UTIL_BELOW}% (samples older than ${formatDuration(FRESH_SAMPLE_MS)} count as unknown)`,
-      projects: visible.map((p) => ({ ...p, gpuHoursReclaimed: round(p.gpuHoursReclaimed) })),
-      fleet: fleet.map((f) => ({ ...f, gpuHoursReclaimed: round(f.gpuHoursReclaimed) })),
+      projects: visible,
+      fleet,
     };
   }),
 } satisfies TRPCRouterRecord;
-
-const round = (n: number) => Math.round(n * 100) / 100;
