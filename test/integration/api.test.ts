@@ -966,6 +966,38 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await h.admin.policies.remove.mutate({ name: "parking-idle", reason: "test over" });
     });
 
+    it("extends a warned session as many times as the policy allows, and says why not after that", async () => {
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "extend-me" });
+      await expectTRPCError(h.alice.sessions.extend.mutate({ id: s.id }), "CONFLICT", "no reclaim policy applies to extend-me");
+      await h.admin.policies.apply.mutate({
+        document: { name: "parking-ext", scope: { kind: "project", project: "parking" }, idle: { after: "30m", signals: ["gpu"] }, warning: "5m", extensions: { max: 1, each: "2h" } },
+        reason: "integration test",
+      });
+      const report = () =>
+        h.agentApi.agent.activity.mutate({ nodeId: node.nodeId, reports: [{ sessionId: s.id, kernel: null, terminalLastActivityAt: null, gpu: [[h.clock.now().getTime(), 0]], cpu: [] }] });
+      for (let m = 0; m <= 26; m += 2) {
+        await report();
+        await h.reclaim();
+        h.clock.advance(2 * 60_000);
+      }
+      await report();
+      await h.reclaim();
+      const warned = await sessionOf(h.alice, s.id);
+      expect(warned.warnedAt).not.toBeNull();
+      expect(warned.reason).toContain("activity, keep-alive or an extension cancels this");
+
+      await expectTRPCError(h.bob.sessions.extend.mutate({ id: s.id }), "NOT_FOUND");
+      const extended = await h.alice.sessions.extend.mutate({ id: s.id });
+      expect(extended.warnedAt).toBeNull();
+      expect(new Date(extended.keepAliveUntil!).getTime()).toBe(h.clock.now().getTime() + 2 * 3_600_000);
+      expect((await eventsOf(h.alice, s.id)).at(-1)!.reason).toBe(`extended by alice until ${extended.keepAliveUntil} (extension 1 of 1 under policy 'parking-ext' v1)`);
+      const r = await h.reclaim();
+      expect(r.verdicts.find((v) => v.sessionId === s.id)).toMatchObject({ kind: "exempt", canExtend: false });
+      await expectTRPCError(h.alice.sessions.extend.mutate({ id: s.id }), "CONFLICT", "extend-me has used all 1 extensions policy 'parking-ext' v1 allows this run");
+      await h.admin.policies.remove.mutate({ name: "parking-ext", reason: "test over" });
+      await stopSession(s.id);
+    });
+
     it("takes periodic background snapshots at the policy's interval, one at a time", async () => {
       await h.admin.policies.apply.mutate({
         document: { name: "parking-snap", scope: { kind: "project", project: "parking" }, idle: { after: "1d" }, snapshotInterval: "1h" },

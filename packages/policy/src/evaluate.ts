@@ -59,6 +59,10 @@ export interface Verdict {
   preemptible: boolean;
   /** The owner may still extend. */
   canExtend: boolean;
+  /** How long one extension keeps the session, when the policy allows extensions. */
+  extensionMs: number | null;
+  /** Extensions the policy allows per run. */
+  extensionsAllowed: number;
 }
 
 /** Signals older than this say nothing about the present: the agent may be down. */
@@ -80,7 +84,7 @@ export function evaluate(sessions: readonly SessionFacts[], signals: ReadonlyMap
 
 function evaluateOne(s: SessionFacts, sig: ActivitySignals | null, policies: readonly Policy[], now: Date): Verdict {
   const p = mostSpecific(policies, s);
-  const base = { sessionId: s.id, idleSince: null, reclaimAt: null, snapshotDue: false, snapshotIntervalMs: null, canExtend: false };
+  const base = { sessionId: s.id, idleSince: null, reclaimAt: null, snapshotDue: false, snapshotIntervalMs: null, canExtend: false, extensionMs: null, extensionsAllowed: 0 };
   if (!p) return { ...base, kind: "exempt", reason: "no reclaim policy applies to this session", policy: null, action: null, preemptible: false };
 
   const policy = { name: p.name, version: p.version };
@@ -93,6 +97,8 @@ function evaluateOne(s: SessionFacts, sig: ActivitySignals | null, policies: rea
     snapshotIntervalMs: p.snapshotInterval,
     snapshotDue: p.snapshotInterval !== null && now.getTime() - (s.lastSnapshotAt ?? s.runningSince).getTime() >= p.snapshotInterval,
     canExtend: s.extensionsUsed < p.extensions.max,
+    extensionMs: p.extensions.max > 0 ? p.extensions.each : null,
+    extensionsAllowed: p.extensions.max,
   };
 
   if (p.exempt.users.includes(s.owner)) return { ...common, kind: "exempt", reason: `${s.owner} is exempt from ${named}`, canExtend: false };

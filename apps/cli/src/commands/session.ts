@@ -244,6 +244,19 @@ export function registerSessionCommands(program: Command): void {
     });
 
   session
+    .command("extend")
+    .description("Use one of the extensions your reclaim policy allows: no reclaim for the policy's extension time (cancels a pending warning)")
+    .argument("<session>", "session id or name")
+    .option("--json", "print the session as JSON")
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const { api } = await connect();
+      const id = await resolveSessionId(api, ref);
+      const s = await api.sessions.extend.mutate({ id });
+      if (opts.json) return print(json(s));
+      print(`${s.name} (${s.id}) will not be reclaimed before ${s.keepAliveUntil}`);
+    });
+
+  session
     .command("keep-alive")
     .description("Protect a running session from being reclaimed for a while (e.g. a long run with no kernel activity)")
     .argument("<session>", "session id or name")

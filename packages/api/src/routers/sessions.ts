@@ -2,7 +2,9 @@ import { tracked, type TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, SESSION_STATES, checkRequest, newId, type UserRequest } from "@daybox/core";
 import type { Repos } from "@daybox/db";
+import { evaluate } from "@daybox/policy";
 import { sessionScope, visibleSession } from "../access.ts";
+import { loadReclaimInputs } from "../reclaim.ts";
 import type { Principal } from "../auth.ts";
 import { eventDto, resumeDto, sessionDto } from "../dto.ts";
 import { BadInput, Conflict, Forbidden, QuotaError, toTRPCError } from "../errors.ts";
@@ -278,6 +280,35 @@ export const sessionsRouter = {
       ctx.notifier.notify();
       return sessionDto(await visibleSession(ctx.repos, ctx.principal, s.id));
     }),
+
+  /**
+   * One of the extensions the session's reclaim policy allows: no reclaim for
+   * the policy's `extensions.each`, cancelling a pending warning. Refused
+   * with the reason when the policy allows none or all are used.
+   */
+  extend: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+    if (s.ownerId !== ctx.principal.id && ctx.principal.role !== "admin") throw new Forbidden(`only ${s.owner.name} (or an admin) can extend ${s.name}`);
+    if (s.state !== "Running") throw new Conflict(`session ${s.name} is ${s.state}; only Running sessions can be extended`);
+    const { sessions, signals, policies } = await loadReclaimInputs(ctx.repos);
+    const facts = sessions.find((f) => f.id === s.id);
+    const now = ctx.clock.now();
+    const [v] = facts ? evaluate([facts], signals, policies, now) : [];
+    if (!v?.policy) throw new Conflict(`no reclaim policy applies to ${s.name}, so it needs no extension`);
+    const named = `policy '${v.policy.name}' v${v.policy.version}`;
+    if (!v.extensionMs) throw new Conflict(`${named} allows no extensions; \`daybox session keep-alive ${s.id} --for 2h\` protects the session instead`);
+    if (!v.canExtend) throw new Conflict(`${s.name} has used all ${v.extensionsAllowed} extensions ${named} allows this run; \`daybox session keep-alive\` still works`);
+    const base = Math.max(now.getTime(), s.keepAliveUntil?.getTime() ?? 0);
+    const until = new Date(base + v.extensionMs);
+    const used = s.extensionsUsed + 1;
+    await ctx.repos.sessions.keepAlive(s.id, until, {
+      extension: true,
+      reason: `extended by ${ctx.principal.name} until ${until.toISOString()} (extension ${used} of ${v.extensionsAllowed} under ${named})`,
+      actor: actor(ctx.principal),
+    });
+    ctx.notifier.notify();
+    return sessionDto(await visibleSession(ctx.repos, ctx.principal, s.id));
+  }),
 
   delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "delete");
