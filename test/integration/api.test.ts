@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppRouter, SessionEventDto } from "@daybox/api";
@@ -967,6 +969,22 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
     });
 
     it("extends a warned session as many times as the policy allows, and says why not after that", async () => {
+      // The project's webhook receives the warning.
+      const received: Record<string, unknown>[] = [];
+      const hookServer = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (d: Buffer) => (body += d.toString()));
+        req.on("end", () => {
+          received.push({ ...(JSON.parse(body) as Record<string, unknown>), contentType: req.headers["content-type"] });
+          res.end("ok");
+        });
+      });
+      await new Promise<void>((r) => hookServer.listen(0, "127.0.0.1", r));
+      const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/daybox`;
+      await expectTRPCError(h.alice.projects.setWebhook.mutate({ project: "parking", url: hookUrl }), "FORBIDDEN");
+      await expectTRPCError(h.admin.projects.setWebhook.mutate({ project: "parking", url: "ftp://example.com/x" }), "BAD_REQUEST", "must be an http:// or https:// URL");
+      expect(await h.admin.projects.setWebhook.mutate({ project: "parking", url: hookUrl })).toEqual({ project: "parking", webhook: hookUrl });
+
       const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "extend-me" });
       await expectTRPCError(h.alice.sessions.extend.mutate({ id: s.id }), "CONFLICT", "no reclaim policy applies to extend-me");
       await h.admin.policies.apply.mutate({
@@ -985,6 +1003,16 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       const warned = await sessionOf(h.alice, s.id);
       expect(warned.warnedAt).not.toBeNull();
       expect(warned.reason).toContain("activity, keep-alive or an extension cancels this");
+      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 5_000 });
+      expect(received[0]).toMatchObject({
+        event: "session.warning",
+        contentType: "application/json",
+        session: { id: s.id, name: "extend-me", owner: "alice", project: "parking", gpuType: "sim-l40", gpuCount: 1 },
+        reason: warned.reason,
+        policy: { name: "parking-ext", version: 1 },
+      });
+      await h.admin.projects.setWebhook.mutate({ project: "parking", url: null });
+      hookServer.close();
 
       await expectTRPCError(h.bob.sessions.extend.mutate({ id: s.id }), "NOT_FOUND");
       const extended = await h.alice.sessions.extend.mutate({ id: s.id });

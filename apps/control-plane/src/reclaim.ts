@@ -2,6 +2,7 @@ import { formatDuration, type Clock } from "@daybox/core";
 import type { Repos } from "@daybox/db";
 import { loadReclaimInputs } from "@daybox/api";
 import { evaluate, type Verdict } from "@daybox/policy";
+import { createWebhooks, type WebhookEvent } from "./webhooks.ts";
 
 const ACTOR = "control-plane";
 
@@ -10,9 +11,21 @@ const ACTOR = "control-plane";
  * running session's signals (pure), then act. A warning is an event on the
  * session's stream (once per idle stretch); a reclaim parks (snapshot, then
  * release) or stops, as the policy says; "notify" policies only warn.
+ * Warnings and reclaims also go to the project's webhook, if it has one.
  */
-export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: string) => void }) {
+export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: string) => void; webhooks?: ReturnType<typeof createWebhooks> }) {
   const { repos, clock, log } = deps;
+  const webhooks = deps.webhooks ?? createWebhooks({ log });
+  type Row = Awaited<ReturnType<typeof loadReclaimInputs>>["rows"][number];
+  const hook = (row: Row, v: Verdict, event: WebhookEvent["event"], reason: string, now: Date) =>
+    webhooks.send(row.project.webhookUrl, {
+      event,
+      at: now.toISOString(),
+      session: { id: row.id, name: row.name, owner: row.owner.name, project: row.project.name, gpuType: row.gpuType, gpuCount: row.gpuCount },
+      reason,
+      policy: v.policy,
+      reclaimAt: v.reclaimAt?.toISOString() ?? null,
+    });
 
   /**
    * A background snapshot when the policy's interval has passed since the
@@ -51,16 +64,23 @@ export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: s
             const stale = row.warnedAt && v.idleSince && row.warnedAt < v.idleSince;
             if (!row.warnedAt || stale) {
               const warned = await repos.sessions.warn(row.id, `warning: ${v.reason}`, ACTOR, now);
-              if (warned) log(`warned ${row.id}: ${v.reason}`);
+              if (warned) {
+                log(`warned ${row.id}: ${v.reason}`);
+                hook(row, v, "session.warning", `warning: ${v.reason}`, now);
+              }
               changed ||= warned;
             }
           } else if (v.kind === "reclaim" && v.action === "park") {
             const parent = await repos.snapshots.latestForSession(row.id);
             const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload: { project: row.project.name, parentSnapshotId: parent?.id ?? null }, at: now });
-            if (action) log(`parking ${row.id}: ${v.reason}`);
+            if (action) {
+              log(`parking ${row.id}: ${v.reason}`);
+              hook(row, v, "session.reclaimed", `reclaimed: ${v.reason}`, now);
+            }
             changed ||= action !== null;
           } else if (v.kind === "reclaim" && v.action === "stop" && row.nodeId) {
             const queued = await repos.sessions.queueStop({ id: row.id, nodeId: row.nodeId, reason: `reclaimed without a snapshot: ${v.reason}`, actor: ACTOR, purge: false, desiredState: "stopped" });
+            if (queued) hook(row, v, "session.reclaimed", `reclaimed without a snapshot: ${v.reason}`, now);
             changed ||= queued !== null;
           }
         } catch (err) {

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { connect } from "../client.ts";
+import { CliError } from "../errors.ts";
 import { fields, json, note, print, printTable, table } from "../output.ts";
 
 const quotaText = (quotas: { gpuType: string; guaranteed: number }[]) => quotas.map((q) => `${q.gpuType}=${q.guaranteed}`).join(", ");
@@ -70,5 +71,19 @@ export function registerProjectCommands(program: Command): void {
       const { api } = await connect();
       const r = await api.projects.removeMember.mutate({ project: projectName, user });
       print(`removed ${r.user} from ${r.project}`);
+    });
+
+  project
+    .command("webhook")
+    .description("POST reclaim warnings and parks of the project's sessions to a URL as JSON (admins), e.g. a chat integration")
+    .argument("<project>", "project name")
+    .argument("[url]", "http(s) URL to POST to")
+    .option("--clear", "remove the project's webhook")
+    .action(async (projectName: string, url: string | undefined, opts: { clear?: boolean }) => {
+      if (!url && !opts.clear) throw new CliError("give the URL to POST to, or --clear to remove the webhook");
+      if (url && opts.clear) throw new CliError("give either a URL or --clear, not both");
+      const { api } = await connect();
+      const r = await api.projects.setWebhook.mutate({ project: projectName, url: url ?? null });
+      print(r.webhook ? `${r.project}: reclaim warnings and parks are POSTed to ${r.webhook}` : `${r.project}: webhook removed`);
     });
 }

@@ -85,6 +85,27 @@ export const projectsRouter = {
       ctx.notifier.notify();
       return { project: project.name, gpuType: input.gpuType, guaranteed: input.guaranteed };
     }),
+
+  /** Where reclaim warnings and parks of the project's sessions are POSTed (JSON); null clears it. */
+  setWebhook: adminProcedure
+    .input(
+      z.object({
+        project: name("project"),
+        url: z
+          .string()
+          .url("not a URL")
+          .max(2000)
+          .refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL")
+          .nullable(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const project = await projectByName(ctx, input.project);
+      await ctx.repos.projects.setWebhook(project.id, input.url);
+      // The URL may carry a secret: the audit log records that it changed, not what it is.
+      await audit(ctx, "project.webhook", `project:${project.name}`, { set: input.url !== null, host: input.url ? new URL(input.url).host : null });
+      return { project: project.name, webhook: input.url };
+    }),
 } satisfies TRPCRouterRecord;
 
 export const usersRouter = {

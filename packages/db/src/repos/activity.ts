@@ -44,7 +44,7 @@ export function activityRepo(db: PrismaClient) {
         where: { state: "Running" },
         include: {
           owner: { select: { name: true } },
-          project: { select: { name: true } },
+          project: { select: { name: true, webhookUrl: true } },
           node: { select: { cluster: { select: { name: true } } } },
           activity: true,
           snapshots: { where: { status: "committed" }, orderBy: { createdAt: "desc" }, take: 1, select: { createdAt: true } },

@@ -36,6 +36,9 @@ export function projectsRepo(db: PrismaClient) {
       return count > 0;
     },
     /** Sets the guarantee; 0 removes the row (no quota for that type). */
+    setWebhook(projectId: string, url: string | null) {
+      return db.project.update({ where: { id: projectId }, data: { webhookUrl: url } });
+    },
     async setQuota(projectId: string, gpuType: string, guaranteed: number) {
       if (guaranteed === 0) {
         await db.gpuQuota.deleteMany({ where: { projectId, gpuType } });
