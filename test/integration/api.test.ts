@@ -479,7 +479,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       expect((await h.bob.nodes.list.query()).find((n) => n.name === "node-h")).toMatchObject({ gpuCount: 8, gpusAllocated: 3 });
     });
 
-    it("a cordoned node takes nothing new; a drained node's sessions are stopped", async () => {
+    it("a cordoned node takes nothing new; a drained node's sessions are parked", async () => {
       await h.addProject("sched-cordon", "sim-l4", 2);
       const nodeL4 = await h.addNode("node-l4", "sim-l4", 2);
       await expect(h.admin.nodes.cordon.mutate({ name: "node-l4" })).resolves.toMatchObject({ schedulable: false, draining: false });
@@ -499,16 +499,20 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await expect(h.admin.nodes.drain.mutate({ name: "node-l4" })).resolves.toMatchObject({ schedulable: false, draining: true });
       await h.tick();
       expect(await sessionOf(h.alice, s.id)).toMatchObject({
-        state: "Stopping",
-        desiredState: "stopped",
-        reason: `node node-l4 is draining; resume it with \`daybox session resume ${s.id}\``,
+        state: "Snapshotting",
+        desiredState: "parked",
+        reason: `node node-l4 is draining: parking the session (snapshot, verify, release) so it can resume on another node; \`daybox session resume ${s.id}\``,
       });
-      await nodeL4.stop(await nodeL4.claimNext("stop", s.id));
-      expect(await sessionOf(h.alice, s.id)).toMatchObject({
-        state: "Stopped",
-        node: null,
-        reason: `node node-l4 is draining; resume it with \`daybox session resume ${s.id}\`; GPUs released on node node-l4`,
+      await h.tick();
+      const park = await nodeL4.claim();
+      expect(park).toMatchObject({ kind: "park", sessionId: s.id });
+      expect(await nodeL4.claim(), "one park, however many ticks").toBeNull();
+      await h.agentApi.agent.complete.mutate({
+        actionId: park!.id,
+        claimToken: park!.claimToken,
+        outcome: { ok: true, result: { snapshotId: "snap-drained-01", parentId: null, storeUrl: "file:///s", sizeBytes: 10, newBytes: 10, fileCount: 1, durationMs: 5 } },
       });
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Parked", node: null, parkedSnapshotId: "snap-drained-01" });
 
       const later = await h.alice.sessions.create.mutate({ project: "sched-cordon", gpus: 1 });
       await h.tick();

@@ -75,6 +75,19 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         if (placed && s.resumeRequestedAt) await repos.resumes.placed(s.id, clock.now(), world.nodes.find((n) => n.id === action.nodeId)?.name ?? action.nodeId);
         return placed !== null;
       }
+      case "park": {
+        const s = world.sessions.find((x) => x.id === action.sessionId)!;
+        const parent = await repos.snapshots.latestForSession(s.id);
+        const started = await repos.sessions.startPark({
+          id: s.id,
+          reason: `${action.reason}: parking the session (snapshot, verify, release) so it can resume on another node; \`daybox session resume ${s.id}\``,
+          actor: ACTOR,
+          payload: { project: s.project.name, parentSnapshotId: parent?.id ?? null },
+          at: clock.now(),
+        });
+        if (started) log(`parking ${s.id}: ${action.reason}`);
+        return started !== null;
+      }
       case "wait":
         await repos.sessions.setReason(action.sessionId, action.reason, ACTOR);
         return true;

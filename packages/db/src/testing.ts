@@ -73,6 +73,18 @@ async function withAdmin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>):
   }
 }
 
+/**
+ * Drops the database once its connections have closed: a pool's clients may
+ * still be saying goodbye when its end() resolves, and a forced drop would
+ * hit them with "terminating connection" errors nobody listens for.
+ */
 function dropDatabase(adminUrl: string, name: string) {
-  return withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  return withAdmin(adminUrl, async (c) => {
+    for (let i = 0; i < 50; i++) {
+      const { rows } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+      if (rows[0]!.n === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  });
 }

@@ -3,6 +3,8 @@ export type Action =
   | { kind: "place"; sessionId: string; nodeId: string; gpuIndices: number[]; reason: string }
   | { kind: "wait"; sessionId: string; reason: string }
   | { kind: "stop"; sessionId: string; nodeId: string; reason: string }
+  /** Snapshot, verify, then release (a draining node's running sessions): nothing is lost and it resumes elsewhere. */
+  | { kind: "park"; sessionId: string; nodeId: string; reason: string }
   | { kind: "finalize"; sessionId: string; to: "Stopped" | "Terminated"; reason: string }
   | { kind: "node-health"; nodeId: string; ready: boolean; reason: string }
   | { kind: "place-job"; jobId: string; nodeId: string; gpuIndices: number[]; reason: string }

@@ -133,9 +133,19 @@ describe("plan: stopping and node health", () => {
       expect: [{ kind: "finalize", sessionId: "s1", to: "Terminated" }],
     },
     {
-      name: "sessions on a draining node are stopped",
+      name: "running sessions on a draining node are parked, so they resume elsewhere with nothing lost",
       view: world({ nodes: [node("n1").draining()], sessions: [session("s1").on("n1", [0])] }),
+      expect: [{ kind: "park", sessionId: "s1", nodeId: "n1", reason: "node n1 is draining" }],
+    },
+    {
+      name: "a session still starting on a draining node is stopped",
+      view: world({ nodes: [node("n1").draining()], sessions: [session("s1").on("n1", [0], "Starting")] }),
       expect: [{ kind: "stop", sessionId: "s1", reason: "node n1 is draining" }],
+    },
+    {
+      name: "a session already parking on a draining node is left to finish",
+      view: world({ nodes: [node("n1").draining()], sessions: [session("s1").on("n1", [0], "Snapshotting").wants("parked")] }),
+      expect: [],
     },
     {
       name: "a silent node becomes not ready and takes no sessions",

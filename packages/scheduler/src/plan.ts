@@ -8,7 +8,8 @@ import { defaultPlanOptions, JOB_HOLDING_STATES, type JobView, type NodeView, ty
  * applies the actions idempotently and calls plan again next tick.
  *
  * 1. node health from heartbeats
- * 2. sessions that should stop (user request, node drain), jobs on draining nodes
+ * 2. sessions that should stop (user request), running sessions on draining
+ *    nodes are parked (they resume elsewhere), jobs there are requeued
  * 3. pending sessions placed first-come first-served under quota, best fit;
  *    one that finds no room preempts batch jobs borrowing beyond their
  *    project's guarantee (or its own project's jobs), cheapest victims first
@@ -45,6 +46,8 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
     if (wantsStop && s.state === "Pending") {
       const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
       actions.push({ kind: "finalize", sessionId: s.id, to, reason: "stopped before it was placed" });
+    } else if (s.state === "Running" && s.desiredState === "running" && s.nodeId && node?.draining) {
+      actions.push({ kind: "park", sessionId: s.id, nodeId: s.nodeId, reason: `node ${node.name} is draining` });
     } else if (holdsGpus && s.nodeId && s.openAction !== "stop" && (wantsStop || node?.draining)) {
       const reason = wantsStop
         ? s.state === "Stopping" && s.reason
