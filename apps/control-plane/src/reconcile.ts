@@ -29,6 +29,7 @@ export function toView(world: World): WorldView {
       nodeId: s.nodeId,
       gpuIndices: s.gpuIndices,
       createdAt: s.createdAt,
+      cacheNodeId: s.cacheNodeId,
       openAction: s.actions.some((a) => a.kind === "stop") ? "stop" : s.actions.some((a) => a.kind === "start") ? "start" : null,
     })),
     jobs: world.jobs.map((j) => ({

@@ -89,6 +89,10 @@ export function session(id: string) {
       v.reason = r;
       return b;
     },
+    cachedOn(nodeId: string) {
+      v.cacheNodeId = nodeId;
+      return b;
+    },
     openAction(a: SessionView["openAction"]) {
       v.openAction = a;
       return b;

@@ -29,6 +29,16 @@ describe("plan: placing pending sessions", () => {
       expect: [{ kind: "place", sessionId: "s1", nodeId: "small", gpuIndices: [2, 3] }],
     },
     {
+      name: "a resumed session goes back to the node holding its cache when it fits",
+      view: world({ nodes: [node("a").gpus(4), node("b").gpus(2)], sessions: [session("s1").cachedOn("a")] }),
+      expect: [{ kind: "place", sessionId: "s1", nodeId: "a" }],
+    },
+    {
+      name: "…and to the best fit elsewhere when its cache node is full",
+      view: world({ nodes: [node("a").gpus(1), node("b").gpus(2), node("c").gpus(4)], sessions: [session("run").on("a", [0]), session("s1").cachedOn("a")] }),
+      expect: [{ kind: "place", sessionId: "s1", nodeId: "b" }],
+    },
+    {
       name: "waits for capacity when every GPU is taken",
       view: world({
         nodes: [node("n1").gpus(2)],

@@ -221,8 +221,12 @@ function placeJob(j: JobView, nodes: readonly NodeView[], allocated: Map<string,
   };
 }
 
-/** The usable node with the fewest free GPUs that still fits `need`, to keep big holes for big requests. */
-function bestFit(usable: readonly NodeView[], allocated: Map<string, Set<number>>, need: number) {
+/**
+ * The usable node with the fewest free GPUs that still fits `need`, to keep
+ * big holes for big requests — or `preferred` (where a session's cache is)
+ * whenever it fits.
+ */
+function bestFit(usable: readonly NodeView[], allocated: Map<string, Set<number>>, need: number, preferred: string | null = null) {
   let best: { node: NodeView; free: number[] } | undefined;
   let mostFree = 0;
   for (const node of usable.toSorted((a, b) => a.name.localeCompare(b.name))) {
@@ -230,7 +234,8 @@ function bestFit(usable: readonly NodeView[], allocated: Map<string, Set<number>
     const free: number[] = [];
     for (let i = 0; i < node.gpuCount; i++) if (!held.has(i)) free.push(i);
     mostFree = Math.max(mostFree, free.length);
-    if (free.length >= need && (!best || free.length < best.free.length)) best = { node, free };
+    if (free.length < need || best?.node.id === preferred) continue;
+    if (!best || node.id === preferred || free.length < best.free.length) best = { node, free };
   }
   return { best, mostFree };
 }
@@ -274,7 +279,7 @@ function place(
     return wait(`waiting for capacity: every ${s.gpuType} node is unavailable (${why.join(", ")})`);
   }
 
-  const { best, mostFree } = bestFit(usable, allocated, s.gpuCount);
+  const { best, mostFree } = bestFit(usable, allocated, s.gpuCount, s.cacheNodeId ?? null);
   if (!best) {
     return { ...wait(`waiting for capacity: needs ${gpus} on one node; at most ${mostFree} free right now`), capacity: true };
   }

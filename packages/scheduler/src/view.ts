@@ -25,6 +25,8 @@ export interface SessionView {
   nodeId: string | null;
   gpuIndices: readonly number[];
   createdAt: Date;
+  /** The node that last ran it (its directory and pack cache are there): placement prefers it. */
+  cacheNodeId?: string | null;
   /** An agent action of this kind is pending or claimed for the session. */
   openAction: "start" | "stop" | null;
 }

@@ -175,7 +175,8 @@ export const agentRouter = {
     const nodeName = node?.name ?? action.nodeId;
     const now = ctx.clock.now();
     const session = action.sessionId ? await ctx.repos.sessions.byId(action.sessionId) : null;
-    const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, stoppedAt: now };
+    // The node keeps the session's directory and pack cache: a resume prefers it.
+    const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, stoppedAt: now, cacheNodeId: action.nodeId };
     let transition;
     if (session && action.kind === "start") {
       if (input.outcome.ok) {
