@@ -5,6 +5,7 @@ import { createApiClient, type ApiClient } from "./api-client.ts";
 import type { AgentEnv } from "./env.ts";
 import { detectGpus } from "./gpus.ts";
 import { createActivityCollector, fileGpuSource, nvidiaGpuSource } from "./activity.ts";
+import { createJobWorker } from "./jobs.ts";
 import { createSnapshotter } from "./snapshots.ts";
 import { startTerminalServer } from "./terminal-server.ts";
 import type { Progress } from "@daybox/snapshot";
@@ -52,7 +53,9 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     });
     nodeId = r.nodeId;
   };
+  const jobs = createJobWorker({ api, root: path.join(env.DAYBOX_DATA_DIR, "jobs"), nodeId: () => nodeId, log });
   await retry(register, log, "register node");
+  await jobs.reconcile().catch((e: Error) => log(`reconcile jobs: ${e.message}`));
   log(`node ${env.nodeName} registered: ${gpus.gpuCount} × ${gpus.gpuType} (${gpus.source})`);
 
   // Sessions that ended on their own become Failed, with what happened.
@@ -70,7 +73,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
   const heartbeat = setInterval(() => {
     api.agent.heartbeat.mutate({ nodeId }).catch(async (e: Error) => {
       log(`heartbeat: ${e.message}`);
-      if (/not found/.test(e.message)) await register().catch(() => {});
+      if (/not found/.test(e.message)) await register().then(() => jobs.reconcile()).catch(() => {});
     });
   }, env.DAYBOX_HEARTBEAT_MS);
 
@@ -136,18 +139,24 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     };
     try {
       if (env.DAYBOX_AGENT_FAULT === "exit-after-claim") crash(`fault injected after claiming ${action.id}`);
-      const sessionId = action.sessionId!;
+      const sessionId = action.sessionId ?? action.jobId!;
       let outcome: Outcome;
       try {
-        if (action.kind === "start") {
+        if (action.kind === "job_run") {
+          outcome = { ok: true, result: await jobs.run(action.payload as { jobId: string; attempt: number; command: string[]; gpuIndices: number[] }) };
+        } else if (action.kind === "job_stop") {
+          outcome = { ok: true, result: jobs.stop(action.payload as { jobId: string; attempt: number; graceMs: number }) };
+        } else if (action.kind === "start") {
           const p = action.payload as { name?: string; image?: string; gpuIndices?: number[]; project?: string; restoreSnapshotId?: string | null };
           // A parked session comes back from its snapshot first (unless it already runs here: an adopted retry).
           const restoring = !!p.restoreSnapshotId && !(await runtime.list()).some((s) => s.sessionId === sessionId);
           await api.agent.starting.mutate({ ...ref, ...(restoring ? { restoring: p.restoreSnapshotId! } : {}) });
-          let restored: Record<string, number> = {};
+          let restored: Record<string, number | string> = {};
           if (restoring) {
-            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress });
-            restored = { restoreMs: r.durationMs, restoredBytes: r.bytes, fetchedBytes: r.fetchedBytes };
+            // The copy this node kept when it parked the session is reused when it is verifiably the snapshot.
+            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress, reuseLocal: true });
+            log(`restore ${sessionId}: ${r.source === "local" ? "kept the local copy" : `from the ${r.source}`} in ${r.durationMs} ms (${r.targetCheck})`);
+            restored = { restoreMs: r.durationMs, restoredBytes: r.bytes, fetchedBytes: r.fetchedBytes, restoreSource: r.source };
           }
           const running = await runtime.start({ sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] });
           if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
@@ -198,6 +207,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
       clearInterval(heartbeat);
       clearInterval(activity);
       await loop;
+      await jobs.close();
       await runtime.close();
       await terminals.close();
     },

@@ -39,9 +39,13 @@ export function createSnapshotter(env: AgentEnv) {
         durationMs: m.stats.durationMs,
       };
     },
-    async restore(opts: { project: string; snapshotId: string; dir: string; onProgress: (p: Progress) => void }) {
+    /**
+     * `reuseLocal`: keep `dir` as it is when it still holds exactly this snapshot
+     * (a session resuming on the node that parked it); anything else restores in full.
+     */
+    async restore(opts: { project: string; snapshotId: string; dir: string; onProgress: (p: Progress) => void; reuseLocal?: boolean }) {
       const repo = await repoFor(opts.project);
-      return restoreSnapshot({ repo, snapshotId: opts.snapshotId, target: opts.dir, cache, onProgress: opts.onProgress });
+      return restoreSnapshot({ repo, snapshotId: opts.snapshotId, target: opts.dir, cache, onProgress: opts.onProgress, reuseTarget: opts.reuseLocal ?? false });
     },
   };
 }

@@ -6,12 +6,14 @@
  *        [--no-evict] [--tools daybox,restic,tar,cp]
  */
 import { execFileSync, execSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { assertSameListing, generateTree, hashListing, mutate, unmutate, type TreeSpec } from "./generate.ts";
-import { ensureBucket, s3Client, type S3Env } from "./s3.ts";
+import { ensureBucket, s3Client } from "./s3.ts";
+import { median } from "./stats.ts";
+import { benchS3, pageCacheEvictor, prepareWorkDir } from "./testbed.ts";
 import { cpA } from "./tools/cp.ts";
 import { DayboxTool } from "./tools/daybox.ts";
 import { ResticTool } from "./tools/restic.ts";
@@ -19,8 +21,6 @@ import { TarZstdTool } from "./tools/tar-zstd.ts";
 import type { Tool, ToolContext } from "./tools/types.ts";
 
 const BENCH_DIR = import.meta.dirname;
-const REPO_ROOT = path.resolve(BENCH_DIR, "../../..");
-const MARKER = ".daybox-bench";
 
 const { values: flags } = parseArgs({
   options: {
@@ -66,37 +66,13 @@ need("zstd", "apt-get install -y zstd");
 need("tar", "apt-get install -y tar");
 if (enabled.has("restic")) need("restic", "apt-get install -y restic");
 
-function endpoint(): string {
-  if (flags.endpoint) return flags.endpoint;
-  if (process.env["DAYBOX_BENCH_S3_ENDPOINT"]) return process.env["DAYBOX_BENCH_S3_ENDPOINT"];
-  const script = path.join(REPO_ROOT, "infra/testbed/versitygw.sh");
-  if (!existsSync(script)) throw new Error(`no S3 endpoint: pass --endpoint or provide ${script}`);
-  log("starting the S3 test server (infra/testbed/versitygw.sh)");
-  return execFileSync("bash", [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").at(-1)!;
-}
-const s3: S3Env = {
-  endpoint: endpoint(),
-  accessKeyId: process.env["DAYBOX_BENCH_S3_ACCESS_KEY"] ?? "daybox",
-  secretAccessKey: process.env["DAYBOX_BENCH_S3_SECRET_KEY"] ?? "daybox-secret",
-  region: "us-east-1",
-};
+const s3 = benchS3(flags.endpoint, log);
 const client = s3Client(s3);
 
 /** Page cache eviction, the same before every timed step, when the kernel lets us. */
-let evict = !flags["no-evict"];
-function dropCaches() {
-  if (!evict) return;
-  execSync("sync");
-  writeFileSync("/proc/sys/vm/drop_caches", "3");
-}
-if (evict) {
-  try {
-    dropCaches();
-  } catch {
-    evict = false;
-    log("cannot write /proc/sys/vm/drop_caches (not root or not permitted): page cache is NOT evicted between steps");
-  }
-}
+const pageCache = pageCacheEvictor(!flags["no-evict"], log);
+const evict = pageCache.enabled;
+const dropCaches = () => pageCache.drop();
 
 async function timed(what: string, fn: () => Promise<unknown>): Promise<number> {
   dropCaches();
@@ -131,27 +107,12 @@ const record = (row: Row, m: Metric, v: number) => {
 };
 const notes: Record<string, string | number>[] = [];
 
-function median(xs: number[] | undefined): number {
-  if (!xs?.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 const med = (row: Row, m: Metric) => median(samples.get(`${row}|${m}`));
 
 // ---------- the benchmark ----------
 
-function prepareWorkDir() {
-  if (existsSync(workDir)) {
-    if (!existsSync(path.join(workDir, MARKER)) && readdirSync(workDir).length) throw new Error(`${workDir} exists and is not a benchmark work dir; pick another --work-dir`);
-    rmSync(workDir, { recursive: true, force: true });
-  }
-  mkdirSync(workDir, { recursive: true });
-  writeFileSync(path.join(workDir, MARKER), "");
-}
-
 async function main() {
-  prepareWorkDir();
+  prepareWorkDir(workDir);
   const src = path.join(workDir, "src");
   const profileDir = `${workDir}-profiles`;
   const nodeArgs = flags.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-name={label}.cpuprofile"] : [];

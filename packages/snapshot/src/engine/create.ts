@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import path from "node:path";
 import { Chunker } from "../core/chunker.ts";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
@@ -9,6 +9,7 @@ import { PackWriter } from "./pack-writer.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { newSnapshotId, type Repository } from "./repository.ts";
+import { entryMeta, scan, specialKind, unchanged, type Scanned } from "./scan.ts";
 
 export interface CreateOptions {
   repo: Repository;
@@ -28,12 +29,6 @@ export interface CreateOptions {
   lockTtlMs?: number;
   /** Worker threads for compression. Default: cores - 1 (at least 1, at most 4). */
   compressionThreads?: number;
-}
-
-interface Scanned {
-  rel: string;
-  abs: string;
-  st: BigIntStats;
 }
 
 const ZEROS = Buffer.alloc(4 * 1024 * 1024);
@@ -124,7 +119,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     let bytesSinceYield = 0;
     let itemsSinceYield = 0;
     for (const s of scanned) {
-      const common = { path: s.rel, mode: Number(s.st.mode & 0o7777n), uid: Number(s.st.uid), gid: Number(s.st.gid), mtimeNs: s.st.mtimeNs.toString() };
+      const common = entryMeta(s);
       if (s.st.isDirectory()) {
         entries.push({ ...common, type: "dir" });
         stats.dirs++;
@@ -163,7 +158,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         stats.files++;
         progress.files++;
       } else {
-        stats.skipped.push(`${s.rel} (${kind(s.st)})`);
+        stats.skipped.push(`${s.rel} (${specialKind(s.st)})`);
       }
       progress.transferredBytes = writer.uploadedBytes;
       progress.elapsedMs = Date.now() - started;
@@ -211,35 +206,6 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     await compressor.close();
     await release().catch(() => {});
   }
-}
-
-function unchanged(before: FileEntry, st: BigIntStats): boolean {
-  return before.size === Number(st.size) && before.mtimeNs === st.mtimeNs.toString() && before.ctimeNs === st.ctimeNs.toString() && before.ino === Number(st.ino);
-}
-
-function kind(st: BigIntStats): string {
-  if (st.isFIFO()) return "fifo";
-  if (st.isSocket()) return "socket";
-  if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
-  return "unknown type";
-}
-
-/** Depth-first, names sorted, parents before children. */
-function scan(root: string): Scanned[] {
-  const out: Scanned[] = [];
-  const visit = (abs: string, rel: string) => {
-    const names = readdirSync(abs).sort();
-    for (const name of names) {
-      const childAbs = path.join(abs, name);
-      const childRel = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
-      if (!st) continue; // removed while we walked
-      out.push({ rel: childRel, abs: childAbs, st });
-      if (st.isDirectory()) visit(childAbs, childRel);
-    }
-  };
-  visit(root, "");
-  return out;
 }
 
 /** Reads a file and cuts it into content-defined chunks; the size is what was actually read. */

@@ -21,6 +21,7 @@ import { isDataChunk, validateManifest, type Entry, type FileEntry } from "../co
 import type { BlobEntry } from "../core/pack.ts";
 import { ObjectNotFoundError } from "../object-store.ts";
 import { sha256, unpackChunk } from "./codec.ts";
+import { compareWithManifest } from "./local-copy.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
@@ -33,6 +34,12 @@ export interface RestoreOptions {
   cache?: PackCache;
   concurrency?: number;
   onProgress?: ProgressListener;
+  /**
+   * Keep `target` untouched when it already holds exactly this snapshot
+   * (compared as localCopyMatches does; nothing is read or fetched). Any
+   * difference means a full restore, as without this option.
+   */
+  reuseTarget?: boolean;
 }
 
 export interface RestoreResult {
@@ -41,6 +48,10 @@ export interface RestoreResult {
   /** Bytes read from the object store (0 when every pack came from the node cache). */
   fetchedBytes: number;
   durationMs: number;
+  /** Where the content came from: the target already held it (reuseTarget), the node cache alone, or the object store. */
+  source: "local" | "cache" | "store";
+  /** With reuseTarget: why the target was kept, or the first difference that ruled it out. */
+  targetCheck?: string;
 }
 
 interface Target {
@@ -65,6 +76,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const started = Date.now();
   const { repo } = opts;
   const manifest = await repo.readManifest(opts.snapshotId);
+  // Comparing writes nothing, so it may come before validation: a kept target needs none.
+  const check = opts.reuseTarget ? compareWithManifest(manifest, opts.target) : null;
+  if (check?.matches) return { files: check.files, bytes: check.bytes, fetchedBytes: 0, durationMs: Date.now() - started, source: "local", targetCheck: check.reason };
   validateManifest(manifest);
   const { chunks, packs } = await repo.loadIndex();
 
@@ -187,7 +201,14 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     progress.elapsedMs = Date.now() - started;
     report(progress, true);
     const hardlinks = manifest.entries.filter((e) => e.type === "hardlink").length;
-    return { files: files.length + hardlinks, bytes: progress.bytesTotal, fetchedBytes: progress.transferredBytes, durationMs: Date.now() - started };
+    return {
+      files: files.length + hardlinks,
+      bytes: progress.bytesTotal,
+      fetchedBytes: progress.transferredBytes,
+      durationMs: Date.now() - started,
+      source: opts.cache && progress.transferredBytes === 0 ? "cache" : "store",
+      ...(check ? { targetCheck: check.reason } : {}),
+    };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;

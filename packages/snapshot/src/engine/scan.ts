@@ -1,0 +1,58 @@
+import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
+import path from "node:path";
+import type { FileEntry } from "../core/manifest.ts";
+
+/** One entry of a walked tree: its manifest path, absolute path and lstat. */
+export interface Scanned {
+  rel: string;
+  abs: string;
+  st: BigIntStats;
+}
+
+/** Depth-first, names sorted, parents before children: the order of a manifest's entries. */
+export function scan(root: string): Scanned[] {
+  const out: Scanned[] = [];
+  walk(root, (s) => void out.push(s));
+  return out;
+}
+
+/**
+ * Visits the tree in scan order without holding it in memory; stops early when
+ * `visit` returns false. Returns whether the walk went through to the end.
+ */
+export function walk(root: string, visit: (s: Scanned) => boolean | void): boolean {
+  const dir = (abs: string, rel: string): boolean => {
+    for (const name of readdirSync(abs).sort()) {
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
+      if (!st) continue; // removed while we walked
+      if (visit({ rel: childRel, abs: childAbs, st }) === false) return false;
+      if (st.isDirectory() && !dir(childAbs, childRel)) return false;
+    }
+    return true;
+  };
+  return dir(root, "");
+}
+
+/** The metadata every non-hardlink entry records, as the manifest stores it. */
+export function entryMeta(s: Scanned) {
+  return { path: s.rel, mode: Number(s.st.mode & 0o7777n), uid: Number(s.st.uid), gid: Number(s.st.gid), mtimeNs: s.st.mtimeNs.toString() };
+}
+
+/**
+ * The incremental snapshot's trust test: a file whose size, mtime, ctime and
+ * inode are what the earlier manifest recorded still has that content.
+ * (Writing a file changes its mtime and ctime; replacing it changes its inode.)
+ */
+export function unchanged(before: FileEntry, st: BigIntStats): boolean {
+  return before.size === Number(st.size) && before.mtimeNs === st.mtimeNs.toString() && before.ctimeNs === st.ctimeNs.toString() && before.ino === Number(st.ino);
+}
+
+/** What a snapshot cannot hold: a name for the "skipped" list. */
+export function specialKind(st: BigIntStats): string {
+  if (st.isFIFO()) return "fifo";
+  if (st.isSocket()) return "socket";
+  if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
+  return "unknown type";
+}
