@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { LocalRuntime, type SessionRuntime } from "@daybox/cluster";
 import { createApiClient, type ApiClient } from "./api-client.ts";
@@ -152,13 +153,25 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
           const restoring = !!p.restoreSnapshotId && !(await runtime.list()).some((s) => s.sessionId === sessionId);
           await api.agent.starting.mutate({ ...ref, ...(restoring ? { restoring: p.restoreSnapshotId! } : {}) });
           let restored: Record<string, number | string> = {};
+          const spec = { sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] };
+          let running: Awaited<ReturnType<typeof runtime.start>> | null = null;
           if (restoring) {
-            // The copy this node kept when it parked the session is reused when it is verifiably the snapshot.
-            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress, reuseLocal: true });
+            // The copy this node kept when it parked the session is reused when it is verifiably the
+            // snapshot. Jupyter starts meanwhile (it writes nothing into the home); if the copy turns
+            // out stale, that Jupyter is stopped before the restored home replaces it, and started again.
+            const kept = existsSync(runtime.stateDir(sessionId));
+            const early = kept ? runtime.start(spec).then((r) => ({ ok: true as const, r }), (err: Error) => ({ ok: false as const, err })) : null;
+            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress, reuseLocal: true }).catch(async (err: Error) => {
+              if (early) await early.then(() => runtime.stop(sessionId));
+              throw err;
+            });
             log(`restore ${sessionId}: ${r.source === "local" ? "kept the local copy" : `from the ${r.source}`} in ${r.durationMs} ms (${r.targetCheck})`);
             restored = { restoreMs: r.durationMs, restoredBytes: r.bytes, fetchedBytes: r.fetchedBytes, restoreSource: r.source };
+            const started = await early;
+            if (started?.ok && r.source === "local") running = started.r;
+            else if (started?.ok) await runtime.stop(sessionId);
           }
-          const running = await runtime.start({ sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] });
+          running ??= await runtime.start(spec);
           if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
           outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid, ...restored } };
         } else if (action.kind === "park") {

@@ -213,8 +213,10 @@ export class LocalRuntime implements SessionRuntime {
       TERM: "xterm-256color",
       CUDA_VISIBLE_DEVICES: gpuIndices.join(","),
       DAYBOX_SESSION_ID: sessionId,
-      // Jupyter keeps its runtime files (kernel connection files) with the session.
-      JUPYTER_RUNTIME_DIR: path.join(home, ".local/share/jupyter/runtime"),
+      // Jupyter's runtime files (server info, kernel connection files) stay with the session but out of
+      // its snapshotted home: they are stale in any other run, and starting Jupyter then leaves the home
+      // untouched, so a resume can start it while it verifies the node's kept copy.
+      JUPYTER_RUNTIME_DIR: path.join(this.sessionDir(sessionId), "jupyter-runtime"),
     };
   }
 
