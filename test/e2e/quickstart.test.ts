@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -153,6 +154,12 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     };
     expect(shown.events.map((e) => e.toState)).toEqual(["Pending", "Scheduled", "Starting", "Running", "Snapshotting", "Parked", "Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped"]);
     expect(shown.events.every((e) => e.reason.length > 0)).toBe(true);
+
+    // 9. Deleting it removes its directory from the node (the snapshots stay in the store until pruned).
+    const removed = await daybox(["session", "rm", session.id, "--wait", "--json"], env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(JSON.parse(removed.stdout)).toMatchObject({ state: "Terminated" });
+    await eventually("the session's directory to be deleted on the node", async () => (existsSync(path.dirname(home)) ? undefined : true));
   });
 
   it("lets an admin manage reclaim policies from YAML: apply, ls, show, history with diffs, dry-run, rm", async () => {

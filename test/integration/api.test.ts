@@ -1301,6 +1301,11 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
 
       // A parked session can be deleted; the reclaimed time stops counting then.
       expect(await h.alice.sessions.delete.mutate({ id: idler.id })).toMatchObject({ state: "Terminated" });
+      // The node that kept its directory is told to delete it.
+      const purge = await node.claim();
+      expect(purge).toMatchObject({ kind: "stop", sessionId: idler.id, payload: { purge: true } });
+      await done(purge!, { purged: true });
+      expect(await sessionOf(h.alice, idler.id)).toMatchObject({ state: "Terminated" });
       h.clock.advance(3_600_000);
       expect((await h.bob.usage.summary.query({ since: "24h" })).projects.find((p) => p.project === "interactive")).toMatchObject({ gpuHoursReclaimed: 2 });
 

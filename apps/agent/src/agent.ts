@@ -178,7 +178,10 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
           outcome = await park(sessionId, action.payload as unknown as ParkPayload, reportProgress);
         } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
-          outcome = { ok: true, result: {} };
+          // A deleted session's directory goes too (its snapshots stay in the store until pruned).
+          const purge = (action.payload as { purge?: boolean }).purge === true;
+          if (purge) await runtime.purge(sessionId);
+          outcome = { ok: true, result: { purged: purge } };
         } else if (action.kind === "snapshot") {
           const p = action.payload as { project: string; parentSnapshotId?: string | null };
           const result = await snapshots.snapshot({ sessionId, project: p.project, dir: runtime.stateDir(sessionId), parentId: p.parentSnapshotId ?? null, onProgress: reportProgress });

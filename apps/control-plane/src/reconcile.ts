@@ -94,15 +94,15 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         return true;
       case "stop": {
         const s = world.sessions.find((x) => x.id === action.sessionId)!;
-        // A drain stops sessions the user did not ask to stop: they end Stopped, and the
-        // owner resumes them (until parking lands, a resume elsewhere would lose the home directory).
+        // A drain stops (only) sessions still starting: they end Stopped and the owner resumes them.
         const drained = s.desiredState === "running";
         const queued = await repos.sessions.queueStop({
           id: action.sessionId,
           nodeId: action.nodeId,
           reason: drained ? `${action.reason}; resume it with \`daybox session resume ${s.id}\`` : action.reason,
           actor: ACTOR,
-          purge: false,
+          // A deleted session leaves nothing on the node.
+          purge: s.desiredState === "terminated",
           ...(drained ? { desiredState: "stopped" as const } : {}),
         });
         if (queued && drained) log(`stopping ${s.id}: ${action.reason}`);

@@ -14,6 +14,8 @@ export interface SessionRuntime {
   readonly kind: "local" | "kubernetes";
   start(spec: SessionSpec): Promise<RunningSession>;
   stop(sessionId: string, opts?: { graceMs?: number }): Promise<void>;
+  /** Deletes everything the node holds for a stopped session (its state directory included): a deleted session leaves nothing behind. */
+  purge(sessionId: string): Promise<void>;
   /** The directory on this node holding the session's state (home, workspace, packages): what snapshots capture. */
   stateDir(sessionId: string): string;
   /** Sessions this runtime currently runs (adopted ones included). */

@@ -141,6 +141,11 @@ export class LocalRuntime implements SessionRuntime {
     }
   }
 
+  async purge(sessionId: string): Promise<void> {
+    if ((await this.list()).some((s) => s.sessionId === sessionId)) throw new Error(`session ${sessionId} is running; stop it before purging`);
+    await rm(this.sessionDir(sessionId), { recursive: true, force: true });
+  }
+
   async list(): Promise<RunningSession[]> {
     const entries = await readdir(this.#root).catch(() => [] as string[]);
     const out: RunningSession[] = [];

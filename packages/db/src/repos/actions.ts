@@ -76,7 +76,7 @@ export function actionsRepo(db: PrismaClient) {
     },
 
     /** Queues work for a session's node unless the same kind is already open; returns the open or new action. */
-    async enqueueOnce(input: { kind: "snapshot" | "restore"; nodeId: string; sessionId: string; payload: Record<string, unknown>; reason: string }) {
+    async enqueueOnce(input: { kind: "snapshot" | "restore" | "stop"; nodeId: string; sessionId: string; payload: Record<string, unknown>; reason: string }) {
       return db.$transaction(async (tx) => {
         const open = await tx.agentAction.findFirst({ where: { sessionId: input.sessionId, kind: input.kind, status: { in: ["pending", "claimed"] } } });
         if (open) return { action: open, created: false };
