@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import type { SessionDto } from "@daybox/api";
+import type { ResumeDto, SessionDto } from "@daybox/api";
 import { duration, integer } from "../args.ts";
 import { connect, type Api } from "../client.ts";
 import { hasDesktop } from "../config.ts";
@@ -32,6 +32,20 @@ export async function resolveSessionId(api: Api, ref: string): Promise<string> {
   if (pick.length === 1) return pick[0]!.id;
   if (pick.length === 0) throw new CliError(`no session ${ref}: pass a session id (ses-…) or name; \`daybox session ls\` lists yours`);
   throw new CliError(`several sessions are named ${ref} (${pick.map((s) => s.id).join(", ")}); pass the id instead`);
+}
+
+/** "3.2s: scheduling 0.1s (preemption 0.0s), restore 1.8s from the local copy, start 1.3s", or where it stands. */
+export function resumeLine(r: ResumeDto): string {
+  const s = (ms: number | null) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)}s`);
+  if (r.totalMs === null) return `requested ${r.requestedAt}; not Running yet`;
+  const from = r.restoreSource === "local" ? " from the local copy" : r.restoreSource === "cache" ? " from the node cache" : r.restoreSource === "store" ? " from the store" : "";
+  return (
+    `${s(r.totalMs)}: scheduling ${s(r.schedulingMs)}` +
+    (r.preemptionMs !== null ? ` (waiting ${s(r.preemptionMs)} for preempted batch jobs)` : "") +
+    (r.restoreMs !== null ? `, restore ${s(r.restoreMs)}${from}` : "") +
+    `, start ${s(r.startMs)}` +
+    (r.node ? ` on ${r.node}` : "")
+  );
 }
 
 function sessionLine(s: SessionDto): string {
@@ -183,6 +197,7 @@ export function registerSessionCommands(program: Command): void {
           ["Warned", s.warnedAt ? `${when(s.warnedAt)} — idle; \`daybox session keep-alive ${s.id} --for 2h\` prevents the reclaim` : null],
           ["Keep-alive", s.keepAliveUntil && new Date(s.keepAliveUntil) > now ? `until ${s.keepAliveUntil}` : null],
           ["Parked in", s.parkedSnapshotId],
+          ["Last resume", s.lastResume ? resumeLine(s.lastResume) : null],
         ]),
       );
       print("\nEvents:");
