@@ -59,6 +59,8 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await expect(h.alice.auth.whoami.query()).resolves.toEqual({
         name: "alice",
         role: "researcher",
+        email: null,
+        via: "token",
         projects: [{ name: "vision", role: "member" }],
       });
       await expect(h.carol.auth.whoami.query()).resolves.toMatchObject({ projects: [{ name: "nlp", role: "manager" }] });
@@ -1343,7 +1345,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await h.admin.nodes.uncordon.mutate({ name: "node-a" });
       const erin = await h.admin.users.create.mutate({ name: "erin" });
       expect(erin).toMatchObject({ name: "erin", role: "researcher" });
-      await expect(h.client(erin.token).auth.whoami.query()).resolves.toEqual({ name: "erin", role: "researcher", projects: [] });
+      await expect(h.client(erin.token).auth.whoami.query()).resolves.toEqual({ name: "erin", role: "researcher", email: null, via: "token", projects: [] });
       await expectTRPCError(h.admin.users.create.mutate({ name: "erin" }), "CONFLICT", "user erin already exists");
 
       const log = await h.admin.audit.list.query({ limit: 1000 });

@@ -82,10 +82,12 @@ export async function up(opts: UpOptions): Promise<void> {
     DAYBOX_DATA_DIR: dataDir,
     DAYBOX_API_PORT: String(apiPort),
     DAYBOX_BOOTSTRAP_QUOTA: gpus > 0 ? `${gpuType}=${gpus}` : "",
+    DAYBOX_PUBLIC_URL: process.env["DAYBOX_PUBLIC_URL"] ?? `http://127.0.0.1:${portalPort}`,
   });
   const ready = await readyLine(cp, 120_000);
   const apiUrl = ready["url"] as string;
   const adminToken = (ready["adminToken"] as string | null) ?? null;
+  const adminPassword = (ready["adminPassword"] as string | null) ?? null;
 
   // 2. The node agent for this machine.
   const agent = start("agent", [...tsx, "apps/agent/src/main.ts"], {
@@ -103,8 +105,7 @@ export async function up(opts: UpOptions): Promise<void> {
   const portalDir = path.join(repoRoot, "apps/portal");
   if (opts.portal !== false) {
     if (existsSync(path.join(portalDir, ".next/BUILD_ID"))) {
-      const nextBin = path.join(path.dirname(fileURLToPath(import.meta.resolve("next/package.json"))), "dist/bin/next");
-      start("portal", [nextBin, "start", "-p", String(portalPort), "-H", "127.0.0.1"], { DAYBOX_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1" }, portalDir);
+      start("portal", [...tsx, "server.ts"], { DAYBOX_API_URL: apiUrl, PORT: String(portalPort), HOST: "127.0.0.1", NEXT_TELEMETRY_DISABLED: "1" }, portalDir);
       portalUrl = `http://127.0.0.1:${portalPort}`;
       await waitForHttp(`${portalUrl}/api/health`, 60_000);
     } else {
@@ -132,6 +133,13 @@ export async function up(opts: UpOptions): Promise<void> {
       "",
       `  Admin token (shown once; also saved in ${path.join(dataDir, "admin-token")} and to the CLI config ${cliConfig}):`,
       `  ${adminToken}`,
+    );
+  }
+  if (adminPassword) {
+    lines.push(
+      "",
+      `  Portal sign-in (shown once; also saved in ${path.join(dataDir, "admin-password")}):`,
+      `  ${String(ready["adminEmail"])}  ${adminPassword}`,
     );
   }
   lines.push("", "Try:  daybox session create --gpus 1 --wait   then   daybox attach <id>", "Press Ctrl-C to stop (sessions keep running and are adopted on the next start).", "");

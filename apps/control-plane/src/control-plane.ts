@@ -1,8 +1,8 @@
 import { systemClock, type Clock } from "@daybox/core";
 import { createRepos, openDatabase } from "@daybox/db";
-import { Notifier, createApiServer } from "@daybox/api";
+import { Notifier, createApiServer, createWebAuth } from "@daybox/api";
 import { mkdir } from "node:fs/promises";
-import { bootstrap } from "./bootstrap.ts";
+import { authSecret, bootstrap } from "./bootstrap.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import type { ControlPlaneEnv } from "./env.ts";
 import { createReclaimer } from "./reclaim.ts";
@@ -21,10 +21,25 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
     throw err;
   });
   const repos = createRepos(db.prisma);
-  const boot = await bootstrap(repos, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
+  const webAuth = createWebAuth(repos, {
+    secret: env.DAYBOX_AUTH_SECRET ?? (await authSecret(env.DAYBOX_DATA_DIR)),
+    publicUrl: env.DAYBOX_PUBLIC_URL,
+    openSignUp: env.DAYBOX_OPEN_SIGNUP === "1",
+    ...(env.DAYBOX_OIDC_DISCOVERY_URL && env.DAYBOX_OIDC_CLIENT_ID && env.DAYBOX_OIDC_CLIENT_SECRET
+      ? {
+          oidc: {
+            discoveryUrl: env.DAYBOX_OIDC_DISCOVERY_URL,
+            clientId: env.DAYBOX_OIDC_CLIENT_ID,
+            clientSecret: env.DAYBOX_OIDC_CLIENT_SECRET,
+            ...(env.DAYBOX_OIDC_NAME ? { name: env.DAYBOX_OIDC_NAME } : {}),
+          },
+        }
+      : {}),
+  });
+  const boot = await bootstrap(repos, webAuth, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
   const notifier = new Notifier();
   const api = await createApiServer(
-    { repos, clock, notifier, version: VERSION, actionLeaseMs: env.DAYBOX_ACTION_LEASE_MS },
+    { repos, clock, notifier, webAuth, version: VERSION, actionLeaseMs: env.DAYBOX_ACTION_LEASE_MS },
     { host: env.DAYBOX_API_HOST, port: env.DAYBOX_API_PORT },
   );
   const reconciler = createReconciler({
@@ -59,6 +74,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
   return {
     url: api.url,
     adminToken: boot.adminToken,
+    adminPassword: boot.adminPassword,
     agentTokenFile: boot.agentTokenFile,
     repos,
     async close() {

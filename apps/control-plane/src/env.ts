@@ -11,6 +11,17 @@ const schema = z.object({
   DAYBOX_TICK_MS: z.coerce.number().int().min(50).default(1000),
   DAYBOX_ACTION_LEASE_MS: z.coerce.number().int().min(500).default(30_000),
   DAYBOX_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Where browsers reach Daybox (the portal): sign-in cookies, OIDC redirects and CSRF checks use it. */
+  DAYBOX_PUBLIC_URL: z.url("DAYBOX_PUBLIC_URL must be a URL like https://daybox.example.org").default("http://127.0.0.1:3000"),
+  /** Signs portal session cookies; default: generated once into <data-dir>/auth-secret. */
+  DAYBOX_AUTH_SECRET: z.string().min(32, "DAYBOX_AUTH_SECRET must be at least 32 characters").optional(),
+  /** "1" lets anyone who reaches the portal create a researcher account. */
+  DAYBOX_OPEN_SIGNUP: z.enum(["0", "1"]).default("0"),
+  /** Portal sign-in through an OpenID Connect provider: all three, or none. */
+  DAYBOX_OIDC_DISCOVERY_URL: z.url().optional(),
+  DAYBOX_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  DAYBOX_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  DAYBOX_OIDC_NAME: z.string().min(1).max(60).optional(),
   /** Quota for the default project on first start, e.g. "sim-a100=4,h100=8". */
   DAYBOX_BOOTSTRAP_QUOTA: z
     .string()
@@ -31,11 +42,18 @@ const schema = z.object({
 
 export type ControlPlaneEnv = z.infer<typeof schema> & { databaseUrl: string };
 
+const OIDC_KEYS = ["DAYBOX_OIDC_DISCOVERY_URL", "DAYBOX_OIDC_CLIENT_ID", "DAYBOX_OIDC_CLIENT_SECRET"] as const;
+
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): ControlPlaneEnv {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ");
     throw new Error(`invalid control-plane configuration:\n  ${issues}`);
+  }
+  const oidcSet = OIDC_KEYS.filter((k) => parsed.data[k] !== undefined);
+  if (oidcSet.length > 0 && oidcSet.length < OIDC_KEYS.length) {
+    const missing = OIDC_KEYS.filter((k) => parsed.data[k] === undefined).join(", ");
+    throw new Error(`invalid control-plane configuration:\n  OIDC sign-in needs all of ${OIDC_KEYS.join(", ")}; missing ${missing}`);
   }
   const dataDir = path.resolve(parsed.data.DAYBOX_DATA_DIR);
   return {

@@ -1,3 +1,4 @@
+import { BOOTSTRAP_ADMIN_EMAIL } from "./bootstrap.ts";
 import { startControlPlane } from "./control-plane.ts";
 import { loadEnv } from "./env.ts";
 
@@ -5,7 +6,7 @@ import { loadEnv } from "./env.ts";
 async function main() {
   const env = loadEnv();
   const cp = await startControlPlane(env);
-  console.log(JSON.stringify({ event: "ready", url: cp.url, adminToken: cp.adminToken, agentTokenFile: cp.agentTokenFile }));
+  console.log(JSON.stringify({ event: "ready", url: cp.url, adminToken: cp.adminToken, adminPassword: cp.adminPassword, adminEmail: BOOTSTRAP_ADMIN_EMAIL, agentTokenFile: cp.agentTokenFile }));
   let closing = false;
   const shutdown = async () => {
     if (closing) return;

@@ -1,11 +1,12 @@
 import http from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { authenticate } from "./auth.ts";
+import { authenticateRequest, fromPortal } from "./auth.ts";
 import { createContextFactory, type ApiServices } from "./context.ts";
 import { DomainError } from "./errors.ts";
 import { collectMetrics } from "./metrics.ts";
 import { appRouter } from "./router.ts";
 import { createTerminalProxy } from "./terminal.ts";
+import { WEB_AUTH_PATH } from "./web-auth.ts";
 
 export interface ApiServer {
   server: http.Server;
@@ -16,7 +17,8 @@ export interface ApiServer {
 /**
  * One HTTP server: tRPC at /trpc (queries, mutations, SSE subscriptions),
  * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz,
- * Prometheus metrics at /metrics (an admin's bearer token).
+ * Prometheus metrics at /metrics (an admin's bearer token), browser sign-in
+ * (better-auth) under /api/auth.
  */
 export async function createApiServer(services: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
   const trpc = createHTTPHandler({
@@ -40,7 +42,7 @@ export async function createApiServer(services: ApiServices, listen: { host: str
       return;
     }
     if (path === "/metrics") {
-      metrics(services, req.headers.authorization).then(
+      metrics(services, req.headers).then(
         (body) => {
           res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
           res.end(body);
@@ -54,6 +56,18 @@ export async function createApiServer(services: ApiServices, listen: { host: str
       return;
     }
     if (path?.startsWith("/trpc/")) return trpc(req, res);
+    if (path?.startsWith(`${WEB_AUTH_PATH}/`)) {
+      // Only the portal's pages may sign in or out (no login CSRF from other sites).
+      if (req.method !== "GET" && !fromPortal(services, req.headers)) {
+        json(res, 403, { error: `refused a sign-in request from ${req.headers.origin}: sign in on the Daybox portal itself` });
+        return;
+      }
+      services.webAuth.handle(req, res).catch((err: unknown) => {
+        console.error("[api] sign-in failed:", err);
+        if (!res.headersSent) json(res, 500, { error: "sign-in is unavailable; see the API server's log" });
+      });
+      return;
+    }
     json(res, 404, { error: `no route ${path}; the API lives under /trpc` });
   });
   server.on("upgrade", (req, socket, head) => {
@@ -99,9 +113,9 @@ function json(res: http.ServerResponse, status: number, body: unknown) {
 }
 
 /** Fleet figures are an operator's view: admins only (Prometheus sends the token as `authorization: Bearer`). */
-async function metrics(services: ApiServices, header: string | undefined): Promise<string> {
+async function metrics(services: ApiServices, headers: http.IncomingHttpHeaders): Promise<string> {
   const now = services.clock.now();
-  const p = await authenticate(services.repos, header, now);
+  const p = await authenticateRequest(services, headers, now);
   if (p.role !== "admin") throw new DomainError("FORBIDDEN", `metrics are for admins; ${p.name} is a ${p.role}`);
   return collectMetrics(services.repos, now);
 }

@@ -1,6 +1,6 @@
 import { initTRPC } from "@trpc/server";
 import { ZodError } from "zod";
-import { authenticate, type Principal } from "./auth.ts";
+import { authenticate, authenticateRequest, type Principal } from "./auth.ts";
 import type { Context } from "./context.ts";
 import { DomainError, Forbidden, toTRPCError } from "./errors.ts";
 
@@ -42,7 +42,7 @@ const domainErrors = t.middleware(async ({ next }) => {
 export const publicProcedure = t.procedure.use(domainErrors);
 
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const principal: Principal = await authenticate(ctx.repos, ctx.authorization, ctx.clock.now()).catch((e) => {
+  const principal: Principal = await authenticateRequest(ctx, ctx.headers, ctx.clock.now()).catch((e) => {
     throw toTRPCError(e);
   });
   if (principal.role === "agent") {
@@ -59,7 +59,8 @@ export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
 });
 
 export const agentProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const principal = await authenticate(ctx.repos, ctx.authorization, ctx.clock.now()).catch((e) => {
+  const authorization = ctx.headers.authorization;
+  const principal = await authenticate(ctx.repos, authorization, ctx.clock.now()).catch((e) => {
     throw toTRPCError(e);
   });
   if (principal.role !== "agent") throw toTRPCError(new Forbidden("only node agents may call the agent API"));

@@ -12,8 +12,12 @@ export type ApiClient = TRPCClient<AppRouter>;
  * headers, so a custom fetch adds the Authorization header, as the CLI does.
  */
 export function clientWithHeader(baseUrl: string, authorization: string | undefined): ApiClient {
+  return clientWithHeaders(baseUrl, authorization === undefined ? {} : { authorization });
+}
+
+/** A client that sends these headers with every call (e.g. a portal session's cookie and Origin). */
+export function clientWithHeaders(baseUrl: string, headers: Record<string, string>): ApiClient {
   const url = `${baseUrl}/trpc`;
-  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({

@@ -1,7 +1,7 @@
 import { FakeClock } from "@daybox/core";
 import { createRepos, type Repos } from "@daybox/db";
 import { openTestDatabase, type Database } from "@daybox/db/testing";
-import { Notifier, createApiServer, type ApiServer } from "@daybox/api";
+import { Notifier, createApiServer, createWebAuth, type ApiServer, type WebAuth } from "@daybox/api";
 // An app's source, imported by a cross-package test on purpose: the real reconcile loop, ticked by hand.
 import { createReconciler } from "../../../apps/control-plane/src/reconcile.ts";
 import { createReclaimer } from "../../../apps/control-plane/src/reclaim.ts";
@@ -12,6 +12,8 @@ export type DatabaseKind = "pglite" | "postgres";
 
 /** Short enough to expire in a test, long enough that nothing expires by accident. */
 export const ACTION_LEASE_MS = 30_000;
+/** The portal origin the harness's web sign-in trusts (browsers' requests carry it as Origin). */
+export const PORTAL_ORIGIN = "http://portal.test";
 
 export interface Seeded {
   /** Token secrets by user name. */
@@ -32,6 +34,7 @@ export interface Harness extends Seeded {
   repos: Repos;
   clock: FakeClock;
   notifier: Notifier;
+  webAuth: WebAuth;
   server: ApiServer;
   url: string;
   admin: ApiClient;
@@ -63,8 +66,9 @@ export async function startHarness(kind: DatabaseKind): Promise<Harness> {
     const clock = new FakeClock("2026-03-02T09:00:00Z");
     const notifier = new Notifier();
     const seeded = await seed(repos);
+    const webAuth = createWebAuth(repos, { secret: "integration-test-secret-0123456789abcdef", publicUrl: PORTAL_ORIGIN });
     const server = await createApiServer(
-      { repos, clock, notifier, version: "test", actionLeaseMs: ACTION_LEASE_MS },
+      { repos, clock, notifier, webAuth, version: "test", actionLeaseMs: ACTION_LEASE_MS },
       { host: "127.0.0.1", port: 0 },
     );
     const reconcilerLog: string[] = [];
@@ -93,6 +97,7 @@ export async function startHarness(kind: DatabaseKind): Promise<Harness> {
       repos,
       clock,
       notifier,
+      webAuth,
       server,
       url: server.url,
       admin,

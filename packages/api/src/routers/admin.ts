@@ -1,8 +1,22 @@
+import { randomBytes } from "node:crypto";
 import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { GPU_TYPE_PATTERN, NAME_PATTERN } from "@daybox/core";
 import { BadInput, Conflict, NotFound } from "../errors.ts";
+import { MIN_PASSWORD_LENGTH } from "../web-auth.ts";
 import { adminProcedure, protectedProcedure, type ProtectedContext } from "../trpc.ts";
+
+const email = z.email("not a valid email address").max(254).transform((e) => e.toLowerCase());
+
+async function emailIsFree(ctx: ProtectedContext, address: string) {
+  if (await ctx.repos.logins.byEmail(address)) throw new Conflict(`another user already signs in as ${address}`);
+}
+
+/** 20 characters from a 56-letter alphabet without look-alikes: ~116 bits. */
+function generatePassword(): string {
+  const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  return Array.from(randomBytes(20), (b) => alphabet[b % alphabet.length]).join("");
+}
 
 const name = (what: string) => z.string().regex(NAME_PATTERN, `not a valid ${what} name: use lowercase letters, digits and dashes`);
 
@@ -111,17 +125,53 @@ export const projectsRouter = {
 export const usersRouter = {
   list: adminProcedure.query(async ({ ctx }) => {
     const users = await ctx.repos.users.list();
-    return users.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt.toISOString(), disabled: u.disabledAt !== null }));
+    return users.map((u) => ({
+      name: u.name,
+      role: u.role,
+      createdAt: u.createdAt.toISOString(),
+      disabled: u.disabledAt !== null,
+      email: u.login?.email ?? null,
+    }));
   }),
-  /** Creates a user and their first API token (shown once). */
+  /**
+   * Creates a user and their first API token (shown once); with an email, also
+   * a portal sign-in with a generated password (shown once).
+   */
   create: adminProcedure
-    .input(z.object({ name: name("user"), role: z.enum(["researcher", "admin"]).default("researcher") }))
+    .input(z.object({ name: name("user"), role: z.enum(["researcher", "admin"]).default("researcher"), email: email.optional() }))
     .mutation(async ({ ctx, input }) => {
       if (await ctx.repos.users.byName(input.name)) throw new Conflict(`user ${input.name} already exists`);
-      const user = await ctx.repos.users.create(input);
+      if (input.email) await emailIsFree(ctx, input.email);
+      const user = await ctx.repos.users.create({ name: input.name, role: input.role });
       const { secret } = await ctx.repos.tokens.create({ userId: user.id, name: "initial" });
-      await audit(ctx, "user.create", `user:${user.name}`, { role: user.role });
-      return { name: user.name, role: user.role, token: secret };
+      const password = input.email ? generatePassword() : null;
+      if (input.email && password) await ctx.webAuth.setPassword(user, input.email, password);
+      await audit(ctx, "user.create", `user:${user.name}`, { role: user.role, ...(input.email ? { email: input.email } : {}) });
+      return { name: user.name, role: user.role, token: secret, email: input.email ?? null, password };
+    }),
+  /**
+   * Sets (or resets) a user's portal sign-in: email and password. Without a
+   * password one is generated and returned once. Signs them out of every browser.
+   */
+  setPassword: adminProcedure
+    .input(
+      z.object({
+        user: name("user"),
+        email: email.optional(),
+        password: z.string().min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`).max(200).optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const user = await userByName(ctx, input.user);
+      if (user.role === "agent") throw new BadInput(`${user.name} is a node agent; agents cannot sign in to the portal`);
+      const login = await ctx.repos.logins.ofUser(user.id);
+      const address = input.email ?? login?.email;
+      if (!address) throw new BadInput(`${user.name} has no sign-in yet: give their email (--email)`);
+      if (address !== login?.email) await emailIsFree(ctx, address);
+      const password = input.password ?? generatePassword();
+      await ctx.webAuth.setPassword(user, address, password);
+      await audit(ctx, "user.password.set", `user:${user.name}`, { email: address });
+      return { name: user.name, email: address, password: input.password ? null : password };
     }),
 } satisfies TRPCRouterRecord;
 

@@ -2,7 +2,7 @@ import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { NAME_PATTERN } from "@daybox/core";
 import { NotFound } from "../errors.ts";
-import { protectedProcedure } from "../trpc.ts";
+import { protectedProcedure, publicProcedure } from "../trpc.ts";
 
 export const tokensRouter = {
   /** A new token for yourself; admins may create one for another user. The secret is shown once. */
@@ -61,11 +61,16 @@ export const tokensRouter = {
 } satisfies TRPCRouterRecord;
 
 export const authRouter = {
+  /** What the portal's sign-in page offers (no credentials needed). */
+  methods: publicProcedure.query(({ ctx }) => ctx.webAuth.methods),
   whoami: protectedProcedure.query(async ({ ctx }) => {
     const memberships = await ctx.repos.projects.membershipsOf(ctx.principal.id);
+    const login = await ctx.repos.logins.ofUser(ctx.principal.id);
     return {
       name: ctx.principal.name,
       role: ctx.principal.role,
+      email: login?.email ?? null,
+      via: ctx.principal.tokenId.startsWith("web:") ? ("portal" as const) : ("token" as const),
       projects: memberships.map((m) => ({ name: m.project.name, role: m.role })),
     };
   }),

@@ -3,6 +3,7 @@ import { actionsRepo } from "./actions.ts";
 import { activityRepo } from "./activity.ts";
 import { auditRepo } from "./audit.ts";
 import { jobsRepo } from "./jobs.ts";
+import { loginsRepo } from "./logins.ts";
 import { nodesRepo } from "./nodes.ts";
 import { resumesRepo } from "./resumes.ts";
 import { usageRepo } from "./usage.ts";
@@ -18,6 +19,7 @@ export function createRepos(db: PrismaClient) {
   return {
     users: usersRepo(db),
     tokens: tokensRepo(db),
+    logins: loginsRepo(db),
     projects: projectsRepo(db),
     nodes: nodesRepo(db),
     sessions: sessionsRepo(db),

@@ -29,7 +29,7 @@ export function usersRepo(db: PrismaClient) {
       return db.user.findUnique({ where: { id } });
     },
     list() {
-      return db.user.findMany({ orderBy: { name: "asc" } });
+      return db.user.findMany({ orderBy: { name: "asc" }, include: { login: { select: { email: true } } } });
     },
     count() {
       return db.user.count();
