@@ -2,8 +2,8 @@ import { tracked, type TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, SESSION_STATES, checkRequest, newId, type UserRequest } from "@daybox/core";
 import type { Repos } from "@daybox/db";
-import { evaluate } from "@daybox/policy";
-import { sessionScope, visibleSession } from "../access.ts";
+import { evaluate, type Verdict } from "@daybox/policy";
+import { inScope, sessionScope, visibleSession } from "../access.ts";
 import { loadReclaimInputs } from "../reclaim.ts";
 import type { Principal } from "../auth.ts";
 import { eventDto, resumeDto, sessionDto } from "../dto.ts";
@@ -41,6 +41,20 @@ export const watchInput = z.object({
 });
 
 const actor = (p: Principal) => `user:${p.name}`;
+
+function verdictDto(v: Verdict) {
+  return {
+    sessionId: v.sessionId,
+    kind: v.kind,
+    reason: v.reason,
+    policy: v.policy,
+    action: v.action,
+    idleSince: v.idleSince?.toISOString() ?? null,
+    reclaimAt: v.reclaimAt?.toISOString() ?? null,
+    canExtend: v.canExtend,
+    extensionMs: v.extensionMs,
+  };
+}
 
 /** Picks the project for a new session: the named one, else the user's only one. */
 export async function resolveProject(repos: Repos, p: Principal, name: string | undefined) {
@@ -233,6 +247,35 @@ export const sessionsRouter = {
       reason: r.reason,
       createdAt: r.createdAt.toISOString(),
     }));
+  }),
+
+  /**
+   * Where each of the caller's Running sessions stands with its reclaim
+   * policy right now: active, idle, warned (with when it will be reclaimed),
+   * exempt — the same verdicts the control plane acts on.
+   */
+  reclaimStatus: protectedProcedure.query(async ({ ctx }) => {
+    const scope = await sessionScope(ctx.repos, ctx.principal);
+    const { rows, sessions, signals, policies } = await loadReclaimInputs(ctx.repos);
+    const visible = new Set(rows.filter((r) => inScope(scope, r)).map((r) => r.id));
+    return evaluate(sessions.filter((f) => visible.has(f.id)), signals, policies, ctx.clock.now()).map(verdictDto);
+  }),
+
+  /** The session's activity signals (last values and recent history, for charts) and its reclaim verdict. */
+  signals: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+    const s = await visibleSession(ctx.repos, ctx.principal, input.id);
+    const { sessions, signals, policies } = await loadReclaimInputs(ctx.repos);
+    const facts = sessions.find((f) => f.id === s.id);
+    const sig = signals.get(s.id) ?? null;
+    const [verdict] = facts ? evaluate([facts], signals, policies, ctx.clock.now()) : [];
+    return {
+      collectedAt: sig?.collectedAt.toISOString() ?? null,
+      kernel: sig?.kernel ? { busy: sig.kernel.busy, lastActivityAt: sig.kernel.lastActivityAt?.toISOString() ?? null } : null,
+      terminalLastActivityAt: sig?.terminalLastActivityAt?.toISOString() ?? null,
+      gpu: (sig?.gpu ?? []).map((p) => [p.at.getTime(), p.value] as [number, number]),
+      cpu: (sig?.cpu ?? []).map((p) => [p.at.getTime(), p.value] as [number, number]),
+      verdict: verdict ? verdictDto(verdict) : null,
+    };
   }),
 
   /** Recent agent work on the session (start, stop, snapshot, restore) with status and live progress. */
