@@ -41,12 +41,26 @@ describe("quick start: daybox up → session create → attach → stop", () => 
     expect(JSON.parse(who.stdout)).toMatchObject({ name: "admin", role: "admin" });
   });
 
-  it("serves the portal, which can reach the API", async () => {
-    const res = await fetch(portalUrl);
-    expect(res.status).toBe(200);
-    const html = await res.text();
-    expect(html).toContain("Daybox");
-    expect(html).toMatch(/Reachable/);
+  it("serves the portal: sign-in first, then the admin's printed password signs in and the API behind it knows them", async () => {
+    const home = await fetch(portalUrl, { redirect: "manual" });
+    expect(home.status).toBe(307);
+    expect(home.headers.get("location")).toMatch(/\/sign-in$/);
+    const page = await fetch(`${portalUrl}/sign-in`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Daybox");
+
+    const m = /Portal sign-in .*\n\s+(\S+@\S+)\s+(\S+)/.exec(upProc.output());
+    expect(m, upProc.output()).not.toBeNull();
+    const signIn = await fetch(`${portalUrl}/api/auth/sign-in/email`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: portalUrl },
+      body: JSON.stringify({ email: m![1], password: m![2] }),
+    });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const who = await fetch(`${portalUrl}/trpc/auth.whoami`, { headers: { cookie } });
+    expect(((await who.json()) as { result: { data: unknown } }).result.data).toMatchObject({ name: "admin", role: "admin", via: "portal" });
+    expect((await fetch(`${portalUrl}/`, { headers: { cookie }, redirect: "manual" })).status).toBe(200);
   });
 
   it("runs a GPU session with real Jupyter and a terminal, snapshots it, parks and resumes it byte-identical, and frees the GPU on stop", async () => {

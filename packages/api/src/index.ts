@@ -6,6 +6,7 @@ export { createCallerFactory } from "./trpc.ts";
 export type { SessionDto, SessionEventDto, NodeDto, JobDto, ResumeDto } from "./dto.ts";
 export type { StartResult, SnapshotResult } from "./routers/agent.ts";
 export { TERMINAL_PATH, type TerminalControl } from "./terminal.ts";
+export { JUPYTER_PATH } from "./jupyter-proxy.ts";
 export { loadReclaimInputs } from "./reclaim.ts";
 export { createWebAuth, MIN_PASSWORD_LENGTH, WEB_AUTH_PATH, type WebAuth, type WebAuthConfig } from "./web-auth.ts";
 export { authenticateRequest, type Principal } from "./auth.ts";

@@ -5,6 +5,7 @@ import { createContextFactory, type ApiServices } from "./context.ts";
 import { DomainError } from "./errors.ts";
 import { collectMetrics } from "./metrics.ts";
 import { appRouter } from "./router.ts";
+import { createJupyterProxy } from "./jupyter-proxy.ts";
 import { createTerminalProxy } from "./terminal.ts";
 import { WEB_AUTH_PATH } from "./web-auth.ts";
 
@@ -16,7 +17,8 @@ export interface ApiServer {
 
 /**
  * One HTTP server: tRPC at /trpc (queries, mutations, SSE subscriptions),
- * terminal WebSockets at /v1/sessions/<id>/terminal, health at /healthz,
+ * terminal WebSockets at /v1/sessions/<id>/terminal, each session's Jupyter
+ * (HTTP and WebSockets, owner only) at /v1/sessions/<id>/jupyter/, health at /healthz,
  * Prometheus metrics at /metrics (an admin's bearer token), browser sign-in
  * (better-auth) under /api/auth.
  */
@@ -31,6 +33,7 @@ export async function createApiServer(services: ApiServices, listen: { host: str
     },
   });
   const terminal = createTerminalProxy(services);
+  const jupyter = createJupyterProxy(services, (req) => authenticateRequest(services, req.headers, services.clock.now()));
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -68,10 +71,11 @@ export async function createApiServer(services: ApiServices, listen: { host: str
       });
       return;
     }
+    if (jupyter.handleRequest(req, res)) return;
     json(res, 404, { error: `no route ${path}; the API lives under /trpc` });
   });
   server.on("upgrade", (req, socket, head) => {
-    if (!terminal(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+    if (!terminal(req, socket, head) && !jupyter.handleUpgrade(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
   });
 
   await new Promise<void>((resolve, reject) => {

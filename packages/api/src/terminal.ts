@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
-import { authenticate } from "./auth.ts";
+import { authenticateRequest } from "./auth.ts";
 import type { ApiServices } from "./context.ts";
 import { DomainError } from "./errors.ts";
 
@@ -15,7 +15,8 @@ export type TerminalControl =
   | { type: "exit"; code: number | null; signal?: number | null }
   | { type: "error"; message: string };
 
-const statusOf: Record<DomainError["code"], number> = {
+/** The HTTP status that answers each domain error (WebSocket and plain-HTTP refusals). */
+export const statusOf: Record<DomainError["code"], number> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
@@ -25,7 +26,8 @@ const statusOf: Record<DomainError["code"], number> = {
   NOT_IMPLEMENTED: 501,
 };
 
-function refuse(socket: Duplex, status: number, message: string) {
+/** Answers an upgrade request with an HTTP error and a JSON `{ error }` body, then closes the socket. */
+export function refuse(socket: Duplex, status: number, message: string) {
   const body = JSON.stringify({ error: message });
   socket.end(
     `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Refused"}\r\nContent-Type: application/json\r\n` +
@@ -42,7 +44,7 @@ export function createTerminalProxy(services: ApiServices) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
 
   async function authorize(req: IncomingMessage, sessionId: string) {
-    const principal = await authenticate(services.repos, req.headers.authorization, services.clock.now());
+    const principal = await authenticateRequest(services, req.headers, services.clock.now());
     const session = await services.repos.sessions.byId(sessionId);
     if (!session || session.ownerId !== principal.id) {
       throw new DomainError("NOT_FOUND", `session ${sessionId} not found (or it is not yours): only its owner can open its terminal`);

@@ -24,14 +24,26 @@ function hasServer(jupyter: string): Promise<boolean> {
   });
 }
 
-/** Arguments for a Jupyter server that only this session's owner can reach (loopback + token). */
-export function jupyterArgs(opts: { port: number; token: string; rootDir: string }): string[] {
+/** The path a session's Jupyter serves under: the same as the API's proxy path, so the proxy forwards paths unchanged. */
+export function jupyterBaseUrl(sessionId: string): string {
+  return `/v1/sessions/${sessionId}/jupyter/`;
+}
+
+/**
+ * Arguments for a Jupyter server that only this session's owner can reach
+ * (loopback + token). `baseUrl` (leading and trailing `/`) is the path prefix
+ * it serves under; the API's Jupyter proxy forwards to it without rewriting paths.
+ */
+export function jupyterArgs(opts: { port: number; token: string; rootDir: string; baseUrl?: string }): string[] {
+  const baseUrl = opts.baseUrl ?? "/";
+  if (!/^\/([\w.-]+\/)*$/.test(baseUrl)) throw new Error(`invalid Jupyter base URL ${JSON.stringify(baseUrl)}: it must start and end with "/"`);
   return [
     "server",
     "--no-browser",
     "--ServerApp.ip=127.0.0.1",
     `--ServerApp.port=${opts.port}`,
     "--ServerApp.port_retries=0",
+    `--ServerApp.base_url=${baseUrl}`,
     `--IdentityProvider.token=${opts.token}`,
     `--ServerApp.root_dir=${opts.rootDir}`,
     "--ServerApp.allow_remote_access=False",

@@ -4,7 +4,7 @@ import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import path from "node:path";
 import * as pty from "node-pty";
 import type { RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
-import { explainFailure, findJupyter, jupyterArgs } from "./jupyter.ts";
+import { explainFailure, findJupyter, jupyterArgs, jupyterBaseUrl } from "./jupyter.ts";
 import { alive, environOf, freePort, killGroup, waitFor } from "./process.ts";
 
 export interface LocalRuntimeOptions {
@@ -83,13 +83,15 @@ export class LocalRuntime implements SessionRuntime {
       if (jupyter) {
         const port = await freePort();
         const token = randomBytes(24).toString("hex");
-        child = spawn(jupyter, jupyterArgs({ port, token, rootDir: home }), {
+        // Served under the API's proxy path, so the proxy forwards paths unchanged and Jupyter's own links work.
+        const baseUrl = jupyterBaseUrl(spec.sessionId);
+        child = spawn(jupyter, jupyterArgs({ port, token, rootDir: home, baseUrl }), {
           cwd: home,
           env,
           detached: true,
           stdio: ["ignore", log.fd, log.fd],
         });
-        record = { sessionId: spec.sessionId, pid: child.pid!, jupyterUrl: `http://127.0.0.1:${port}/`, jupyterToken: token, startedAt: new Date().toISOString() };
+        record = { sessionId: spec.sessionId, pid: child.pid!, jupyterUrl: `http://127.0.0.1:${port}${baseUrl}`, jupyterToken: token, startedAt: new Date().toISOString() };
       } else {
         // Terminal-only: a placeholder process keeps the session's process group alive.
         child = spawn("sleep", ["infinity"], { cwd: home, env, detached: true, stdio: ["ignore", log.fd, log.fd] });
