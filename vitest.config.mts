@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Three tiers: unit (pure, fast), integration (real PostgreSQL, Jupyter, ...),
-// e2e (the whole platform through the CLI). `npm test` runs all three after
+// Four tiers: unit (pure, fast), integration (real PostgreSQL, Jupyter, ...),
+// e2e (the whole platform through the CLI), browser (the portal in Chromium). `npm test` runs all four after
 // infra/scripts/test.sh has installed and started what they need.
 export default defineConfig({
   test: {
@@ -25,6 +25,15 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs everything the tests need — Node dependencies, a
 # private PostgreSQL server, a real S3 server (versitygw), a real Jupyter
-# server — then type-checks and runs
-# every tier: unit, integration (PGlite and PostgreSQL), end-to-end.
+# server with JupyterLab, Chromium — then type-checks, builds the portal and
+# runs every tier: unit, integration (PGlite and PostgreSQL), end-to-end, browser.
 # Extra arguments go to vitest (e.g. `npm test -- --project unit`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +22,10 @@ export DAYBOX_TEST_S3_ENDPOINT
 log "installing Jupyter for tests…"
 JUPYTER_BIN=$(bash infra/testbed/jupyter.sh | tail -1)
 export PATH="$JUPYTER_BIN:$PATH"
+
+log "installing Chromium for the browser tests (first run ~40 s)…"
+DAYBOX_TEST_CHROMIUM=$(bash infra/testbed/chromium.sh | tail -1)
+export DAYBOX_TEST_CHROMIUM
 
 log "type-checking and linting…"
 npx turbo run typecheck --output-logs=errors-only

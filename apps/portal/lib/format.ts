@@ -3,8 +3,8 @@ export function relative(iso: string | null | undefined, now: number = Date.now(
   if (!iso) return "—";
   const ms = new Date(iso).getTime() - now;
   const abs = Math.abs(ms);
-  const text = abs < 45_000 ? "a few seconds" : duration(abs);
-  return ms < 0 ? `${text} ago` : `in ${text}`;
+  if (abs < 45_000) return "just now";
+  return ms < 0 ? `${duration(abs)} ago` : `in ${duration(abs)}`;
 }
 
 /** 950 ms → "0.9 s", 90 s → "1 min 30 s", 3 h 5 min → "3 h 5 min". */

@@ -204,7 +204,13 @@ export default function SessionPage() {
                   <h2>Activity</h2>
                   <div className="spacer" />
                   <span className="muted small">
-                    {sig?.kernel ? (sig.kernel.busy ? "kernel busy" : `kernel idle since ${relative(sig.kernel.lastActivityAt, now)}`) : "no kernel"}
+                    {sig?.kernel
+                      ? sig.kernel.busy
+                        ? "kernel busy"
+                        : sig.kernel.lastActivityAt
+                          ? `kernel last active ${relative(sig.kernel.lastActivityAt, now)}`
+                          : "no kernel activity yet"
+                      : "no kernel"}
                     {sig?.terminalLastActivityAt ? ` · terminal ${relative(sig.terminalLastActivityAt, now)}` : ""}
                   </span>
                 </div>
