@@ -26,7 +26,7 @@ if [[ -z "$BIN" ]]; then
   fi
   log "installing Chromium (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium fonts-dejavu-core >&2 || { apt-get update -q >&2 && apt-get install -y -q chromium fonts-dejavu-core >&2; }
+  apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core >&2 || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core >&2; }
   BIN=$(find_chromium)
   [[ -n "$BIN" ]] || { log "the chromium package did not provide a working /usr/bin/chromium"; exit 1; }
 fi

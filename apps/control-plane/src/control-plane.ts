@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { authSecret, bootstrap } from "./bootstrap.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import type { ControlPlaneEnv } from "./env.ts";
+import { createFleetSampler } from "./fleet-sampler.ts";
 import { createReclaimer } from "./reclaim.ts";
 import { createReconciler } from "./reconcile.ts";
 
@@ -51,6 +52,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
   });
 
   const reclaimer = createReclaimer({ repos, clock, log });
+  const sampler = createFleetSampler({ repos, clock });
 
   let stopped = false;
   let wake: (() => void) | null = null;
@@ -61,6 +63,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
         .tick()
         .then((r) => r.changed && notifier.notify())
         .catch((err: Error) => log(`reclaim tick failed: ${err.message}`));
+      await sampler.tick().catch((err: Error) => log(`fleet sample failed: ${err.message}`));
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, env.DAYBOX_TICK_MS);
         wake = () => {

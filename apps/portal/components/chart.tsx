@@ -13,14 +13,28 @@ export interface Series {
  * A small dependency-free SVG time chart: lines (optionally filled) over a
  * shared time axis, a y axis from 0 to `max` (or the data's maximum).
  */
-export function TimeChart({ series, max, unit = "", height = 180, title }: { series: Series[]; max?: number; unit?: string; height?: number; title: string }) {
+export function TimeChart({
+  series,
+  max,
+  unit = "",
+  height = 180,
+  title,
+  emptyText = "No samples yet.",
+}: {
+  series: Series[];
+  max?: number;
+  unit?: string;
+  height?: number;
+  title: string;
+  emptyText?: string;
+}) {
   const width = 720;
   const pad = { l: 40, r: 12, t: 10, b: 22 };
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) {
     return (
       <div className="empty small" style={{ height }} role="img" aria-label={`${title}: no data yet`}>
-        No samples yet — they appear within a minute of the session running.
+        {emptyText}
       </div>
     );
   }

@@ -3,6 +3,9 @@ import type { ReactNode } from "react";
 
 const STATE_TONE: Record<string, string> = {
   Running: "ok",
+  Ready: "ok",
+  NotReady: "err",
+  Down: "err",
   Pending: "info",
   Scheduled: "info",
   Starting: "info",

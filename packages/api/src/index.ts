@@ -10,3 +10,4 @@ export { JUPYTER_PATH } from "./jupyter-proxy.ts";
 export { loadReclaimInputs } from "./reclaim.ts";
 export { createWebAuth, MIN_PASSWORD_LENGTH, WEB_AUTH_PATH, type WebAuth, type WebAuthConfig } from "./web-auth.ts";
 export { authenticateRequest, type Principal } from "./auth.ts";
+export { fleetSample } from "./usage.ts";

@@ -1,4 +1,4 @@
-import type { Repos } from "@daybox/db";
+import type { FleetSampleInput, Repos } from "@daybox/db";
 
 /** A session GPU is idle-but-allocated when its latest utilization sample is below this (percent)… */
 export const IDLE_UTIL_BELOW = 5;
@@ -121,4 +121,20 @@ export function computeUsage(h: Holdings, history: ParkHistory, since: Date, now
   }
   const byName = <T extends { gpuType: string }>(a: T & { project?: string }, b: T & { project?: string }) => (a.project ?? "").localeCompare(b.project ?? "") || a.gpuType.localeCompare(b.gpuType);
   return { projects: [...projects.values()].toSorted(byName), fleet: [...fleet.values()].toSorted(byName) };
+}
+
+/** The fleet's figures now, summed over GPU types: what the control plane samples each minute for the utilization chart. */
+export async function fleetSample(repos: Repos, now: Date): Promise<FleetSampleInput> {
+  const [holdings, history] = await Promise.all([repos.usage.holdings(), repos.usage.parkHistory()]);
+  const { fleet } = computeUsage(holdings, history, new Date(0), now);
+  const sum = (k: "total" | "allocated" | "busy" | "idleAllocated" | "batch" | "gpuHoursReclaimed") => fleet.reduce((n, f) => n + f[k], 0);
+  return {
+    at: now,
+    gpusTotal: sum("total"),
+    gpusAllocated: sum("allocated"),
+    gpusBusy: sum("busy"),
+    gpusIdleAllocated: sum("idleAllocated"),
+    gpusForJobs: sum("batch"),
+    gpuHoursReclaimed: sum("gpuHoursReclaimed"),
+  };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { lineDiff as diff } from "@daybox/policy/diff";
 import { connect } from "../client.ts";
 import { UsageError } from "../errors.ts";
 import { fields, json, note, print, printTable, relativeTime } from "../output.ts";
@@ -21,27 +22,6 @@ function readDocument(file: string): Record<string, unknown> {
   }
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`${file} must hold one policy (a YAML mapping with name, idle, …)`);
   return doc as Record<string, unknown>;
-}
-
-/** A line diff of two YAML renderings: enough to see what changed between versions. */
-function diff(before: string, after: string): string {
-  const a = before.split("\n");
-  const b = after.split("\n");
-  const out: string[] = [];
-  // Longest common subsequence over lines (policies are a few dozen lines).
-  const lcs = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) {
-      out.push(`  ${a[i]}`);
-      i++;
-      j++;
-    } else if (j < b.length && (i >= a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) out.push(`+ ${b[j++]}`);
-    else out.push(`- ${a[i++]}`);
-  }
-  return out.filter((l) => l.trim() !== "").join("\n");
 }
 
 export function registerPolicyCommands(program: Command): void {

@@ -2,7 +2,7 @@ import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { formatDuration, parseDuration } from "@daybox/core";
 import { BadInput } from "../errors.ts";
-import { protectedProcedure } from "../trpc.ts";
+import { adminProcedure, protectedProcedure } from "../trpc.ts";
 import { computeUsage, FRESH_SAMPLE_MS, IDLE_UTIL_BELOW } from "../usage.ts";
 
 export const usageRouter = {
@@ -31,6 +31,30 @@ export const usageRouter = {
       idleDefinition: `latest GPU utilization sample below ${IDLE_UTIL_BELOW}% (samples older than ${formatDuration(FRESH_SAMPLE_MS)} count as unknown)`,
       projects: visible,
       fleet,
+    };
+  }),
+
+  /**
+   * The fleet's GPUs over time (one sample a minute, all types together):
+   * allocated, busy, idle-but-allocated, to batch jobs, and GPU-hours
+   * reclaimed so far. At most 360 points; longer ranges are thinned evenly.
+   */
+  fleetHistory: adminProcedure.input(z.object({ hours: z.number().min(1 / 60, "hours: at least 1 minute").max(720, "hours: at most 720 (30 days)") })).query(async ({ ctx, input }) => {
+    const now = ctx.clock.now();
+    const rows = await ctx.repos.fleet.since(new Date(now.getTime() - input.hours * 3_600_000));
+    const step = Math.max(1, Math.ceil(rows.length / 360));
+    const kept = rows.filter((_, i) => i % step === 0 || i === rows.length - 1);
+    return {
+      now: now.toISOString(),
+      points: kept.map((r) => ({
+        at: r.at.getTime(),
+        total: r.gpusTotal,
+        allocated: r.gpusAllocated,
+        busy: r.gpusBusy,
+        idleAllocated: r.gpusIdleAllocated,
+        forJobs: r.gpusForJobs,
+        gpuHoursReclaimed: r.gpuHoursReclaimed,
+      })),
     };
   }),
 } satisfies TRPCRouterRecord;

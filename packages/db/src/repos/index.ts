@@ -2,6 +2,7 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import { actionsRepo } from "./actions.ts";
 import { activityRepo } from "./activity.ts";
 import { auditRepo } from "./audit.ts";
+import { fleetRepo } from "./fleet.ts";
 import { jobsRepo } from "./jobs.ts";
 import { loginsRepo } from "./logins.ts";
 import { nodesRepo } from "./nodes.ts";
@@ -26,6 +27,7 @@ export function createRepos(db: PrismaClient) {
     jobs: jobsRepo(db),
     resumes: resumesRepo(db),
     usage: usageRepo(db),
+    fleet: fleetRepo(db),
     actions: actionsRepo(db),
     snapshots: snapshotsRepo(db),
     policies: policiesRepo(db),
@@ -41,6 +43,7 @@ export type { Transition, SessionScope } from "./sessions.ts";
 export type { ActionOutcome } from "./actions.ts";
 export { JOB_LOG_CAP_BYTES, type JobTransition } from "./jobs.ts";
 export type { World } from "./world.ts";
+export { FLEET_HISTORY_MS, type FleetSampleInput } from "./fleet.ts";
 export type { NodeRegistration } from "./nodes.ts";
 export type { PolicyVersion } from "./policies.ts";
 export { ACTIVITY_HISTORY_MS, type ActivityReport } from "./activity.ts";

@@ -216,6 +216,7 @@ export default function SessionPage() {
                 </div>
                 <TimeChart
                   title="GPU and CPU utilization, last hours"
+                  emptyText="No samples yet — the node agent reports them every few seconds while the session runs."
                   max={100}
                   unit="%"
                   series={[
