@@ -223,6 +223,7 @@ describe("portal in Chromium", () => {
       ["/admin/nodes", /Nodes/, "14-admin-nodes"],
       ["/admin/projects", /Projects/, "15-admin-projects"],
       ["/admin/audit", /Audit/, "16-admin-audit"],
+      ["/admin/users", /Users/, "16b-admin-users"],
       ["/jobs", /Jobs|Batch/, "17-jobs"],
     ] as const) {
       await page.goto(`${portal}${route}`);

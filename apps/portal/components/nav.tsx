@@ -14,6 +14,7 @@ const ADMIN = [
   { href: "/admin/policies", label: "Policies" },
   { href: "/admin/projects", label: "Projects" },
   { href: "/admin/nodes", label: "Nodes" },
+  { href: "/admin/users", label: "Users" },
   { href: "/admin/audit", label: "Audit log" },
 ];
 
