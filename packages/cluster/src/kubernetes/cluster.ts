@@ -1,0 +1,156 @@
+// The only place Daybox talks to Kubernetes. Idempotent by construction:
+// creating what exists (409) and deleting what is gone (404) are successes,
+// so a retried or repeated apply never fails or duplicates.
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  SchedulingV1Api,
+  makeInformer,
+  type Informer,
+  type V1Node,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { type JobPodSpec, LABEL, type SessionPodSpec, jobPod, jobPodName, priorityClasses, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
+import { type GpuNode, type PodVerdict, gpuNode, podVerdict } from "./status.ts";
+
+export interface KubernetesClusterOptions {
+  /** A kubeconfig file; default: in-cluster config, else ~/.kube/config. */
+  kubeconfig?: string;
+  /** Where Daybox's pods live (default "daybox"). */
+  namespace?: string;
+}
+
+export interface PodEvent {
+  kind: "session" | "job";
+  /** Session or job id (from the pod's labels). */
+  id: string;
+  pod: string;
+  node: string | null;
+  /** null when the pod was deleted. */
+  verdict: PodVerdict | null;
+}
+
+const status = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
+
+async function tolerate<T>(codes: number[], fn: () => Promise<T>): Promise<T | null> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (codes.includes(status(err) ?? -1)) return null;
+    throw err;
+  }
+}
+
+export class KubernetesCluster {
+  readonly namespace: string;
+  readonly #config: KubeConfig;
+  readonly #core: CoreV1Api;
+  readonly #scheduling: SchedulingV1Api;
+  #informers: Informer<V1Pod | V1Node>[] = [];
+
+  constructor(opts: KubernetesClusterOptions = {}) {
+    this.namespace = opts.namespace ?? "daybox";
+    this.#config = new KubeConfig();
+    if (opts.kubeconfig) this.#config.loadFromFile(opts.kubeconfig);
+    else this.#config.loadFromDefault();
+    this.#core = this.#config.makeApiClient(CoreV1Api);
+    this.#scheduling = this.#config.makeApiClient(SchedulingV1Api);
+  }
+
+  /** The API server this talks to (for messages). */
+  get server(): string {
+    return this.#config.getCurrentCluster()?.server ?? "?";
+  }
+
+  /** The namespace and the priority classes: created once, left alone after. */
+  async ensureSetup(): Promise<void> {
+    await tolerate([409], () => this.#core.createNamespace({ body: { metadata: { name: this.namespace, labels: { [LABEL.managedBy]: "daybox" } } } }));
+    for (const pc of priorityClasses()) await tolerate([409], () => this.#scheduling.createPriorityClass({ body: pc }));
+  }
+
+  /** GPU nodes: capacity, type, readiness, cordons and taints. */
+  async gpuNodes(): Promise<GpuNode[]> {
+    const list = await this.#core.listNode();
+    return list.items.map(gpuNode).filter((n): n is GpuNode => n !== null);
+  }
+
+  async startSession(spec: Omit<SessionPodSpec, "namespace">): Promise<void> {
+    const full = { ...spec, namespace: this.namespace };
+    await tolerate([409], () => this.#core.createNamespacedPod({ namespace: this.namespace, body: sessionPod(full) }));
+    await tolerate([409], () => this.#core.createNamespacedService({ namespace: this.namespace, body: sessionService(full) }));
+  }
+
+  /** Deletes the session's pod (SIGTERM, then its grace period) and its service. */
+  async stopSession(sessionId: string, graceSeconds?: number): Promise<void> {
+    const name = sessionPodName(sessionId);
+    await tolerate([404], () => this.#core.deleteNamespacedPod({ name, namespace: this.namespace, ...(graceSeconds === undefined ? {} : { gracePeriodSeconds: graceSeconds }) }));
+    await tolerate([404], () => this.#core.deleteNamespacedService({ name, namespace: this.namespace }));
+  }
+
+  async startJob(spec: Omit<JobPodSpec, "namespace">): Promise<void> {
+    await tolerate([409], () => this.#core.createNamespacedPod({ namespace: this.namespace, body: jobPod({ ...spec, namespace: this.namespace }) }));
+  }
+
+  /** Stops a job attempt: Kubernetes sends SIGTERM and waits its terminationGracePeriodSeconds before SIGKILL. */
+  async stopJob(jobId: string, attempt: number): Promise<void> {
+    await tolerate([404], () => this.#core.deleteNamespacedPod({ name: jobPodName(jobId, attempt), namespace: this.namespace }));
+  }
+
+  /** The verdict on one Daybox pod right now, or null when it does not exist. */
+  async podVerdict(name: string): Promise<PodVerdict | null> {
+    const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
+    return pod ? podVerdict(pod) : null;
+  }
+
+  /**
+   * Follows Daybox's pods: every add, change and delete as a PodEvent. The
+   * informer lists first, then watches, re-lists on a 410 and reconnects on
+   * errors, so a restarted control plane or a dropped connection misses
+   * nothing.
+   */
+  async watchPods(onEvent: (e: PodEvent) => void, onError: (err: unknown) => void = () => {}): Promise<void> {
+    const selector = `${LABEL.managedBy}=daybox`;
+    const informer = makeInformer(
+      this.#config,
+      `/api/v1/namespaces/${this.namespace}/pods`,
+      () => this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }),
+      selector,
+    );
+    const emit = (pod: V1Pod, deleted: boolean) => {
+      const labels = pod.metadata?.labels ?? {};
+      const kind = labels[LABEL.kind] === "job" ? "job" : "session";
+      const id = kind === "job" ? labels[LABEL.job] : labels[LABEL.session];
+      if (!id) return;
+      onEvent({ kind, id, pod: pod.metadata?.name ?? "", node: pod.spec?.nodeName ?? null, verdict: deleted ? null : podVerdict(pod) });
+    };
+    informer.on("add", (p) => emit(p, false));
+    informer.on("update", (p) => emit(p, false));
+    informer.on("delete", (p) => emit(p, true));
+    informer.on("error", (err: unknown) => {
+      onError(err);
+      setTimeout(() => void informer.start().catch(onError), 1_000);
+    });
+    this.#informers.push(informer as Informer<V1Pod | V1Node>);
+    await informer.start();
+  }
+
+  /** Follows GPU nodes (added, changed, gone) so the scheduler's view stays current. */
+  async watchNodes(onChange: (node: GpuNode | null, name: string) => void, onError: (err: unknown) => void = () => {}): Promise<void> {
+    const informer = makeInformer(this.#config, "/api/v1/nodes", () => this.#core.listNode());
+    informer.on("add", (n) => onChange(gpuNode(n), n.metadata?.name ?? ""));
+    informer.on("update", (n) => onChange(gpuNode(n), n.metadata?.name ?? ""));
+    informer.on("delete", (n) => onChange(null, n.metadata?.name ?? ""));
+    informer.on("error", (err: unknown) => {
+      onError(err);
+      setTimeout(() => void informer.start().catch(onError), 1_000);
+    });
+    this.#informers.push(informer as Informer<V1Pod | V1Node>);
+    await informer.start();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.stop()));
+    this.#informers = [];
+  }
+}
