@@ -104,6 +104,16 @@ export default function SessionsPage() {
                         <strong>{s.name}</strong>
                       </Link>
                       <div className="muted small mono">{s.id}</div>
+                      {s.state === "Running" && s.owner === me.name ? (
+                        <div className="row small" style={{ gap: 10, marginTop: 2 }}>
+                          {s.hasJupyter ? (
+                            <a href={`/v1/sessions/${s.id}/jupyter/lab`} target="_blank" rel="noopener">
+                              Jupyter ↗
+                            </a>
+                          ) : null}
+                          <Link href={`/sessions/${s.id}/terminal`}>Terminal</Link>
+                        </div>
+                      ) : null}
                     </td>
                     <td>
                       <StateBadge state={s.state} />

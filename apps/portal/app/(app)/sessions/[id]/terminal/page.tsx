@@ -6,6 +6,7 @@ import { useParams } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
 import { api } from "../../../../../lib/api";
 import { ErrorNotice, PageHead, StateBadge } from "../../../../../components/ui";
+import { useMe } from "../../../../../components/providers";
 
 type Status = { kind: "connecting" } | { kind: "open" } | { kind: "reconnecting"; inMs: number; why: string } | { kind: "closed"; why: string };
 
@@ -14,11 +15,9 @@ type Status = { kind: "connecting" } | { kind: "open" } | { kind: "reconnecting"
  * WebSocket (authenticated by the portal cookie; only the owner gets in).
  * Resizes follow the window; a dropped connection reconnects with backoff.
  */
-export default function TerminalPage() {
-  const { id } = useParams<{ id: string }>();
+function TerminalView({ id, onStatus }: { id: string; onStatus: (s: Status) => void }) {
   const host = useRef<HTMLDivElement>(null);
-  const [status, setStatus] = useState<Status>({ kind: "connecting" });
-  const session = useQuery({ queryKey: ["session", id], queryFn: () => api.sessions.byId.query({ id }) });
+  const setStatus = onStatus;
 
   useEffect(() => {
     let disposed = false;
@@ -115,9 +114,22 @@ export default function TerminalPage() {
       if (retry) clearTimeout(retry);
       cleanup();
     };
-  }, [id]);
+  }, [id, setStatus]);
 
+  return (
+    <div className="terminal-frame" aria-label="Terminal">
+      <div ref={host} style={{ height: "100%" }} data-testid="terminal" />
+    </div>
+  );
+}
+
+export default function TerminalPage() {
+  const { id } = useParams<{ id: string }>();
+  const [status, setStatus] = useState<Status>({ kind: "connecting" });
+  const session = useQuery({ queryKey: ["session", id], queryFn: () => api.sessions.byId.query({ id }) });
   const s = session.data;
+  const me = useMe();
+  const blocked = s ? (s.owner !== me.name ? `only ${s.owner} can open this session's terminal` : s.state !== "Running" ? `the session is ${s.state}; its terminal opens once it is Running` : null) : null;
   return (
     <>
       <PageHead
@@ -133,7 +145,7 @@ export default function TerminalPage() {
         }
       >
         <span className="muted small" role="status" data-testid="terminal-status">
-          {status.kind === "open"
+          {blocked ? "Not available" : status.kind === "open"
             ? "Connected"
             : status.kind === "connecting"
               ? "Connecting…"
@@ -143,9 +155,13 @@ export default function TerminalPage() {
         </span>
       </PageHead>
       <ErrorNotice error={session.error} />
-      <div className="terminal-frame" aria-label="Terminal">
-        <div ref={host} style={{ height: "100%" }} data-testid="terminal" />
-      </div>
+      {blocked ? (
+        <div className="notice notice-warn" role="alert">
+          {blocked[0]!.toUpperCase() + blocked.slice(1)}. <Link href={`/sessions/${id}`}>Back to the session</Link>
+        </div>
+      ) : s ? (
+        <TerminalView id={id} onStatus={setStatus} />
+      ) : null}
       <p className="muted small">Copy: select text. Paste: Ctrl+Shift+V or the browser&apos;s paste. The session keeps running when you leave this page.</p>
     </>
   );
