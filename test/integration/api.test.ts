@@ -819,6 +819,15 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       expect(by.get("idle")).toMatchObject({ kind: "warn", owner: "bob", idleSince: new Date(start).toISOString() });
       expect(by.get("idle")!.reason).toMatch(/^no kernel or terminal activity and GPU util < 5% for 40m 0s; policy 'vision-idle' v3 parks after 30m 0s: park at /);
       expect(by.get("silent")!.reason).toMatch(/no fresh activity signals from its node \(none yet\)/);
+      // What the portal charts and shows: the history behind the verdict, for those who can see the session.
+      const sig = await h.bob.sessions.signals.query({ id: idle.id });
+      expect(sig.gpu).toHaveLength(41);
+      expect(sig.kernelBusy).toEqual([[now, 0]]);
+      expect(sig.kernel).toEqual({ busy: false, lastActivityAt: new Date(start).toISOString() });
+      expect(sig.verdict).toMatchObject({ sessionId: idle.id });
+      expect((await h.bob.sessions.reclaimStatus.query()).map((v) => v.sessionId)).toEqual(expect.arrayContaining([idle.id]));
+      await expectTRPCError(h.carol.sessions.signals.query({ id: idle.id }), "NOT_FOUND");
+      expect((await h.carol.sessions.reclaimStatus.query()).map((v) => v.sessionId)).not.toContain(idle.id);
       // A dry run changes nothing.
       expect((await h.admin.policies.show.query({ name: "vision-idle" })).version).toBe(2);
       // Researchers cannot run one.

@@ -264,9 +264,10 @@ export const sessionsRouter = {
   /** The session's activity signals (last values and recent history, for charts) and its reclaim verdict. */
   signals: protectedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
     const s = await visibleSession(ctx.repos, ctx.principal, input.id);
-    const { sessions, signals, policies } = await loadReclaimInputs(ctx.repos);
+    const { rows, sessions, signals, policies } = await loadReclaimInputs(ctx.repos);
     const facts = sessions.find((f) => f.id === s.id);
     const sig = signals.get(s.id) ?? null;
+    const kernelBusy = rows.find((r) => r.id === s.id)?.activity?.kernelBusy;
     const [verdict] = facts ? evaluate([facts], signals, policies, ctx.clock.now()) : [];
     return {
       collectedAt: sig?.collectedAt.toISOString() ?? null,
@@ -274,6 +275,8 @@ export const sessionsRouter = {
       terminalLastActivityAt: sig?.terminalLastActivityAt?.toISOString() ?? null,
       gpu: (sig?.gpu ?? []).map((p) => [p.at.getTime(), p.value] as [number, number]),
       cpu: (sig?.cpu ?? []).map((p) => [p.at.getTime(), p.value] as [number, number]),
+      /** Kernel busy (100) or idle (0) at each report. */
+      kernelBusy: Array.isArray(kernelBusy) ? (kernelBusy as [number, number][]) : [],
       verdict: verdict ? verdictDto(verdict) : null,
     };
   }),

@@ -34,6 +34,7 @@ export function activityRepo(db: PrismaClient) {
           terminalLastActivityAt: r.terminalLastActivityAt ?? prev?.terminalLastActivityAt ?? null,
           gpu: merge(prev?.gpu, r.gpu, now) as InputJsonValue,
           cpu: merge(prev?.cpu, r.cpu, now) as InputJsonValue,
+          kernelBusy: merge(prev?.kernelBusy, r.kernel ? [[now, r.kernel.busy ? 100 : 0]] : [], now) as InputJsonValue,
         };
         await tx.sessionActivity.upsert({ where: { sessionId: r.sessionId }, create: { sessionId: r.sessionId, ...data }, update: data });
       });

@@ -215,13 +215,14 @@ export default function SessionPage() {
                   </span>
                 </div>
                 <TimeChart
-                  title="GPU and CPU utilization, last hours"
+                  title="GPU and CPU utilization and kernel activity, last hours"
                   emptyText="No samples yet — the node agent reports them every few seconds while the session runs."
                   max={100}
                   unit="%"
                   series={[
                     { label: "GPU utilization", color: "#4f46e5", points: sig?.gpu ?? [], area: true },
                     { label: "CPU", color: "#0891b2", points: sig?.cpu ?? [] },
+                    { label: "kernel busy", color: "#d97706", points: sig?.kernelBusy ?? [] },
                   ]}
                 />
                 {sig?.verdict ? <p className="muted small" style={{ marginBottom: 0 }}>Reclaim policy: {sig.verdict.reason}</p> : null}
