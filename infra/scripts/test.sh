@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs everything the tests need — Node dependencies, a
 # private PostgreSQL server, a real S3 server (versitygw), a real Jupyter
-# server with JupyterLab, Chromium — then type-checks, builds the portal and
+# server with JupyterLab, Chromium, a Kubernetes control plane with fake GPU
+# nodes (KWOK) — then type-checks, builds the portal and
 # runs every tier: unit, integration (PGlite and PostgreSQL), end-to-end, browser.
 # Extra arguments go to vitest (e.g. `npm test -- --project unit`).
 set -euo pipefail
@@ -26,6 +27,10 @@ export PATH="$JUPYTER_BIN:$PATH"
 log "installing Chromium for the browser tests (first run ~40 s)…"
 DAYBOX_TEST_CHROMIUM=$(bash infra/testbed/chromium.sh | tail -1)
 export DAYBOX_TEST_CHROMIUM
+
+log "starting the Kubernetes test-bed (first run builds it from the Go module proxy, ~20 min)…"
+DAYBOX_TEST_KUBECONFIG=$(bash infra/testbed/kube.sh up --nodes 4 | tail -1)
+export DAYBOX_TEST_KUBECONFIG
 
 log "type-checking and linting…"
 npx turbo run typecheck --output-logs=errors-only

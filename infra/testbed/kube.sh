@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler) on 127.0.0.1 with fake GPU nodes simulated by KWOK — no Docker,
+# no kubelet, no downloads (binaries come from infra/testbed/kube-build.sh).
+#
+#   kube.sh up   [--name N] [--nodes K] [--gpus G]   start (or reuse) cluster N;
+#                                                    prints its kubeconfig path last
+#   kube.sh down [--name N]                          stop and delete cluster N
+#   kube.sh kubeconfig [--name N]                    print the kubeconfig path
+#   kube.sh list                                     names of the test-bed clusters
+#   kube.sh kubectl [--name N] ARGS...               kubectl (the built one) against N
+#
+#   export DAYBOX_TEST_KUBECONFIG=$(bash infra/testbed/kube.sh up --nodes 4 | tail -1)
+#
+# Nodes: K Node objects named gpu-node-001.. with the annotation
+# kwok.x-k8s.io/node=fake (so KWOK manages them: Ready heartbeats, pods marked
+# Running), capacity/allocatable nvidia.com/gpu=G (default 8), cpu 64,
+# memory 512Gi, pods 110, and the label daybox.dev/gpu-type cycling through
+# DAYBOX_KUBE_GPU_TYPES (default sim-a100,sim-h100: odd nodes a100, even h100).
+# Every test-bed node also has daybox.dev/testbed=true and no taints.
+# `up` is idempotent: a running cluster is reused (stopped components are
+# restarted; one built from other binaries is recreated), missing nodes are
+# created and test-bed nodes beyond K are deleted. Several named clusters can run
+# at once (each gets its own random ports). The API server has RBAC and
+# admission enabled; the kubeconfig is for the cluster admin.
+# Env: DAYBOX_TESTBED_DIR (default ~/.cache/daybox-testbed; clusters live in its
+#      kwok/clusters/<name>), DAYBOX_KUBE_CLUSTER (default name "daybox"),
+#      DAYBOX_KUBE_NODES (default 4), DAYBOX_KUBE_GPUS_PER_NODE (default 8),
+#      DAYBOX_KUBE_GPU_TYPES (default sim-a100,sim-h100),
+#      DAYBOX_KUBE_TIMEOUT (seconds to wait for readiness, default 300).
+# The user's ~/.kube/config and ~/.kwok are left alone.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TESTBED_DIR="${DAYBOX_TESTBED_DIR:-$HOME/.cache/daybox-testbed}"
+NAME="${DAYBOX_KUBE_CLUSTER:-daybox}"
+NODES="${DAYBOX_KUBE_NODES:-4}"
+GPUS="${DAYBOX_KUBE_GPUS_PER_NODE:-8}"
+GPU_TYPES="${DAYBOX_KUBE_GPU_TYPES:-sim-a100,sim-h100}"
+TIMEOUT="${DAYBOX_KUBE_TIMEOUT:-300}"
+# kwokctl keeps its clusters (config, pki, etcd data, logs, pids) here.
+export KWOK_WORKDIR="$TESTBED_DIR/kwok"
+
+log() { echo "kube.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+
+cmd="${1:-}"
+[[ -n "$cmd" ]] || usage
+shift
+if [[ "$cmd" == kubectl ]]; then
+  if [[ "${1:-}" == --name ]]; then NAME="${2:?--name needs a value}"; shift 2; fi
+  kubectl_args=("$@")
+  set --
+fi
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --name) NAME="${2:?--name needs a value}"; shift 2 ;;
+    --name=*) NAME="${1#--name=}"; shift ;;
+    --nodes) NODES="${2:?--nodes needs a value}"; shift 2 ;;
+    --nodes=*) NODES="${1#--nodes=}"; shift ;;
+    --gpus) GPUS="${2:?--gpus needs a value}"; shift 2 ;;
+    --gpus=*) GPUS="${1#--gpus=}"; shift ;;
+    -h|--help) usage 0 ;;
+    *) log "unknown argument: $1"; usage ;;
+  esac
+done
+[[ "$NAME" =~ ^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$ ]] || die "cluster name must be lowercase letters, digits and dashes: $NAME"
+[[ "$NODES" =~ ^[0-9]+$ ]] || die "--nodes must be a number: $NODES"
+[[ "$GPUS" =~ ^[0-9]+$ ]] || die "--gpus must be a number: $GPUS"
+
+CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
+KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
+
+# The binaries (built once, cached by version). Our bin dir goes first on PATH:
+# kwokctl looks kubectl up on PATH and would otherwise download one.
+BIN_DIR=$(bash "$HERE/kube-build.sh" | tail -1)
+[[ -x "$BIN_DIR/kwokctl" ]] || die "kube-build.sh did not produce $BIN_DIR/kwokctl"
+export PATH="$BIN_DIR:$PATH"
+export KWOK_KUBECTL_BINARY="$BIN_DIR/kubectl"
+KUBE_VERSION=$("$BIN_DIR/kube-apiserver" --version | awk '{print $2}')
+export KWOK_KUBE_VERSION="$KUBE_VERSION"
+
+kc() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+kwokctl() { "$BIN_DIR/kwokctl" --name "$NAME" "$@" 7>&- 8>&-; }
+exists() { [[ -f "$CLUSTER_DIR/kwok.yaml" ]]; }
+# The API server answers /readyz (etcd reachable, informers synced).
+api_ready() { [[ -f "$KUBECONFIG_PATH" ]] && kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
+# Built from the binaries of this bin dir (a version change means a rebuild).
+same_binaries() { grep -q "$BIN_DIR/kube-apiserver" "$CLUSTER_DIR/kwok.yaml" 2>/dev/null; }
+
+# Locks are fds 7 and 8 of this shell. kwokctl starts the cluster's components
+# as daemons that inherit open fds, so every kwokctl call closes them (see
+# kwokctl()); otherwise the daemons would hold the locks for their lifetime.
+lock() {
+  mkdir -p "$KWOK_WORKDIR"
+  if command -v flock >/dev/null 2>&1; then
+    exec 8>"$KWOK_WORKDIR/$NAME.lock"
+    flock 8
+  fi
+}
+# kwokctl picks free ports when it creates a cluster: one creation at a time.
+create_lock() {
+  if command -v flock >/dev/null 2>&1; then
+    exec 7>"$KWOK_WORKDIR/create.lock"
+    flock 7
+  fi
+}
+create_unlock() { if command -v flock >/dev/null 2>&1; then exec 7>&-; fi; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2 deadline
+  shift 2
+  deadline=$(($(date +%s) + secs))
+  until "$@"; do
+    if (($(date +%s) >= deadline)); then return 1; fi
+    sleep 0.5
+  done
+}
+
+delete_cluster() {
+  # --kubeconfig: a file of ours, not ~/.kube/config ("" is refused by delete).
+  kwokctl delete cluster --kubeconfig "$KWOK_WORKDIR/kubeconfig-unused.yaml" >&2 || true
+  # kwokctl leaves the folder when a component could not be stopped cleanly.
+  rm -rf "$CLUSTER_DIR"
+}
+
+create_cluster() {
+  local conf="$KWOK_WORKDIR/daybox-kwokctl.yaml"
+  # Options with no command-line flag: bind everything to loopback (the default
+  # is 0.0.0.0), no fsync in etcd (a throwaway test cluster).
+  cat >"$conf" <<'EOF'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+componentsPatches:
+- name: etcd
+  extraArgs:
+  - key: unsafe-no-fsync
+    value: "true"
+EOF
+  # --kubeconfig "": do not touch ~/.kube/config. Only the five components run
+  # (no prometheus, jaeger, metrics-server, dashboard: nothing to download),
+  # each from our bin dir.
+  kwokctl --config "$conf" create cluster \
+    --runtime binary \
+    --kubeconfig "" \
+    --components etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok-controller \
+    --etcd-binary "$BIN_DIR/etcd" \
+    --kube-apiserver-binary "$BIN_DIR/kube-apiserver" \
+    --kube-controller-manager-binary "$BIN_DIR/kube-controller-manager" \
+    --kube-scheduler-binary "$BIN_DIR/kube-scheduler" \
+    --kwok-controller-binary "$BIN_DIR/kwok" \
+    --disable-qps-limits \
+    --timeout "${TIMEOUT}s" >&2
+}
+
+node_name() { printf 'gpu-node-%03d\n' "$1"; }
+
+# nodes_yaml INDEX...: the Node objects with these indices (1-based).
+nodes_yaml() {
+  local i name type
+  local -a types
+  IFS=, read -r -a types <<<"$GPU_TYPES"
+  for i in "$@"; do
+    name=$(node_name "$i")
+    type=${types[$(((i - 1) % ${#types[@]}))]}
+    cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    kubernetes.io/hostname: $name
+    node-role.kubernetes.io/gpu: ""
+    type: kwok
+    daybox.dev/testbed: "true"
+    daybox.dev/gpu-type: $type
+    nvidia.com/gpu.present: "true"
+spec: {}
+status:
+  capacity: &resources
+    cpu: "64"
+    memory: 512Gi
+    ephemeral-storage: 1Ti
+    pods: "110"
+    nvidia.com/gpu: "$GPUS"
+  allocatable: *resources
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+EOF
+  done
+}
+
+ready_nodes() {
+  kc get nodes -l daybox.dev/testbed=true \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$' || true
+}
+
+ensure_nodes() {
+  local start existing want extra i
+  local -a missing=()
+  start=$(date +%s)
+  existing=$(kc get nodes -l daybox.dev/testbed=true -o name | sed 's#^node/##')
+  want=$(for ((i = 1; i <= NODES; i++)); do node_name "$i"; done)
+  extra=$(grep -vxF -f <(echo "$want") <<<"$existing" | grep . || true)
+  if [[ -n "$extra" ]]; then
+    log "deleting $(grep -c . <<<"$extra") test-bed nodes beyond $NODES"
+    # shellcheck disable=SC2086
+    kc delete node $extra --wait=false >/dev/null
+  fi
+  for ((i = 1; i <= NODES; i++)); do
+    grep -qxF "$(node_name "$i")" <<<"$existing" || missing+=("$i")
+  done
+  if ((${#missing[@]} > 0)); then
+    log "creating ${#missing[@]} fake GPU nodes ($GPUS x nvidia.com/gpu each, types $GPU_TYPES)"
+    # Four kubectl processes, each creating a quarter of the nodes.
+    local -a pids=()
+    local j chunk=$(((${#missing[@]} + 3) / 4))
+    for ((j = 0; j < ${#missing[@]}; j += chunk)); do
+      nodes_yaml "${missing[@]:j:chunk}" | kc create -f - >/dev/null &
+      pids+=($!)
+    done
+    for j in "${pids[@]}"; do wait "$j" || die "creating nodes failed"; done
+    log "created ${#missing[@]} nodes in $(($(date +%s) - start))s"
+  fi
+  # All K nodes Ready (KWOK sets the condition and keeps it fresh).
+  local deadline=$(($(date +%s) + TIMEOUT)) ready
+  while ready=$(ready_nodes); ((ready < NODES)); do
+    (($(date +%s) < deadline)) || die "only $ready of $NODES nodes are Ready after ${TIMEOUT}s (kwok log: $CLUSTER_DIR/logs/kwok-controller.log)"
+    sleep 0.5
+  done
+  log "$NODES nodes Ready ($(($(date +%s) - start))s)"
+}
+
+up() {
+  local start
+  start=$(date +%s)
+  lock
+  if exists && ! same_binaries; then
+    log "cluster $NAME was built from other binaries; recreating it"
+    delete_cluster
+  fi
+  if exists && ! api_ready; then
+    log "cluster $NAME exists but its API server does not answer; restarting its components"
+    # Stop first: a half-dead cluster (some components gone, e.g. after a reboot
+    # or a killed CI run) is restarted whole, on its old ports and data.
+    kwokctl stop cluster >&2 || true
+    kwokctl start cluster >&2 || true
+    if ! wait_for 60 "API server" api_ready; then
+      log "cluster $NAME did not come back; recreating it"
+      delete_cluster
+    fi
+  fi
+  if exists; then
+    log "reusing cluster $NAME"
+  else
+    log "creating cluster $NAME (Kubernetes $KUBE_VERSION, state in $CLUSTER_DIR)"
+    create_lock
+    if ! create_cluster; then
+      create_unlock
+      log "kwokctl create cluster failed; component logs:"
+      tail -n 20 "$CLUSTER_DIR"/logs/*.log >&2 2>/dev/null || true
+      delete_cluster
+      exit 1
+    fi
+    create_unlock
+  fi
+  wait_for "$TIMEOUT" "API server" api_ready || die "API server of $NAME not ready after ${TIMEOUT}s; logs in $CLUSTER_DIR/logs"
+  # The controller manager is working once it has made the default ServiceAccount.
+  wait_for "$TIMEOUT" "default ServiceAccount" kc get serviceaccount default -n default >/dev/null 2>&1 \
+    || die "kube-controller-manager did not create the default ServiceAccount; see $CLUSTER_DIR/logs"
+  ensure_nodes
+  log "cluster $NAME up in $(($(date +%s) - start))s: $(kc get --raw /version | tr -d '\n ' | sed -n 's/.*"gitVersion":"\([^"]*\)".*/\1/p') at $(kc config view -o jsonpath='{.clusters[0].cluster.server}')"
+  log "use it: export KUBECONFIG=$KUBECONFIG_PATH"
+  echo "$KUBECONFIG_PATH"
+}
+
+down() {
+  lock
+  if ! exists && [[ ! -d "$CLUSTER_DIR" ]]; then
+    log "no cluster $NAME"
+    return 0
+  fi
+  log "deleting cluster $NAME"
+  delete_cluster
+}
+
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  kubeconfig)
+    exists || die "no cluster $NAME (start it with: $0 up --name $NAME)"
+    echo "$KUBECONFIG_PATH"
+    ;;
+  list)
+    for d in "$KWOK_WORKDIR"/clusters/*/; do [[ -f "$d/kwok.yaml" ]] && basename "$d"; done 2>/dev/null || true
+    ;;
+  kubectl)
+    exists || die "no cluster $NAME"
+    kc "${kubectl_args[@]}"
+    ;;
+  *) log "unknown command: $cmd"; usage ;;
+esac
