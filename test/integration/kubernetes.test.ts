@@ -24,6 +24,7 @@ describe("Kubernetes cluster manager", () => {
     await cluster.watchPods((e) => events.push(e));
   });
   afterAll(async () => {
+    await cluster?.deleteNamespace();
     await cluster?.close();
   });
 
@@ -41,11 +42,15 @@ describe("Kubernetes cluster manager", () => {
   const running = (pod: string) => until(`${pod} to run`, async () => ((await verdictOf(pod))?.state === "running" ? verdictOf(pod) : null));
 
   let nodes: GpuNode[];
-  it("discovers the GPU nodes with their type, count and readiness", async () => {
-    nodes = await cluster.gpuNodes();
-    expect(nodes.length).toBeGreaterThanOrEqual(2);
-    for (const n of nodes) expect(n).toMatchObject({ gpuCount: 8, ready: true, schedulable: true });
-    expect(new Set(nodes.map((n) => n.gpuType)).size, "mixed GPU types").toBeGreaterThanOrEqual(2);
+  it("discovers the GPU nodes with their type, count and readiness, and what their pods hold", async () => {
+    const all = await cluster.gpuNodes();
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    for (const n of all) expect(n).toMatchObject({ gpuCount: 8, ready: true, schedulable: true });
+    expect(new Set(all.map((n) => n.gpuType)).size, "mixed GPU types").toBeGreaterThanOrEqual(2);
+    // The test-bed is shared (smoke tests, other runs): work on nodes nobody's pods hold GPUs on.
+    const used = await cluster.gpusInUse();
+    nodes = all.filter((n) => !used.get(n.name));
+    expect(nodes.length, `a GPU node with no GPU pods on it (in use: ${JSON.stringify([...used])})`).toBeGreaterThanOrEqual(1);
   });
 
   it("runs a session as a pod on the node Daybox chose, with its GPUs requested; creating it twice is harmless", async () => {
@@ -56,6 +61,7 @@ describe("Kubernetes cluster manager", () => {
     const v = (await running("daybox-ses-k8sit0000001")) as PodVerdict;
     expect(v.reason).toBe(`running on node ${node.name}`);
     await until("the informer to report it Running", async () => events.some((e) => e.id === spec.sessionId && e.verdict?.state === "running" && e.node === node.name));
+    expect((await cluster.gpusInUse()).get(node.name)).toBe(8);
   });
 
   it("keeps a batch pod waiting while the node's GPUs are taken, and binds it when the session's pod goes away", async () => {

@@ -11,7 +11,7 @@ import {
   type V1Node,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { type JobPodSpec, LABEL, type SessionPodSpec, jobPod, jobPodName, priorityClasses, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
+import { GPU_RESOURCE, type JobPodSpec, LABEL, WORKLOAD_SERVICE_ACCOUNT, type SessionPodSpec, jobPod, jobPodName, priorityClasses, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
 import { type GpuNode, type PodVerdict, gpuNode, podVerdict } from "./status.ts";
 
 export interface KubernetesClusterOptions {
@@ -63,9 +63,20 @@ export class KubernetesCluster {
     return this.#config.getCurrentCluster()?.server ?? "?";
   }
 
-  /** The namespace and the priority classes: created once, left alone after. */
+  /**
+   * The namespace, the workload ServiceAccount and the priority classes:
+   * created once, left alone after. (Daybox's own ServiceAccount also means a
+   * pod never waits for the controller-manager to create a namespace's
+   * "default" one.)
+   */
   async ensureSetup(): Promise<void> {
     await tolerate([409], () => this.#core.createNamespace({ body: { metadata: { name: this.namespace, labels: { [LABEL.managedBy]: "daybox" } } } }));
+    await tolerate([409], () =>
+      this.#core.createNamespacedServiceAccount({
+        namespace: this.namespace,
+        body: { metadata: { name: WORKLOAD_SERVICE_ACCOUNT, labels: { [LABEL.managedBy]: "daybox" } }, automountServiceAccountToken: false },
+      }),
+    );
     for (const pc of priorityClasses()) await tolerate([409], () => this.#scheduling.createPriorityClass({ body: pc }));
   }
 
@@ -73,6 +84,24 @@ export class KubernetesCluster {
   async gpuNodes(): Promise<GpuNode[]> {
     const list = await this.#core.listNode();
     return list.items.map(gpuNode).filter((n): n is GpuNode => n !== null);
+  }
+
+  /** GPUs requested by live pods (any namespace) per node: what kube-scheduler counts as taken. */
+  async gpusInUse(): Promise<Map<string, number>> {
+    const pods = await this.#core.listPodForAllNamespaces({ fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" });
+    const used = new Map<string, number>();
+    for (const pod of pods.items) {
+      const node = pod.spec?.nodeName;
+      if (!node) continue;
+      const gpus = (pod.spec?.containers ?? []).reduce((n, c) => n + (Number.parseInt(String(c.resources?.requests?.[GPU_RESOURCE] ?? c.resources?.limits?.[GPU_RESOURCE] ?? "0"), 10) || 0), 0);
+      if (gpus) used.set(node, (used.get(node) ?? 0) + gpus);
+    }
+    return used;
+  }
+
+  /** Removes Daybox's namespace and everything in it (uninstall; test clean-up). Priority classes stay. */
+  async deleteNamespace(): Promise<void> {
+    await tolerate([404], () => this.#core.deleteNamespace({ name: this.namespace }));
   }
 
   async startSession(spec: Omit<SessionPodSpec, "namespace">): Promise<void> {

@@ -18,6 +18,8 @@ export const LABEL = {
 } as const;
 export const PRIORITY_CLASS = { interactive: "daybox-interactive", batch: "daybox-batch" } as const;
 export const JUPYTER_PORT = 8888;
+/** Daybox's pods run as this ServiceAccount: no roles bound, no token mounted. */
+export const WORKLOAD_SERVICE_ACCOUNT = "daybox-workload";
 /** Where session state lives on a node: the agent snapshots and restores it there. */
 export const NODE_STATE_ROOT = "/var/lib/daybox/sessions";
 const HOME = "/home/daybox";
@@ -103,6 +105,7 @@ export function sessionPod(s: SessionPodSpec): V1Pod {
       affinity: onNode(s.node),
       tolerations: gpuTolerations,
       restartPolicy: "Never",
+      serviceAccountName: WORKLOAD_SERVICE_ACCOUNT,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { fsGroup: UID, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
@@ -174,6 +177,7 @@ export function jobPod(j: JobPodSpec): V1Pod {
       affinity: onNode(j.node),
       tolerations: gpuTolerations,
       restartPolicy: "Never",
+      serviceAccountName: WORKLOAD_SERVICE_ACCOUNT,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
