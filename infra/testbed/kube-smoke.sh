@@ -77,7 +77,8 @@ EOF
 # 1. One GPU on a node of the requested type, scheduled by kube-scheduler.
 gpu_pod gpu-smoke 1 | k apply -f - >/dev/null
 phase() { k get pod "$1" -n "$NS" -o jsonpath='{.status.phase}'; }
-if wait_until "$TIMEOUT" test "$(phase gpu-smoke)" = Running; then
+running() { [[ "$(phase "$1")" == Running ]]; }
+if wait_until "$TIMEOUT" running gpu-smoke; then
   ok "pod gpu-smoke is Running (marked by KWOK)"
 else
   fail "pod gpu-smoke is not Running after ${TIMEOUT}s (phase: $(phase gpu-smoke))"

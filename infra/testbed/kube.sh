@@ -118,6 +118,17 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   done
 }
 
+restart_kwok_controller() {
+  local pidfile="$CLUSTER_DIR/pids/kwok-controller.pid" pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [[ -n "$pid" && "$(ps -p "$pid" -o comm= 2>/dev/null || true)" == kwok-controller ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait_for 20 "kwok-controller to exit" eval '! kill -0 "$pid" 2>/dev/null' || kill -9 "$pid" 2>/dev/null || true
+  fi
+  kc delete lease -n kube-node-lease --all >/dev/null 2>&1 || true
+  kwokctl start cluster >&2 || true
+}
+
 delete_cluster() {
   # --kubeconfig: a file of ours, not ~/.kube/config ("" is refused by delete).
   kwokctl delete cluster --kubeconfig "$KWOK_WORKDIR/kubeconfig-unused.yaml" >&2 || true
@@ -128,7 +139,9 @@ delete_cluster() {
 create_cluster() {
   local conf="$KWOK_WORKDIR/daybox-kwokctl.yaml"
   # Options with no command-line flag: bind everything to loopback (the default
-  # is 0.0.0.0), no fsync in etcd (a throwaway test cluster).
+  # is 0.0.0.0); no fsync in etcd (a throwaway test cluster); no leader
+  # election in the single scheduler and controller manager (a restarted one
+  # would otherwise wait up to 15 s for its dead predecessor's lease).
   cat >"$conf" <<'EOF'
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -139,6 +152,14 @@ componentsPatches:
   extraArgs:
   - key: unsafe-no-fsync
     value: "true"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 EOF
   # --kubeconfig "": do not touch ~/.kube/config. Only the five components run
   # (no prometheus, jaeger, metrics-server, dashboard: nothing to download),
@@ -207,6 +228,11 @@ ready_nodes() {
     -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$' || true
 }
 
+held_leases() {
+  kc get leases -n kube-node-lease -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.holderIdentity}{"\n"}{end}' \
+    | awk '$1 ~ /^gpu-node-[0-9]+$/ && $2 != ""' | grep -c . || true
+}
+
 ensure_nodes() {
   local start existing want extra i
   local -a missing=()
@@ -240,6 +266,12 @@ ensure_nodes() {
     (($(date +%s) < deadline)) || die "only $ready of $NODES nodes are Ready after ${TIMEOUT}s (kwok log: $CLUSTER_DIR/logs/kwok-controller.log)"
     sleep 0.5
   done
+  # KWOK holds every node's lease (it then also simulates that node's pods).
+  local leases
+  while leases=$(held_leases); ((leases < NODES)); do
+    (($(date +%s) < deadline)) || die "KWOK holds the leases of only $leases of $NODES nodes after ${TIMEOUT}s (kwok log: $CLUSTER_DIR/logs/kwok-controller.log)"
+    sleep 0.5
+  done
   log "$NODES nodes Ready ($(($(date +%s) - start))s)"
 }
 
@@ -257,7 +289,13 @@ up() {
     # or a killed CI run) is restarted whole, on its old ports and data.
     kwokctl stop cluster >&2 || true
     kwokctl start cluster >&2 || true
-    if ! wait_for 60 "API server" api_ready; then
+    if wait_for 60 "API server" api_ready; then
+      # A new kwok-controller takes over a node only once that node's lease is
+      # free: the dead controller's leases would leave pods Pending for up to
+      # their duration (200 s), and even once deleted the new controller
+      # retries only every ~50 s. So: stop it, free them, start it again.
+      restart_kwok_controller
+    else
       log "cluster $NAME did not come back; recreating it"
       delete_cluster
     fi

@@ -88,12 +88,12 @@ describe("portal in Chromium", () => {
   it("alice launches a session and sees it reach Running without reloading", async () => {
     const context = await browser.newContext();
     const page = await signIn(context, "alice");
-    await expect(page.getByText("No sessions yet").isVisible()).resolves.toBe(true);
+    await page.getByText("No sessions yet").waitFor();
     await screenshot(page, "02-sessions-empty");
     await page.getByRole("link", { name: "Launch session" }).first().click();
     await page.getByRole("heading", { name: "Launch a session" }).waitFor();
     await page.getByLabel("Name").fill("Bad Name");
-    await expect(page.getByText("Use lowercase letters").isVisible()).resolves.toBe(true);
+    await page.getByText("Use lowercase letters").waitFor();
     await page.getByLabel("Name").fill("notebook-one");
     await screenshot(page, "03-launch");
     let reloads = 0;
@@ -158,7 +158,7 @@ describe("portal in Chromium", () => {
     await screenshot(page, "08-session-parked");
     await page.getByRole("button", { name: "Resume" }).click();
     await page.locator(".page-head .badge", { hasText: "Running" }).waitFor({ timeout: 120_000 });
-    await expect(page.getByText("Last resume").isVisible()).resolves.toBe(true);
+    await page.getByText("Last resume").waitFor();
     await screenshot(page, "09-session-resumed");
     await page.goto(`${portal}/sessions/${sessionId}/terminal`);
     await page.getByTestId("terminal-status").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
@@ -237,6 +237,8 @@ describe("portal in Chromium", () => {
   it("bob can neither see nor open nor act on alice's session, by UI or by direct URL and WebSocket", async () => {
     const context = await browser.newContext();
     const page = await signIn(context, "bob");
+    // Once his (empty) list has loaded, alice's session is not in it.
+    await page.getByText("No sessions yet").waitFor();
     await expect(page.locator(`tr[data-session-id="${sessionId}"]`).count()).resolves.toBe(0);
     await page.goto(`${portal}/sessions/${sessionId}`);
     await page.locator(".notice-err", { hasText: /not found/i }).waitFor();
