@@ -18,6 +18,7 @@ TIMEOUT="${DAYBOX_SMOKE_TIMEOUT:-60}"
 log() { echo "kube-smoke.sh: $*" >&2; }
 if [[ -z "$KCFG" ]]; then
   log "DAYBOX_TEST_KUBECONFIG is not set; start the test-bed first:"
+  # shellcheck disable=SC2016
   log '  export DAYBOX_TEST_KUBECONFIG=$(bash infra/testbed/kube.sh up --nodes 4 | tail -1)'
   exit 2
 fi
@@ -84,7 +85,8 @@ else
   fail "pod gpu-smoke is not Running after ${TIMEOUT}s (phase: $(phase gpu-smoke))"
 fi
 node=$(k get pod gpu-smoke -n "$NS" -o jsonpath='{.spec.nodeName}')
-node_type=$([[ -n "$node" ]] && k get node "$node" -o jsonpath='{.metadata.labels.daybox\.dev/gpu-type}' || true)
+node_type=""
+if [[ -n "$node" ]]; then node_type=$(k get node "$node" -o jsonpath='{.metadata.labels.daybox\.dev/gpu-type}'); fi
 if [[ -n "$node" && "$node_type" == "$GPU_TYPE" ]]; then
   ok "bound to $node (daybox.dev/gpu-type=$node_type)"
 else
@@ -98,7 +100,7 @@ else
   fail "no Scheduled event from default-scheduler for gpu-smoke (events: ${sched:-none})"
 fi
 gpus=$(k get pod gpu-smoke -n "$NS" -o jsonpath='{.spec.containers[0].resources.requests.nvidia\.com/gpu}')
-[[ "$gpus" == 1 ]] && ok "requests nvidia.com/gpu=1" || fail "requests nvidia.com/gpu='$gpus', wanted 1"
+if [[ "$gpus" == 1 ]]; then ok "requests nvidia.com/gpu=1"; else fail "requests nvidia.com/gpu='$gpus', wanted 1"; fi
 
 # 2. More GPUs than any node has: the scheduler must refuse it.
 per_node=$(k get node "${node:-gpu-node-001}" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')

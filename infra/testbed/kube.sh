@@ -21,7 +21,7 @@
 # `up` is idempotent: a running cluster is reused (stopped components are
 # restarted; one built from other binaries is recreated), missing nodes are
 # created and test-bed nodes beyond K are deleted. Several named clusters can run
-# at once (each gets its own random ports). The API server has RBAC and
+# at once (kube.sh gives each its own ports, from 32767 down). The API server has RBAC and
 # admission enabled; the kubeconfig is for the cluster admin.
 # Env: DAYBOX_TESTBED_DIR (default ~/.cache/daybox-testbed; clusters live in its
 #      kwok/clusters/<name>), DAYBOX_KUBE_CLUSTER (default name "daybox"),
@@ -72,20 +72,28 @@ done
 CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
 
-# The binaries (built once, cached by version). Our bin dir goes first on PATH:
-# kwokctl looks kubectl up on PATH and would otherwise download one.
-BIN_DIR=$(bash "$HERE/kube-build.sh" | tail -1)
-[[ -x "$BIN_DIR/kwokctl" ]] || die "kube-build.sh did not produce $BIN_DIR/kwokctl"
-export PATH="$BIN_DIR:$PATH"
-export KWOK_KUBECTL_BINARY="$BIN_DIR/kubectl"
-KUBE_VERSION=$("$BIN_DIR/kube-apiserver" --version | awk '{print $2}')
-export KWOK_KUBE_VERSION="$KUBE_VERSION"
+# The binaries (built once, cached by version; the first build takes 10-20 min).
+# Our bin dir goes first on PATH: kwokctl looks kubectl up on PATH and would
+# otherwise download one.
+BIN_DIR="" KUBE_VERSION=""
+need_bins() {
+  [[ -z "$BIN_DIR" ]] || return 0
+  BIN_DIR=$(bash "$HERE/kube-build.sh" | tail -1)
+  [[ -x "$BIN_DIR/kwokctl" ]] || die "kube-build.sh did not produce $BIN_DIR/kwokctl"
+  export PATH="$BIN_DIR:$PATH"
+  export KWOK_KUBECTL_BINARY="$BIN_DIR/kubectl"
+  KUBE_VERSION=$("$BIN_DIR/kube-apiserver" --version | awk '{print $2}')
+  export KWOK_KUBE_VERSION="$KUBE_VERSION"
+}
 
 kc() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
-kwokctl() { "$BIN_DIR/kwokctl" --name "$NAME" "$@" 7>&- 8>&-; }
+# -v WARN: kwokctl logs JSON lines at INFO; errors and warnings still show.
+kwokctl() { "$BIN_DIR/kwokctl" -v WARN --name "$NAME" "$@" 7>&- 8>&-; }
 exists() { [[ -f "$CLUSTER_DIR/kwok.yaml" ]]; }
 # The API server answers /readyz (etcd reachable, informers synced).
 api_ready() { [[ -f "$KUBECONFIG_PATH" ]] && kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+default_sa() { kc get serviceaccount default -n default >/dev/null 2>&1; }
 # Built from the binaries of this bin dir (a version change means a rebuild).
 same_binaries() { grep -q "$BIN_DIR/kube-apiserver" "$CLUSTER_DIR/kwok.yaml" 2>/dev/null; }
 
@@ -108,9 +116,9 @@ create_lock() {
 }
 create_unlock() { if command -v flock >/dev/null 2>&1; then exec 7>&-; fi; }
 
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local secs=$1 what=$2 deadline
-  shift 2
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
+  local secs=$1 deadline
+  shift
   deadline=$(($(date +%s) + secs))
   until "$@"; do
     if (($(date +%s) >= deadline)); then return 1; fi
@@ -123,7 +131,7 @@ restart_kwok_controller() {
   pid=$(cat "$pidfile" 2>/dev/null || true)
   if [[ -n "$pid" && "$(ps -p "$pid" -o comm= 2>/dev/null || true)" == kwok-controller ]]; then
     kill "$pid" 2>/dev/null || true
-    wait_for 20 "kwok-controller to exit" eval '! kill -0 "$pid" 2>/dev/null' || kill -9 "$pid" 2>/dev/null || true
+    wait_for 20 pid_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
   fi
   kc delete lease -n kube-node-lease --all >/dev/null 2>&1 || true
   kwokctl start cluster >&2 || true
@@ -136,17 +144,46 @@ delete_cluster() {
   rm -rf "$CLUSTER_DIR"
 }
 
+# free_ports N: N ports from 32767 downwards (below Linux's ephemeral range) that
+# no process listens on and no test-bed cluster's config names (a stopped
+# cluster keeps its ports). kwokctl's own choice only avoids listening ports
+# and some of other clusters' ports: two clusters created seconds apart got
+# the same port (b's etcd peer port = a's kwok-controller port).
+free_ports() {
+  local n=$1 p=32767 used
+  used=$( {
+    cat "$KWOK_WORKDIR"/clusters/*/kwok.yaml 2>/dev/null | grep -oE '[A-Za-z]+Port: [0-9]+' | awk '{print $2}'
+    ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://'
+  } | sort -un)
+  while ((n > 0 && p > 20000)); do
+    if ! grep -qx "$p" <<<"$used"; then
+      echo "$p"
+      n=$((n - 1))
+    fi
+    p=$((p - 1))
+  done
+}
+
 create_cluster() {
-  local conf="$KWOK_WORKDIR/daybox-kwokctl.yaml"
+  local conf="$KWOK_WORKDIR/$NAME.create.yaml"
+  local -a ports
+  mapfile -t ports < <(free_ports 6)
+  ((${#ports[@]} == 6)) || die "no free ports for cluster $NAME"
   # Options with no command-line flag: bind everything to loopback (the default
   # is 0.0.0.0); no fsync in etcd (a throwaway test cluster); no leader
   # election in the single scheduler and controller manager (a restarted one
   # would otherwise wait up to 15 s for its dead predecessor's lease).
-  cat >"$conf" <<'EOF'
+  cat >"$conf" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
+  kubeApiserverPort: ${ports[0]}
+  etcdPort: ${ports[1]}
+  etcdPeerPort: ${ports[2]}
+  kwokControllerPort: ${ports[3]}
+  kubeControllerManagerPort: ${ports[4]}
+  kubeSchedulerPort: ${ports[5]}
 componentsPatches:
 - name: etcd
   extraArgs:
@@ -275,9 +312,23 @@ ensure_nodes() {
   log "$NODES nodes Ready ($(($(date +%s) - start))s)"
 }
 
+# A cluster this run created that does not work: show why, delete it, fail.
+failed_creation() {
+  local f
+  log "$1; last lines of the component logs:"
+  for f in "$CLUSTER_DIR"/logs/*.log; do
+    [[ -f "$f" ]] || continue
+    echo "--- $f" >&2
+    tail -n 15 "$f" | cut -c1-400 >&2
+  done
+  delete_cluster
+  exit 1
+}
+
 up() {
   local start
   start=$(date +%s)
+  need_bins
   lock
   if exists && ! same_binaries; then
     log "cluster $NAME was built from other binaries; recreating it"
@@ -289,7 +340,7 @@ up() {
     # or a killed CI run) is restarted whole, on its old ports and data.
     kwokctl stop cluster >&2 || true
     kwokctl start cluster >&2 || true
-    if wait_for 60 "API server" api_ready; then
+    if wait_for 60 api_ready; then
       # A new kwok-controller takes over a node only once that node's lease is
       # free: the dead controller's leases would leave pods Pending for up to
       # their duration (200 s), and even once deleted the new controller
@@ -300,24 +351,29 @@ up() {
       delete_cluster
     fi
   fi
+  local created=""
   if exists; then
     log "reusing cluster $NAME"
   else
     log "creating cluster $NAME (Kubernetes $KUBE_VERSION, state in $CLUSTER_DIR)"
     create_lock
+    created=1
     if ! create_cluster; then
       create_unlock
-      log "kwokctl create cluster failed; component logs:"
-      tail -n 20 "$CLUSTER_DIR"/logs/*.log >&2 2>/dev/null || true
-      delete_cluster
-      exit 1
+      failed_creation "kwokctl create cluster failed"
     fi
     create_unlock
+    rm -f "$KWOK_WORKDIR/$NAME.create.yaml"
   fi
-  wait_for "$TIMEOUT" "API server" api_ready || die "API server of $NAME not ready after ${TIMEOUT}s; logs in $CLUSTER_DIR/logs"
+  if ! wait_for "$TIMEOUT" api_ready; then
+    [[ -z "$created" ]] || failed_creation "API server of $NAME not ready after ${TIMEOUT}s"
+    die "API server of $NAME not ready after ${TIMEOUT}s; logs in $CLUSTER_DIR/logs"
+  fi
   # The controller manager is working once it has made the default ServiceAccount.
-  wait_for "$TIMEOUT" "default ServiceAccount" kc get serviceaccount default -n default >/dev/null 2>&1 \
-    || die "kube-controller-manager did not create the default ServiceAccount; see $CLUSTER_DIR/logs"
+  if ! wait_for "$TIMEOUT" default_sa; then
+    [[ -z "$created" ]] || failed_creation "kube-controller-manager did not create the default ServiceAccount"
+    die "kube-controller-manager did not create the default ServiceAccount; see $CLUSTER_DIR/logs"
+  fi
   ensure_nodes
   log "cluster $NAME up in $(($(date +%s) - start))s: $(kc get --raw /version | tr -d '\n ' | sed -n 's/.*"gitVersion":"\([^"]*\)".*/\1/p') at $(kc config view -o jsonpath='{.clusters[0].cluster.server}')"
   log "use it: export KUBECONFIG=$KUBECONFIG_PATH"
@@ -330,6 +386,7 @@ down() {
     log "no cluster $NAME"
     return 0
   fi
+  need_bins
   log "deleting cluster $NAME"
   delete_cluster
 }
@@ -346,6 +403,7 @@ case "$cmd" in
     ;;
   kubectl)
     exists || die "no cluster $NAME"
+    need_bins
     kc "${kubectl_args[@]}"
     ;;
   *) log "unknown command: $cmd"; usage ;;
