@@ -1,5 +1,5 @@
 "use client";
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 
 const STATE_TONE: Record<string, string> = {
   Running: "ok",
@@ -73,6 +73,31 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
     <div className="empty">
       <h3>{title}</h3>
       {children}
+    </div>
+  );
+}
+
+/** A secret to pass on (an API token, a generated password): shown once, with a copy button. */
+export function ShownOnce({ value, label, testId }: { value: string; label?: string; testId?: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <div className="secret">
+      {label ? (
+        <span className="small" style={{ minWidth: 110 }}>
+          {label}
+        </span>
+      ) : null}
+      <code data-testid={testId}>{value}</code>
+      <button
+        type="button"
+        className="btn btn-sm"
+        onClick={async () => {
+          await navigator.clipboard.writeText(value);
+          setCopied(true);
+        }}
+      >
+        {copied ? "Copied" : "Copy"}
+      </button>
     </div>
   );
 }

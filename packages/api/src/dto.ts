@@ -1,4 +1,5 @@
 import type { Repos } from "@daybox/db";
+import type { Verdict } from "@daybox/policy";
 
 /**
  * What the API returns. Plain JSON (ISO dates, string ids), never raw rows:
@@ -131,3 +132,18 @@ export function nodeDto(n: NodeRow) {
   };
 }
 export type NodeDto = ReturnType<typeof nodeDto>;
+
+/** A reclaim verdict as the API returns it (the portal's banner, the dry run). */
+export function verdictDto(v: Verdict) {
+  return {
+    sessionId: v.sessionId,
+    kind: v.kind,
+    reason: v.reason,
+    policy: v.policy,
+    action: v.action,
+    idleSince: iso(v.idleSince),
+    reclaimAt: iso(v.reclaimAt),
+    canExtend: v.canExtend,
+    extensionMs: v.extensionMs,
+  };
+}

@@ -167,14 +167,19 @@ export function createJupyterProxy(services: ApiServices, authenticateRequest: (
   };
 }
 
-function forwardRequest(req: IncomingMessage, res: ServerResponse, url: URL, upstream: Upstream) {
-  const upstreamReq = http.request({
+/** The request to Jupyter: same method, path and query; headers rewritten for the upstream. */
+function upstreamRequest(req: IncomingMessage, url: URL, upstream: Upstream, upgrade: boolean) {
+  return http.request({
     host: upstream.hostname,
     port: upstream.port,
     method: req.method,
     path: url.pathname + url.search,
-    headers: requestHeaders(req.rawHeaders, upstream, false),
+    headers: requestHeaders(req.rawHeaders, upstream, upgrade),
   });
+}
+
+function forwardRequest(req: IncomingMessage, res: ServerResponse, url: URL, upstream: Upstream) {
+  const upstreamReq = upstreamRequest(req, url, upstream, false);
   upstreamReq.on("response", (upstreamRes) => {
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders(upstreamRes.rawHeaders, upstream, false));
     pipeline(upstreamRes, scrubber(upstream.token), res, (err) => {
@@ -194,13 +199,7 @@ function forwardRequest(req: IncomingMessage, res: ServerResponse, url: URL, ups
 
 function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, upstream: Upstream) {
   let upgraded = false;
-  const upstreamReq = http.request({
-    host: upstream.hostname,
-    port: upstream.port,
-    method: req.method,
-    path: url.pathname + url.search,
-    headers: requestHeaders(req.rawHeaders, upstream, true),
-  });
+  const upstreamReq = upstreamRequest(req, url, upstream, true);
   upstreamReq.on("upgrade", (upstreamRes, upstreamSocket, upstreamHead) => {
     upgraded = true;
     if (socket.destroyed) {

@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { NAME_PATTERN, formatDuration } from "@daybox/core";
 import { evaluate, idleDescription, parsePolicy, toDocument, type Policy, type PolicySpec, type Verdict } from "@daybox/policy";
+import { verdictDto } from "../dto.ts";
 import { BadInput, NotFound } from "../errors.ts";
 import { loadReclaimInputs, storedPolicy } from "../reclaim.ts";
 import { adminProcedure, protectedProcedure, type ProtectedContext } from "../trpc.ts";
@@ -44,18 +45,12 @@ function view(row: { name: string; version: number; active: boolean; createdBy: 
   };
 }
 
-const verdictView = (v: Verdict, names: Map<string, { name: string; owner: string; project: string }>) => ({
-  sessionId: v.sessionId,
-  session: names.get(v.sessionId)?.name ?? v.sessionId,
-  owner: names.get(v.sessionId)?.owner ?? "",
-  project: names.get(v.sessionId)?.project ?? "",
-  kind: v.kind,
-  reason: v.reason,
-  policy: v.policy,
-  action: v.action,
-  idleSince: v.idleSince?.toISOString() ?? null,
-  reclaimAt: v.reclaimAt?.toISOString() ?? null,
-});
+/** A dry-run verdict: the API's verdict with whose session it is (extension details belong to the owner's view). */
+function verdictView(v: Verdict, names: Map<string, { name: string; owner: string; project: string }>) {
+  const { sessionId, kind, reason, policy, action, idleSince, reclaimAt } = verdictDto(v);
+  const who = names.get(sessionId);
+  return { sessionId, session: who?.name ?? sessionId, owner: who?.owner ?? "", project: who?.project ?? "", kind, reason, policy, action, idleSince, reclaimAt };
+}
 
 function audit(ctx: ProtectedContext, action: string, target: string, details: Record<string, unknown>) {
   return ctx.repos.audit.record({ actorId: ctx.principal.id, action, target, details });

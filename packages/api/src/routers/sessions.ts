@@ -2,11 +2,11 @@ import { tracked, type TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { GPU_TYPE_PATTERN, MAX_GPUS_PER_SESSION, NAME_PATTERN, SESSION_STATES, checkRequest, newId, type UserRequest } from "@daybox/core";
 import type { Repos } from "@daybox/db";
-import { evaluate, type Verdict } from "@daybox/policy";
+import { evaluate } from "@daybox/policy";
 import { inScope, sessionScope, visibleSession } from "../access.ts";
 import { loadReclaimInputs } from "../reclaim.ts";
 import type { Principal } from "../auth.ts";
-import { eventDto, resumeDto, sessionDto } from "../dto.ts";
+import { eventDto, resumeDto, sessionDto, verdictDto } from "../dto.ts";
 import { BadInput, Conflict, Forbidden, QuotaError, toTRPCError } from "../errors.ts";
 import { protectedProcedure, type ProtectedContext } from "../trpc.ts";
 
@@ -42,19 +42,6 @@ export const watchInput = z.object({
 
 const actor = (p: Principal) => `user:${p.name}`;
 
-function verdictDto(v: Verdict) {
-  return {
-    sessionId: v.sessionId,
-    kind: v.kind,
-    reason: v.reason,
-    policy: v.policy,
-    action: v.action,
-    idleSince: v.idleSince?.toISOString() ?? null,
-    reclaimAt: v.reclaimAt?.toISOString() ?? null,
-    canExtend: v.canExtend,
-    extensionMs: v.extensionMs,
-  };
-}
 
 /** Picks the project for a new session: the named one, else the user's only one. */
 export async function resolveProject(repos: Repos, p: Principal, name: string | undefined) {

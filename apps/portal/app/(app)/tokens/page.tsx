@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import { api, errorMessage, type Outputs } from "../../../lib/api";
 import { dateTime, relative } from "../../../lib/format";
 import { useAction, useNow } from "../../../lib/hooks";
-import { Empty, ErrorNotice, LoadingRows, PageHead } from "../../../components/ui";
+import { Empty, ErrorNotice, LoadingRows, PageHead, ShownOnce } from "../../../components/ui";
 
 type Created = Outputs["tokens"]["create"];
 
@@ -13,11 +13,7 @@ export default function TokensPage() {
   const now = useNow();
   const tokens = useQuery({ queryKey: ["tokens"], queryFn: () => api.tokens.list.query({ all: false }) });
   const [created, setCreated] = useState<Created | null>(null);
-  const [copied, setCopied] = useState(false);
-  const create = useAction((input: { name: string; expiresInDays?: number }) => api.tokens.create.mutate(input), (t) => {
-    setCreated(t);
-    setCopied(false);
-  });
+  const create = useAction((input: { name: string; expiresInDays?: number }) => api.tokens.create.mutate(input), setCreated);
   const revoke = useAction((id: string) => api.tokens.revoke.mutate({ id }));
 
   function submit(e: FormEvent<HTMLFormElement>) {
@@ -59,19 +55,7 @@ export default function TokensPage() {
           {created ? (
             <div className="notice notice-ok stack" style={{ gap: 8 }} role="status">
               <strong>Token “{created.name}” created. Copy it now: it is shown only once.</strong>
-              <div className="secret">
-                <code data-testid="new-token">{created.token}</code>
-                <button
-                  type="button"
-                  className="btn btn-sm"
-                  onClick={async () => {
-                    await navigator.clipboard.writeText(created.token);
-                    setCopied(true);
-                  }}
-                >
-                  {copied ? "Copied" : "Copy"}
-                </button>
-              </div>
+              <ShownOnce key={created.id} value={created.token} testId="new-token" />
               <span className="small">
                 Use it with: <code>daybox login --url {typeof window === "undefined" ? "" : window.location.origin}</code> (paste the token when asked).
               </span>

@@ -5,30 +5,7 @@ import { api, errorMessage } from "../../../../lib/api";
 import { relative } from "../../../../lib/format";
 import { useAction, useNow } from "../../../../lib/hooks";
 import { AdminOnly } from "../../../../components/admin";
-import { Empty, ErrorNotice, LoadingRows, PageHead } from "../../../../components/ui";
-
-/** A secret to pass on: shown once, with a copy button. */
-function ShownOnce({ label, value }: { label: string; value: string }) {
-  const [copied, setCopied] = useState(false);
-  return (
-    <div className="secret">
-      <span className="small" style={{ minWidth: 110 }}>
-        {label}
-      </span>
-      <code>{value}</code>
-      <button
-        type="button"
-        className="btn btn-sm"
-        onClick={async () => {
-          await navigator.clipboard.writeText(value);
-          setCopied(true);
-        }}
-      >
-        {copied ? "Copied" : "Copy"}
-      </button>
-    </div>
-  );
-}
+import { Empty, ErrorNotice, LoadingRows, PageHead, ShownOnce } from "../../../../components/ui";
 
 function Users() {
   const now = useNow();
@@ -88,8 +65,8 @@ function Users() {
         {secrets ? (
           <div className="notice notice-ok stack" style={{ gap: 8 }} role="status">
             <strong>Pass these on to {secrets.who} now: they are shown only once.</strong>
-            {secrets.token ? <ShownOnce label="API token" value={secrets.token} /> : null}
-            {secrets.email && secrets.password ? <ShownOnce label={`Sign-in ${secrets.email}`} value={secrets.password} /> : null}
+            {secrets.token ? <ShownOnce key={secrets.token} label="API token" value={secrets.token} /> : null}
+            {secrets.email && secrets.password ? <ShownOnce key={secrets.password} label={`Sign-in ${secrets.email}`} value={secrets.password} /> : null}
             <button type="button" className="link small" style={{ justifySelf: "start" }} onClick={() => setSecrets(null)}>
               Done
             </button>
