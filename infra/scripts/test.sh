@@ -30,7 +30,13 @@ export DAYBOX_TEST_CHROMIUM
 
 log "starting the Kubernetes test-bed (first run builds it from the Go module proxy, ~20 min)…"
 DAYBOX_TEST_KUBECONFIG=$(bash infra/testbed/kube.sh up --nodes 4 | tail -1)
-export DAYBOX_TEST_KUBECONFIG
+# A second, smaller cluster for multi-cluster placement (one sim-a100, one sim-h100 node).
+DAYBOX_TEST_KUBECONFIG_B=$(bash infra/testbed/kube.sh up --name daybox-b --nodes 2 | tail -1)
+export DAYBOX_TEST_KUBECONFIG DAYBOX_TEST_KUBECONFIG_B
+
+log "installing helm for the chart tests (first run builds it from the Go module proxy)…"
+DAYBOX_TEST_HELM=$(bash infra/testbed/helm.sh | tail -1)
+export DAYBOX_TEST_HELM
 
 log "type-checking and linting…"
 npx turbo run typecheck --output-logs=errors-only

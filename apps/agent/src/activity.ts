@@ -102,10 +102,11 @@ export function createActivityCollector(opts: { list: () => Promise<RunningSessi
       return Promise.all(
         sessions.map(async (s): Promise<ActivityReport> => {
           const at = now();
-          const [kernel, gpu, ticks] = await Promise.all([kernels(s), opts.gpu.utilisation(s), groupCpuTicks(s.pid)]);
+          // pid 0: the session runs elsewhere (a pod); its CPU is not in this machine's /proc.
+          const [kernel, gpu, ticks] = await Promise.all([kernels(s), opts.gpu.utilisation(s), s.pid > 0 ? groupCpuTicks(s.pid) : null]);
           const prev = lastCpu.get(s.sessionId);
-          lastCpu.set(s.sessionId, { at, ticks });
-          const cpu: [number, number][] = prev && at > prev.at ? [[at, Math.max(0, ((ticks - prev.ticks) / TICKS_PER_SECOND / ((at - prev.at) / 1000)) * 100)]] : [];
+          if (ticks !== null) lastCpu.set(s.sessionId, { at, ticks });
+          const cpu: [number, number][] = ticks !== null && prev && at > prev.at ? [[at, Math.max(0, ((ticks - prev.ticks) / TICKS_PER_SECOND / ((at - prev.at) / 1000)) * 100)]] : [];
           return {
             sessionId: s.sessionId,
             kernel,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { LocalRuntime, type SessionRuntime } from "@daybox/cluster";
+import { LocalJobRunner, LocalRuntime, type JobRunner, type SessionRuntime } from "@daybox/cluster";
 import { createApiClient, type ApiClient } from "./api-client.ts";
 import type { AgentEnv } from "./env.ts";
 import { detectGpus } from "./gpus.ts";
@@ -31,14 +31,10 @@ interface ParkPayload {
 
 export async function startAgent(env: AgentEnv, token: string, log = (m: string) => console.log(`[agent] ${m}`)) {
   const api = createApiClient(env.DAYBOX_API_URL, token);
-  const runtime: SessionRuntime & { reapDead?: () => Promise<string[]> } = new LocalRuntime({
-    root: path.join(env.DAYBOX_DATA_DIR, "sessions"),
-    ...(env.DAYBOX_JUPYTER === "never" ? { jupyter: null } : {}),
-  });
+  const { runtime, jobRunner, gpus, closeRuntime } = env.DAYBOX_RUNTIME === "kubernetes" ? await kubernetesRuntime(env) : await localRuntime(env);
   const secret = randomBytes(32).toString("base64url");
   const terminals = await startTerminalServer({ runtime, secret, host: env.DAYBOX_AGENT_HOST, port: env.DAYBOX_AGENT_PORT, log });
   const snapshots = createSnapshotter(env);
-  const gpus = await detectGpus({ gpuType: env.DAYBOX_LOCAL_GPU_TYPE, gpuCount: env.DAYBOX_LOCAL_GPUS });
 
   let nodeId = "";
   const register = async () => {
@@ -54,7 +50,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     });
     nodeId = r.nodeId;
   };
-  const jobs = createJobWorker({ api, root: path.join(env.DAYBOX_DATA_DIR, "jobs"), nodeId: () => nodeId, log });
+  const jobs = createJobWorker({ api, runner: jobRunner, nodeId: () => nodeId, log });
   await retry(register, log, "register node");
   await jobs.reconcile().catch((e: Error) => log(`reconcile jobs: ${e.message}`));
   log(`node ${env.nodeName} registered: ${gpus.gpuCount} × ${gpus.gpuType} (${gpus.source})`);
@@ -121,7 +117,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
         log(`park ${sessionId}: final snapshot attempt ${attempt} failed: ${lastError.message}`);
       }
     }
-    const running = await runtime.start({ sessionId, name: p.name, image: p.image, gpuIndices: p.gpuIndices });
+    const running = await runtime.start({ sessionId, name: p.name, image: p.image, gpuIndices: p.gpuIndices, project: p.project });
     return { ok: false, error: `the final snapshot failed (${lastError?.message}); the session was started again and keeps its GPUs`, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid } };
   }
 
@@ -148,12 +144,12 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
         } else if (action.kind === "job_stop") {
           outcome = { ok: true, result: jobs.stop(action.payload as { jobId: string; attempt: number; graceMs: number }) };
         } else if (action.kind === "start") {
-          const p = action.payload as { name?: string; image?: string; gpuIndices?: number[]; project?: string; restoreSnapshotId?: string | null };
+          const p = action.payload as { name?: string; image?: string; gpuIndices?: number[]; project?: string; ownerId?: string; restoreSnapshotId?: string | null };
           // A parked session comes back from its snapshot first (unless it already runs here: an adopted retry).
           const restoring = !!p.restoreSnapshotId && !(await runtime.list()).some((s) => s.sessionId === sessionId);
           await api.agent.starting.mutate({ ...ref, ...(restoring ? { restoring: p.restoreSnapshotId! } : {}) });
           let restored: Record<string, number | string> = {};
-          const spec = { sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [] };
+          const spec = { sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [], ...(p.project ? { project: p.project } : {}), ...(p.ownerId ? { owner: p.ownerId } : {}) };
           let running: Awaited<ReturnType<typeof runtime.start>> | null = null;
           if (restoring) {
             // The copy this node kept when it parked the session is reused when it is verifiably the
@@ -225,9 +221,35 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
       await loop;
       await jobs.close();
       await runtime.close();
+      await closeRuntime();
       await terminals.close();
     },
   };
+}
+
+type Runtimes = { runtime: SessionRuntime & { reapDead?: () => Promise<string[]> }; jobRunner: JobRunner; gpus: { gpuType: string; gpuCount: number; source: string }; closeRuntime: () => Promise<void> };
+
+/** Sessions and jobs as processes on this machine; GPUs from nvidia-smi or the configured simulation. */
+async function localRuntime(env: AgentEnv): Promise<Runtimes> {
+  const runtime = new LocalRuntime({ root: path.join(env.DAYBOX_DATA_DIR, "sessions"), ...(env.DAYBOX_JUPYTER === "never" ? { jupyter: null } : {}) });
+  const gpus = await detectGpus({ gpuType: env.DAYBOX_LOCAL_GPU_TYPE, gpuCount: env.DAYBOX_LOCAL_GPUS });
+  return { runtime, jobRunner: new LocalJobRunner(path.join(env.DAYBOX_DATA_DIR, "jobs")), gpus, closeRuntime: async () => {} };
+}
+
+/**
+ * Sessions and jobs as pods pinned to this Kubernetes node (DAYBOX_NODE_NAME, the
+ * DaemonSet's spec.nodeName); its GPUs as the API server reports them. Session
+ * state stays on the node under <data-dir>/sessions, mounted into the pods.
+ */
+async function kubernetesRuntime(env: AgentEnv): Promise<Runtimes> {
+  const { KubernetesCluster, KubernetesJobRunner, KubernetesRuntime } = await import("@daybox/cluster/kubernetes");
+  const cluster = new KubernetesCluster({ namespace: env.DAYBOX_NAMESPACE, ...(env.DAYBOX_KUBECONFIG ? { kubeconfig: env.DAYBOX_KUBECONFIG } : {}) });
+  const node = (await cluster.gpuNodes()).find((n) => n.name === env.nodeName);
+  if (!node) throw new Error(`node ${env.nodeName} is not a GPU node of the Kubernetes cluster at ${cluster.server} (no allocatable nvidia.com/gpu); set DAYBOX_NODE_NAME to the node's name`);
+  const common = { cluster, node: node.name, gpuType: node.gpuType };
+  const runtime = await KubernetesRuntime.open({ ...common, root: path.join(env.DAYBOX_DATA_DIR, "sessions") });
+  const jobRunner = await KubernetesJobRunner.open(common);
+  return { runtime, jobRunner, gpus: { gpuType: node.gpuType, gpuCount: node.gpuCount, source: `Kubernetes node ${node.name}` }, closeRuntime: () => cluster.close() };
 }
 
 function crash(message: string): never {

@@ -10,6 +10,12 @@ const schema = z.object({
   DAYBOX_DATA_DIR: z.string().default(path.join(homedir(), ".daybox")),
   DAYBOX_NODE_NAME: z.string().optional(),
   DAYBOX_CLUSTER: z.string().default("local"),
+  /** "kubernetes": this node is a Kubernetes GPU node; sessions and jobs run as pods pinned to it. */
+  DAYBOX_RUNTIME: z.enum(["local", "kubernetes"]).default("local"),
+  /** Kubernetes only: a kubeconfig file (default: the pod's service account, else ~/.kube/config). */
+  DAYBOX_KUBECONFIG: z.string().optional(),
+  /** Kubernetes only: the namespace Daybox's pods run in. */
+  DAYBOX_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name").default("daybox"),
   /** Used when nvidia-smi finds no GPUs: how many GPUs this node offers, and of which type. */
   DAYBOX_LOCAL_GPUS: z.coerce.number().int().min(0).max(1024).default(4),
   DAYBOX_LOCAL_GPU_TYPE: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/).default("sim-a100"),

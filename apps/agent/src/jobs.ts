@@ -1,4 +1,4 @@
-import { LocalJobRunner, type JobExit } from "@daybox/cluster";
+import type { JobExit, JobRunner } from "@daybox/cluster";
 import type { ApiClient } from "./api-client.ts";
 
 /** Output is shipped to the API at most this often, in chunks of at most this size. */
@@ -10,6 +10,10 @@ interface RunPayload {
   attempt: number;
   command: string[];
   gpuIndices: number[];
+  name?: string;
+  project?: string;
+  owner?: string;
+  gracePeriodSeconds?: number;
 }
 
 /**
@@ -18,9 +22,8 @@ interface RunPayload {
  * reports every exit (retrying until the API has it: a lost exit report
  * would leave the job's GPUs allocated).
  */
-export function createJobWorker(opts: { api: ApiClient; root: string; nodeId: () => string; log: (m: string) => void }) {
-  const { api, log } = opts;
-  const runner = new LocalJobRunner(opts.root);
+export function createJobWorker(opts: { api: ApiClient; runner: JobRunner; nodeId: () => string; log: (m: string) => void }) {
+  const { api, log, runner } = opts;
   const pending = new Map<string, { attempt: number; data: string }>();
   const chains = new Map<string, Promise<void>>();
   let closing = false;
@@ -64,7 +67,7 @@ export function createJobWorker(opts: { api: ApiClient; root: string; nodeId: ()
 
   return {
     async run(p: RunPayload) {
-      const { pid } = await runner.run({ jobId: p.jobId, attempt: p.attempt, command: p.command, gpuIndices: p.gpuIndices }, (data) => {
+      const { pid } = await runner.run(p, (data) => {
         const buf = pending.get(p.jobId) ?? { attempt: p.attempt, data: "" };
         buf.data += data;
         pending.set(p.jobId, buf);

@@ -6,6 +6,7 @@ import { registerAuditCommands } from "./commands/audit.ts";
 import { registerAuthCommands } from "./commands/auth.ts";
 import { registerEventCommands } from "./commands/events.ts";
 import { registerJobCommands } from "./commands/job.ts";
+import { registerClusterCommands } from "./commands/cluster.ts";
 import { registerNodeCommands } from "./commands/node.ts";
 import { registerPolicyCommands } from "./commands/policy.ts";
 import { registerProjectCommands } from "./commands/project.ts";
@@ -33,6 +34,7 @@ function buildProgram(): Command {
   registerEventCommands(program);
   registerJobCommands(program);
   registerSnapshotCommands(program);
+  registerClusterCommands(program);
   registerNodeCommands(program);
   registerProjectCommands(program);
   registerQuotaCommands(program);

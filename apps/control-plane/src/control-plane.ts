@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { authSecret, bootstrap } from "./bootstrap.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import type { ControlPlaneEnv } from "./env.ts";
+import { createClusterWatcher } from "./cluster-watch.ts";
 import { createFleetSampler } from "./fleet-sampler.ts";
 import { createReclaimer } from "./reclaim.ts";
 import { createReconciler } from "./reconcile.ts";
@@ -53,11 +54,13 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
 
   const reclaimer = createReclaimer({ repos, clock, log });
   const sampler = createFleetSampler({ repos, clock });
+  const clusters = createClusterWatcher({ repos, clock, log, onChange: () => notifier.notify(), lostAfterMs: env.DAYBOX_NODE_LOST_AFTER_MS });
 
   let stopped = false;
   let wake: (() => void) | null = null;
   const loop = (async () => {
     while (!stopped) {
+      await clusters.sync().catch((err: Error) => log(`cluster watch failed: ${err.message}`));
       await reconciler.tick().catch((err: Error) => log(`tick failed: ${err.message}`));
       await reclaimer
         .tick()
@@ -84,6 +87,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
       stopped = true;
       (wake as (() => void) | null)?.();
       await loop;
+      await clusters.close();
       await api.close();
       await db.close();
       await unlock();

@@ -11,6 +11,8 @@ const schema = z.object({
   DAYBOX_TICK_MS: z.coerce.number().int().min(50).default(1000),
   DAYBOX_ACTION_LEASE_MS: z.coerce.number().int().min(500).default(30_000),
   DAYBOX_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
+  /** A Kubernetes node NotReady this long is lost: its sessions resume elsewhere from their latest snapshot. */
+  DAYBOX_NODE_LOST_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Where browsers reach Daybox (the portal): sign-in cookies, OIDC redirects and CSRF checks use it. */
   DAYBOX_PUBLIC_URL: z.url("DAYBOX_PUBLIC_URL must be a URL like https://daybox.example.org").default("http://127.0.0.1:3000"),
   /** Signs portal session cookies; default: generated once into <data-dir>/auth-secret. */

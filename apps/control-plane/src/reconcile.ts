@@ -13,9 +13,11 @@ export function toView(world: World): WorldView {
       gpuType: n.gpuType,
       gpuCount: n.gpuCount,
       ready: n.state === "Ready",
-      schedulable: n.schedulable,
+      // Daybox's cordon, and the node's cluster refusing work there (Kubernetes cordon, NotReady, taints)
+      schedulable: n.schedulable && n.clusterStatus === null,
       draining: n.drainingAt !== null,
       lastHeartbeat: n.lastHeartbeat,
+      lost: n.lostAt !== null,
     })),
     sessions: world.sessions.map((s) => ({
       id: s.id,
@@ -134,6 +136,18 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
         await repos.nodes.setState(action.nodeId, action.ready);
         log(action.reason);
         return true;
+      case "recover": {
+        const moved = await repos.sessions.recover({ id: action.sessionId, nodeId: action.nodeId, reason: action.reason, actor: ACTOR, at: clock.now() });
+        if (moved) log(`recovering ${action.sessionId}: ${moved.reason}`);
+        // Recovery is a resume the platform asked for: its latency is recorded like any other.
+        if (moved?.state === "Lost") await repos.resumes.begin(moved.id, clock.now());
+        return moved !== null;
+      }
+      case "requeue-job": {
+        const moved = await repos.jobs.requeueLost({ id: action.jobId, nodeId: action.nodeId, reason: action.reason, actor: ACTOR, now: clock.now() });
+        if (moved) log(`job ${action.jobId}: ${moved.reason}`);
+        return moved !== null;
+      }
     }
   }
 

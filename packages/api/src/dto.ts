@@ -125,6 +125,9 @@ export function nodeDto(n: NodeRow) {
     state: n.state,
     schedulable: n.schedulable,
     draining: n.drainingAt !== null,
+    /** Why the node's cluster refuses work there (Kubernetes cordon, taints, NotReady), or null. */
+    clusterStatus: n.clusterStatus,
+    lostAt: n.lostAt?.toISOString() ?? null,
     lastHeartbeat: n.lastHeartbeat.toISOString(),
     agentVersion: n.agentVersion,
     sessions: n.sessions.map((s) => ({ id: s.id, name: s.name, owner: s.owner.name, state: s.state, gpuIndices: s.gpuIndices })),

@@ -4,6 +4,7 @@ export { Notifier } from "./notifier.ts";
 export { createContextFactory, type ApiServices } from "./context.ts";
 export { createCallerFactory } from "./trpc.ts";
 export type { SessionDto, SessionEventDto, NodeDto, JobDto, ResumeDto } from "./dto.ts";
+export type { ClusterDto } from "./routers/clusters.ts";
 export type { StartResult, SnapshotResult } from "./routers/agent.ts";
 export { TERMINAL_PATH, type TerminalControl } from "./terminal.ts";
 export { JUPYTER_PATH } from "./jupyter-proxy.ts";

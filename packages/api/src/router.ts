@@ -1,6 +1,7 @@
 import { agentRouter } from "./routers/agent.ts";
 import { auditRouter, projectsRouter, usersRouter } from "./routers/admin.ts";
 import { jobsRouter } from "./routers/jobs.ts";
+import { clustersRouter } from "./routers/clusters.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { sessionsRouter } from "./routers/sessions.ts";
@@ -15,6 +16,7 @@ export const appRouter = router({
   projects: projectsRouter,
   users: usersRouter,
   tokens: tokensRouter,
+  clusters: clustersRouter,
   nodes: nodesRouter,
   usage: usageRouter,
   policies: policiesRouter,

@@ -1,4 +1,4 @@
-export type { SessionRuntime, SessionSpec, RunningSession, Terminal, TerminalOptions } from "./runtime.ts";
+export type { JobExit, JobRunner, JobSpec, SessionRuntime, SessionSpec, RunningSession, Terminal, TerminalOptions } from "./runtime.ts";
 export { LocalRuntime, type LocalRuntimeOptions } from "./local/local-runtime.ts";
 export { findJupyter } from "./local/jupyter.ts";
-export { LocalJobRunner, type JobSpec, type JobExit } from "./local/jobs.ts";
+export { LocalJobRunner } from "./local/jobs.ts";

@@ -32,6 +32,9 @@ export interface SessionSpec {
   name: string;
   gpuIndices: readonly number[];
   image: string;
+  /** Labels for runtimes that show them (Kubernetes pods): the session's project and owner. */
+  project?: string;
+  owner?: string;
 }
 
 export interface RunningSession {
@@ -54,4 +57,47 @@ export interface Terminal {
   onData(listener: (data: Buffer) => void): void;
   onExit(listener: (code: number | null, signal: number | null) => void): void;
   kill(): void;
+}
+
+/** One run (attempt) of a batch job on a node. */
+export interface JobSpec {
+  jobId: string;
+  /** Which run of the job this is (1 for the first, +1 after each requeue). */
+  attempt: number;
+  command: readonly string[];
+  gpuIndices: readonly number[];
+  /** For runtimes that label or configure what they run (Kubernetes pods). */
+  name?: string;
+  image?: string;
+  project?: string;
+  owner?: string;
+  gracePeriodSeconds?: number;
+}
+
+export interface JobExit {
+  jobId: string;
+  attempt: number;
+  exitCode: number | null;
+  signal: string | null;
+  /** Set when the job outlived its grace period after SIGTERM and was SIGKILLed. */
+  killedAfterGraceMs: number | null;
+  runtimeMs: number;
+  /** What happened, in words, when the runtime knows more than the code (e.g. a pod's reason). */
+  detail?: string;
+}
+
+/**
+ * How batch jobs run on a node: `LocalJobRunner` (process groups) or
+ * `KubernetesJobRunner` (pods). run() is idempotent per attempt; stop() is
+ * SIGTERM, the grace period, then SIGKILL; every exit is reported once.
+ */
+export interface JobRunner {
+  run(spec: JobSpec, onOutput: (data: string) => void): Promise<{ pid: number }>;
+  /** False when the job does not run here. */
+  stop(jobId: string, graceMs: number): boolean;
+  running(): string[];
+  onExit(listener: (exit: JobExit) => void): void;
+  /** Ends jobs a previous agent left behind; returns their ids. */
+  reapOrphans(): Promise<string[]>;
+  close(): Promise<void>;
 }

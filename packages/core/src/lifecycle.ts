@@ -15,6 +15,8 @@ export const SESSION_STATES = [
   "Parked",
   "Failed",
   "Terminated",
+  /** Its node was lost; the control plane resumes it elsewhere from its latest snapshot. */
+  "Lost",
 ] as const;
 export type SessionStateName = (typeof SESSION_STATES)[number];
 
@@ -29,9 +31,9 @@ export type UserRequest = "stop" | "resume" | "delete" | "park";
 export type Verdict = { ok: true } | { ok: false; reason: string };
 
 const allowed: Record<UserRequest, readonly SessionStateName[]> = {
-  stop: ["Pending", "Scheduled", "Starting", "Running"],
+  stop: ["Pending", "Scheduled", "Starting", "Running", "Lost"],
   resume: ["Stopped", "Parked", "Failed"],
-  delete: ["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Parked", "Failed"],
+  delete: ["Pending", "Scheduled", "Starting", "Running", "Stopping", "Stopped", "Parked", "Failed", "Lost"],
   park: ["Running"],
 };
 

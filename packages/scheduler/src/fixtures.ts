@@ -38,6 +38,12 @@ export function node(name: string) {
       v.ready = false;
       return b;
     },
+    /** Its cluster lost it (and it already shows not ready). */
+    lost() {
+      v.lost = true;
+      v.ready = false;
+      return b;
+    },
   };
   return b;
 }

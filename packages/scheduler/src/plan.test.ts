@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { plan } from "./plan.ts";
-import { NOW, node, quota, session, world } from "./fixtures.ts";
+import { NOW, job, node, quota, session, world } from "./fixtures.ts";
 import type { Action } from "./actions.ts";
 
 type Case = { name: string; view: ReturnType<typeof world>; expect: Partial<Action>[] };
@@ -164,6 +164,35 @@ describe("plan: stopping and node health", () => {
         { kind: "node-health", nodeId: "n1", ready: false, reason: "node n1 has not heartbeated for 45s" },
         { kind: "wait", sessionId: "s1", reason: "waiting for capacity: every a100 node is unavailable (n1 not ready)" },
       ],
+    },
+    {
+      name: "sessions and jobs on a lost node are recovered; nothing else is placed there",
+      view: world({
+        nodes: [node("gone").lost(), node("n2").gpus(1)],
+        sessions: [session("s1").on("gone", [0]), session("s2").on("gone", [1], "Snapshotting").wants("parked"), session("s3")],
+        jobs: [job("j1").on("gone", [2])],
+      }),
+      expect: [
+        { kind: "recover", sessionId: "s1", nodeId: "gone", reason: "node gone was lost" },
+        { kind: "recover", sessionId: "s2", nodeId: "gone" },
+        { kind: "requeue-job", jobId: "j1", nodeId: "gone" },
+        { kind: "place", sessionId: "s3", nodeId: "n2" },
+      ],
+    },
+    {
+      name: "a lost node stays not ready even while its agent heartbeats",
+      view: world({ nodes: [node("gone").lost()] }),
+      expect: [],
+    },
+    {
+      name: "a Lost session is placed again like a pending one, on a node that is not lost",
+      view: world({ nodes: [node("gone").lost(), node("n2")], sessions: [session("s1").state("Lost").cachedOn("gone")] }),
+      expect: [{ kind: "place", sessionId: "s1", nodeId: "n2" }],
+    },
+    {
+      name: "a Lost session that was stopped meanwhile is finalized",
+      view: world({ nodes: [node("n1")], sessions: [session("s1").state("Lost").wants("stopped")] }),
+      expect: [{ kind: "finalize", sessionId: "s1", to: "Stopped", reason: "stopped while waiting to be recovered" }],
     },
     {
       name: "a node that heartbeats again is ready",

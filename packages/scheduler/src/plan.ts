@@ -19,10 +19,10 @@ import { defaultPlanOptions, JOB_HOLDING_STATES, type JobView, type NodeView, ty
 export function plan(view: WorldView, now: Date, options: PlanOptions = defaultPlanOptions): Action[] {
   const actions: Action[] = [];
 
-  // 1. Node health: readiness follows the heartbeat.
+  // 1. Node health: readiness follows the heartbeat; a node its cluster lost is never ready.
   const nodes = view.nodes.map((node) => {
     const silentMs = now.getTime() - node.lastHeartbeat.getTime();
-    const ready = silentMs <= options.heartbeatTimeoutMs;
+    const ready = !node.lost && silentMs <= options.heartbeatTimeoutMs;
     if (ready !== node.ready) {
       actions.push({
         kind: "node-health",
@@ -30,22 +30,40 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
         ready,
         reason: ready
           ? `node ${node.name} is heartbeating again`
-          : `node ${node.name} has not heartbeated for ${Math.round(silentMs / 1000)}s`,
+          : node.lost
+            ? `node ${node.name} was lost by its cluster`
+            : `node ${node.name} has not heartbeated for ${Math.round(silentMs / 1000)}s`,
       });
     }
     return { ...node, ready };
   });
   const nodeById = new Map(nodes.map((n) => [n.id, n]));
 
+  // 1b. Recovery: what held GPUs on a lost node is released; sessions come back elsewhere, jobs are requeued.
+  const recovered = new Set<string>();
+  for (const s of view.sessions) {
+    const node = s.nodeId ? nodeById.get(s.nodeId) : undefined;
+    if (!node?.lost || !GPU_HOLDING_STATES.includes(s.state)) continue;
+    recovered.add(s.id);
+    actions.push({ kind: "recover", sessionId: s.id, nodeId: node.id, reason: `node ${node.name} was lost` });
+  }
+  for (const j of view.jobs) {
+    const node = j.nodeId ? nodeById.get(j.nodeId) : undefined;
+    if (!node?.lost || !JOB_HOLDING_STATES.includes(j.state)) continue;
+    recovered.add(j.id);
+    actions.push({ kind: "requeue-job", jobId: j.id, nodeId: node.id, reason: `node ${node.name} was lost` });
+  }
+
   // 2. Sessions that should stop, or be finalized when they hold nothing.
   for (const s of view.sessions) {
+    if (recovered.has(s.id)) continue;
     const node = s.nodeId ? nodeById.get(s.nodeId) : undefined;
     const wantsStop = s.desiredState === "stopped" || s.desiredState === "terminated";
     // A session being parked finishes its snapshot first; the park action releases its GPUs.
     const holdsGpus = GPU_HOLDING_STATES.includes(s.state) && s.state !== "Snapshotting";
-    if (wantsStop && s.state === "Pending") {
+    if (wantsStop && (s.state === "Pending" || s.state === "Lost")) {
       const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
-      actions.push({ kind: "finalize", sessionId: s.id, to, reason: "stopped before it was placed" });
+      actions.push({ kind: "finalize", sessionId: s.id, to, reason: s.state === "Lost" ? "stopped while waiting to be recovered" : "stopped before it was placed" });
     } else if (s.state === "Running" && s.desiredState === "running" && s.nodeId && node?.draining) {
       actions.push({ kind: "park", sessionId: s.id, nodeId: s.nodeId, reason: `node ${node.name} is draining` });
     } else if (holdsGpus && s.nodeId && s.openAction !== "stop" && (wantsStop || node?.draining)) {
@@ -60,7 +78,7 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
   const preempted = new Set<string>();
   for (const j of view.jobs) {
     const node = j.nodeId ? nodeById.get(j.nodeId) : undefined;
-    if (node?.draining && (j.state === "Scheduled" || j.state === "Running")) {
+    if (!recovered.has(j.id) && node?.draining && (j.state === "Scheduled" || j.state === "Running")) {
       actions.push({ kind: "preempt-job", jobId: j.id, nodeId: node.id, forSessionId: null, reason: `node ${node.name} is draining` });
       preempted.add(j.id);
     }
@@ -70,7 +88,7 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
   const allocated = new Map<string, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
   const used = new Map<string, number>(); // `${projectId}/${gpuType}` -> GPUs held
   for (const s of view.sessions) {
-    if (!GPU_HOLDING_STATES.includes(s.state)) continue;
+    if (!GPU_HOLDING_STATES.includes(s.state) || recovered.has(s.id)) continue;
     const key = `${s.projectId}/${s.gpuType}`;
     used.set(key, (used.get(key) ?? 0) + s.gpuCount);
     const held = s.nodeId ? allocated.get(s.nodeId) : undefined;
@@ -79,14 +97,14 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
   // Jobs hold GPUs too; those being stopped will release theirs soon.
   const releasing = new Map<string, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
   for (const j of view.jobs) {
-    if (!JOB_HOLDING_STATES.includes(j.state) || !j.nodeId) continue;
+    if (!JOB_HOLDING_STATES.includes(j.state) || !j.nodeId || recovered.has(j.id)) continue;
     for (const i of j.gpuIndices) allocated.get(j.nodeId)?.add(i);
     if (j.state === "Preempting" || j.state === "Cancelling" || preempted.has(j.id)) for (const i of j.gpuIndices) releasing.get(j.nodeId)?.add(i);
   }
   const borrowing = borrowingJobs(view.sessions, view.jobs, view.quotas);
 
   const pending = view.sessions
-    .filter((s) => s.state === "Pending" && s.desiredState === "running")
+    .filter((s) => (s.state === "Pending" || s.state === "Lost") && s.desiredState === "running")
     .toSorted((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
 
   for (const s of pending) {
@@ -141,8 +159,8 @@ export function plan(view: WorldView, now: Date, options: PlanOptions = defaultP
   // 4. Batch jobs, by priority then submit time; a smaller job may fill a gap a bigger one cannot.
   const holdsOf = new Map<string, number>(); // `${projectId}/${gpuType}` -> GPUs held by sessions and jobs
   const add = (k: string, n: number) => holdsOf.set(k, (holdsOf.get(k) ?? 0) + n);
-  for (const s of view.sessions) if (GPU_HOLDING_STATES.includes(s.state)) add(`${s.projectId}/${s.gpuType}`, s.gpuCount);
-  for (const j of view.jobs) if (JOB_HOLDING_STATES.includes(j.state)) add(`${j.projectId}/${j.gpuType}`, j.gpuCount);
+  for (const s of view.sessions) if (GPU_HOLDING_STATES.includes(s.state) && !recovered.has(s.id)) add(`${s.projectId}/${s.gpuType}`, s.gpuCount);
+  for (const j of view.jobs) if (JOB_HOLDING_STATES.includes(j.state) && !recovered.has(j.id)) add(`${j.projectId}/${j.gpuType}`, j.gpuCount);
   const queued = view.jobs
     .filter((j) => j.state === "Queued")
     .toSorted((a, b) => b.priority - a.priority || a.submittedAt.getTime() - b.submittedAt.getTime() || a.id.localeCompare(b.id));

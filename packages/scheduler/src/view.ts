@@ -10,6 +10,8 @@ export interface NodeView {
   schedulable: boolean;
   draining: boolean;
   lastHeartbeat: Date;
+  /** Its cluster lost it (Node object deleted, or NotReady too long): what ran there is recovered elsewhere. */
+  lost?: boolean;
 }
 
 /** What the scheduler sees of a session. */

@@ -4,7 +4,9 @@ import { connect } from "../client.ts";
 import { json, print, printTable, relativeTime } from "../output.ts";
 
 function nodeState(n: NodeDto): string {
+  if (n.lostAt) return "Lost";
   if (n.draining) return `${n.state},draining`;
+  if (n.clusterStatus) return `${n.state},blocked`;
   if (!n.schedulable) return `${n.state},cordoned`;
   return n.state;
 }

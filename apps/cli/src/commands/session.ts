@@ -10,7 +10,7 @@ import { CliError } from "../errors.ts";
 import { eventLine, waitForState, type SessionState, type WaitTarget } from "../follow.ts";
 import { fields, gpus, json, note, print, printTable, relativeTime, table, transition } from "../output.ts";
 
-const STATES: readonly SessionState[] = ["Pending", "Scheduled", "Starting", "Running", "Snapshotting", "Stopping", "Stopped", "Parked", "Failed", "Terminated"];
+const STATES: readonly SessionState[] = ["Pending", "Scheduled", "Starting", "Running", "Snapshotting", "Stopping", "Stopped", "Parked", "Failed", "Terminated", "Lost"];
 const SESSION_ID = /^ses-[a-z0-9]{12}$/;
 
 /** Case-insensitive, so `--state running` works. */

@@ -1,17 +1,36 @@
 // The only place Daybox talks to Kubernetes. Idempotent by construction:
 // creating what exists (409) and deleting what is gone (404) are successes,
 // so a retried or repeated apply never fails or duplicates.
+import type { Readable, Writable } from "node:stream";
 import {
   ApiException,
   CoreV1Api,
+  Exec,
   KubeConfig,
+  ListWatch,
   SchedulingV1Api,
+  Watch,
   makeInformer,
   type Informer,
   type V1Node,
   type V1Pod,
+  type V1Status,
 } from "@kubernetes/client-node";
-import { GPU_RESOURCE, type JobPodSpec, LABEL, WORKLOAD_SERVICE_ACCOUNT, type SessionPodSpec, jobPod, jobPodName, priorityClasses, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
+import {
+  GPU_RESOURCE,
+  JUPYTER_PORT,
+  type JobPodSpec,
+  LABEL,
+  WORKLOAD_SERVICE_ACCOUNT,
+  type SessionPodSpec,
+  jobPod,
+  jobPodName,
+  jupyterBasePath,
+  priorityClasses,
+  sessionPod,
+  sessionPodName,
+  sessionService,
+} from "./manifests.ts";
 import { type GpuNode, type PodVerdict, gpuNode, podVerdict } from "./status.ts";
 
 export interface KubernetesClusterOptions {
@@ -29,6 +48,12 @@ export interface PodEvent {
   node: string | null;
   /** null when the pod was deleted. */
   verdict: PodVerdict | null;
+  /** Deletion has been asked for (the pod is terminating). */
+  deleting: boolean;
+  /** A job pod's attempt (0 for sessions). */
+  attempt: number;
+  /** The container's exit code once it terminated. */
+  exitCode: number | null;
 }
 
 const status = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
@@ -48,6 +73,7 @@ export class KubernetesCluster {
   readonly #core: CoreV1Api;
   readonly #scheduling: SchedulingV1Api;
   #informers: Informer<V1Pod | V1Node>[] = [];
+  #closed = false;
 
   constructor(opts: KubernetesClusterOptions = {}) {
     this.namespace = opts.namespace ?? "daybox";
@@ -122,14 +148,44 @@ export class KubernetesCluster {
   }
 
   /** Stops a job attempt: Kubernetes sends SIGTERM and waits its terminationGracePeriodSeconds before SIGKILL. */
-  async stopJob(jobId: string, attempt: number): Promise<void> {
-    await tolerate([404], () => this.#core.deleteNamespacedPod({ name: jobPodName(jobId, attempt), namespace: this.namespace }));
+  async stopJob(jobId: string, attempt: number, graceSeconds?: number): Promise<void> {
+    await tolerate([404], () =>
+      this.#core.deleteNamespacedPod({ name: jobPodName(jobId, attempt), namespace: this.namespace, ...(graceSeconds === undefined ? {} : { gracePeriodSeconds: graceSeconds }) }),
+    );
   }
 
-  /** The verdict on one Daybox pod right now, or null when it does not exist. */
-  async podVerdict(name: string): Promise<PodVerdict | null> {
+  /** The verdict on one Daybox pod right now, or null when it does not exist (or is being deleted, when `deletingIsGone`). */
+  async podVerdict(name: string, opts: { deletingIsGone?: boolean } = {}): Promise<PodVerdict | null> {
     const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
-    return pod ? podVerdict(pod) : null;
+    if (!pod || (opts.deletingIsGone && pod.metadata?.deletionTimestamp)) return null;
+    return podVerdict(pod);
+  }
+
+  /** The Jupyter token a session pod was created with (an agent that restarted adopts the pod with it). */
+  async sessionToken(sessionId: string): Promise<string | null> {
+    const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name: sessionPodName(sessionId), namespace: this.namespace }));
+    return pod?.spec?.containers[0]?.env?.find((e) => e.name === "JUPYTER_TOKEN")?.value ?? null;
+  }
+
+  /** Daybox's live (not terminating) pods on one node. */
+  async podsOnNode(node: string): Promise<V1Pod[]> {
+    const list = await this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL.managedBy}=daybox`, fieldSelector: `spec.nodeName=${node}` });
+    return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+
+  /** The last `limitBytes` of a pod's output ("" when there is none, e.g. on simulated nodes). */
+  async podLog(name: string, limitBytes = 1 << 20): Promise<string> {
+    return (await tolerate([400, 404], () => this.#core.readNamespacedPodLog({ name, namespace: this.namespace, limitBytes }))) ?? "";
+  }
+
+  /** Runs `command` in a pod's first container (a terminal: tty, resizable through `stdout`). */
+  exec(pod: string, container: string, command: string[], io: { stdout: Writable; stdin: Readable; tty: boolean }, onStatus: (s: V1Status) => void) {
+    return new Exec(this.#config).exec(this.namespace, pod, container, command, io.stdout, io.tty ? null : io.stdout, io.stdin, io.tty, onStatus);
+  }
+
+  /** The in-cluster URL of a session's Jupyter (through its Service). */
+  sessionUrl(sessionId: string): string {
+    return `http://${sessionPodName(sessionId)}.${this.namespace}.svc:${JUPYTER_PORT}${jupyterBasePath(sessionId)}`;
   }
 
   /**
@@ -138,47 +194,59 @@ export class KubernetesCluster {
    * errors, so a restarted control plane or a dropped connection misses
    * nothing.
    */
-  async watchPods(onEvent: (e: PodEvent) => void, onError: (err: unknown) => void = () => {}): Promise<void> {
+  async watchPods(onEvent: (e: PodEvent) => void, onError: (err: unknown) => void = () => {}, opts: { node?: string } = {}): Promise<void> {
     const selector = `${LABEL.managedBy}=daybox`;
-    const informer = makeInformer(
-      this.#config,
+    const fieldSelector = opts.node ? `spec.nodeName=${opts.node}` : undefined;
+    const informer = new ListWatch<V1Pod>(
       `/api/v1/namespaces/${this.namespace}/pods`,
-      () => this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }),
+      new Watch(this.#config),
+      () => this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector, ...(fieldSelector ? { fieldSelector } : {}) }),
+      false,
       selector,
+      fieldSelector,
     );
     const emit = (pod: V1Pod, deleted: boolean) => {
       const labels = pod.metadata?.labels ?? {};
       const kind = labels[LABEL.kind] === "job" ? "job" : "session";
       const id = kind === "job" ? labels[LABEL.job] : labels[LABEL.session];
       if (!id) return;
-      onEvent({ kind, id, pod: pod.metadata?.name ?? "", node: pod.spec?.nodeName ?? null, verdict: deleted ? null : podVerdict(pod) });
+      onEvent({
+        kind,
+        id,
+        pod: pod.metadata?.name ?? "", node: pod.spec?.nodeName ?? null, verdict: deleted ? null : podVerdict(pod), deleting: !!pod.metadata?.deletionTimestamp, attempt: Number(pod.metadata?.annotations?.["daybox.dev/attempt"] ?? 0),
+        exitCode: pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode ?? null,
+      });
     };
     informer.on("add", (p) => emit(p, false));
     informer.on("update", (p) => emit(p, false));
     informer.on("delete", (p) => emit(p, true));
     informer.on("error", (err: unknown) => {
       onError(err);
-      setTimeout(() => void informer.start().catch(onError), 1_000);
+      if (!this.#closed) setTimeout(() => void informer.start().catch(onError), 1_000);
     });
     this.#informers.push(informer as Informer<V1Pod | V1Node>);
     await informer.start();
   }
 
-  /** Follows GPU nodes (added, changed, gone) so the scheduler's view stays current. */
-  async watchNodes(onChange: (node: GpuNode | null, name: string) => void, onError: (err: unknown) => void = () => {}): Promise<void> {
+  /**
+   * Follows nodes (added, changed, gone) so the scheduler's view stays current.
+   * `node` is null for a node without GPUs; `deleted` says the Node object is gone.
+   */
+  async watchNodes(onChange: (node: GpuNode | null, name: string, deleted: boolean) => void, onError: (err: unknown) => void = () => {}): Promise<void> {
     const informer = makeInformer(this.#config, "/api/v1/nodes", () => this.#core.listNode());
-    informer.on("add", (n) => onChange(gpuNode(n), n.metadata?.name ?? ""));
-    informer.on("update", (n) => onChange(gpuNode(n), n.metadata?.name ?? ""));
-    informer.on("delete", (n) => onChange(null, n.metadata?.name ?? ""));
+    informer.on("add", (n) => onChange(gpuNode(n), n.metadata?.name ?? "", false));
+    informer.on("update", (n) => onChange(gpuNode(n), n.metadata?.name ?? "", false));
+    informer.on("delete", (n) => onChange(null, n.metadata?.name ?? "", true));
     informer.on("error", (err: unknown) => {
       onError(err);
-      setTimeout(() => void informer.start().catch(onError), 1_000);
+      if (!this.#closed) setTimeout(() => void informer.start().catch(onError), 1_000);
     });
     this.#informers.push(informer as Informer<V1Pod | V1Node>);
     await informer.start();
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all(this.#informers.map((i) => i.stop()));
     this.#informers = [];
   }

@@ -3,3 +3,4 @@
 export { KubernetesCluster, type KubernetesClusterOptions, type PodEvent } from "./cluster.ts";
 export * from "./manifests.ts";
 export { gpuNode, podVerdict, type GpuNode, type PodVerdict } from "./status.ts";
+export { KubernetesJobRunner, KubernetesRuntime, type KubernetesRuntimeOptions } from "./runtime.ts";

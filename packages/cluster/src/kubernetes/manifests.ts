@@ -38,6 +38,8 @@ export interface SessionPodSpec {
   /** Jupyter's token (kept in the pod's env; never in Daybox's API answers). */
   jupyterToken: string;
   namespace: string;
+  /** Where session state lives on the node (the agent's directory); default NODE_STATE_ROOT. */
+  stateRoot?: string;
 }
 
 export interface JobPodSpec {
@@ -135,7 +137,7 @@ export function sessionPod(s: SessionPodSpec): V1Pod {
           volumeMounts: [{ name: "state", mountPath: HOME }],
         },
       ],
-      volumes: [{ name: "state", hostPath: { path: `${NODE_STATE_ROOT}/${s.sessionId}`, type: "DirectoryOrCreate" } }],
+      volumes: [{ name: "state", hostPath: { path: `${s.stateRoot ?? NODE_STATE_ROOT}/${s.sessionId}`, type: "DirectoryOrCreate" } }],
     },
   };
 }

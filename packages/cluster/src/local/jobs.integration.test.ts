@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LocalJobRunner, type JobExit } from "./jobs.ts";
+import type { JobExit } from "../runtime.ts";
+import { LocalJobRunner } from "./jobs.ts";
 
 /** Real processes: SIGTERM, the grace period, SIGKILL, output and the job's environment. */
 describe("LocalJobRunner", () => {

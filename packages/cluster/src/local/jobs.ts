@@ -2,25 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { JobExit, JobSpec } from "../runtime.ts";
 import { alive, environOf, killGroup } from "./process.ts";
-
-export interface JobSpec {
-  jobId: string;
-  /** Which run of the job this is (1 for the first, +1 after each requeue). */
-  attempt: number;
-  command: readonly string[];
-  gpuIndices: readonly number[];
-}
-
-export interface JobExit {
-  jobId: string;
-  attempt: number;
-  exitCode: number | null;
-  signal: string | null;
-  /** Set when the job outlived its grace period after SIGTERM and was SIGKILLed. */
-  killedAfterGraceMs: number | null;
-  runtimeMs: number;
-}
 
 interface Running {
   spec: JobSpec;

@@ -2,6 +2,7 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import { actionsRepo } from "./actions.ts";
 import { activityRepo } from "./activity.ts";
 import { auditRepo } from "./audit.ts";
+import { clustersRepo } from "./clusters.ts";
 import { fleetRepo } from "./fleet.ts";
 import { jobsRepo } from "./jobs.ts";
 import { loginsRepo } from "./logins.ts";
@@ -22,6 +23,7 @@ export function createRepos(db: PrismaClient) {
     tokens: tokensRepo(db),
     logins: loginsRepo(db),
     projects: projectsRepo(db),
+    clusters: clustersRepo(db),
     nodes: nodesRepo(db),
     sessions: sessionsRepo(db),
     jobs: jobsRepo(db),

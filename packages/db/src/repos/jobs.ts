@@ -142,13 +142,24 @@ export function jobsRepo(db: PrismaClient) {
           patch: { nodeId: input.nodeId, gpuIndices: input.gpuIndices, attempts: { increment: 1 }, preemptedFor: null, exitCode: null },
         });
         if (!job) return null;
+        const names = await tx.batchJob.findUniqueOrThrow({ where: { id: job.id }, select: { project: { select: { name: true } }, owner: { select: { name: true } } } });
         await tx.agentAction.create({
           data: {
             id: newId("act"),
             kind: "job_run",
             nodeId: input.nodeId,
             jobId: job.id,
-            payload: { jobId: job.id, name: job.name, command: job.command, gpuIndices: input.gpuIndices, attempt: job.attempts },
+            payload: {
+              jobId: job.id,
+              name: job.name,
+              command: job.command,
+              gpuIndices: input.gpuIndices,
+              attempt: job.attempts,
+              gracePeriodSeconds: job.gracePeriodSeconds,
+              // for runtimes that label what they run (Kubernetes pods)
+              project: names.project.name,
+              owner: names.owner.name,
+            },
             reason: input.reason,
           },
         });
@@ -213,6 +224,26 @@ export function jobsRepo(db: PrismaClient) {
           default:
             return null;
         }
+      });
+    },
+
+    /** The job's node was lost: whatever it was doing there is over; it is requeued (or cancelled, if that was asked). */
+    requeueLost(input: { id: string; nodeId: string; reason: string; actor: Actor; now: Date }) {
+      return db.$transaction(async (tx) => {
+        const job = await tx.batchJob.findUnique({ where: { id: input.id } });
+        if (!job || job.nodeId !== input.nodeId) return null;
+        await tx.agentAction.updateMany({ where: { jobId: job.id, status: { in: ["pending", "claimed"] } }, data: { status: "cancelled", reason: input.reason } });
+        const base = { id: job.id, actor: input.actor };
+        if (job.state === "Cancelling") {
+          return jobTransitionIn(tx, { ...base, from: ["Cancelling"], to: "Cancelled", reason: `${job.reason}; ${input.reason}`, patch: { ...released, finishedAt: input.now } });
+        }
+        return jobTransitionIn(tx, {
+          ...base,
+          from: ["Scheduled", "Running", "Preempting"],
+          to: "Queued",
+          reason: `${input.reason}; requeued (attempt ${job.attempts} ended with the node)`,
+          patch: { ...released, startedAt: null },
+        });
       });
     },
 

@@ -77,5 +77,19 @@ export function nodesRepo(db: PrismaClient) {
     setState(id: string, ready: boolean) {
       return db.node.update({ where: { id }, data: { state: ready ? "Ready" : "NotReady" } });
     },
+
+    /**
+     * What a node's cluster says about it (Kubernetes: Ready condition, cordon,
+     * taints, the Node object being deleted). `status` null: the cluster is
+     * fine with work there; `lost`: the node is gone and its work must be
+     * recovered elsewhere. Returns the node, or null when no agent registered it.
+     */
+    async setClusterStatus(input: { clusterName: string; name: string; status: string | null; lost: boolean; at: Date }) {
+      const node = await db.node.findFirst({ where: { name: input.name, cluster: { name: input.clusterName } } });
+      if (!node) return null;
+      const lostAt = input.lost ? (node.lostAt ?? input.at) : null;
+      if (node.clusterStatus === input.status && (node.lostAt === null) === (lostAt === null)) return node;
+      return db.node.update({ where: { id: node.id }, data: { clusterStatus: input.status, lostAt } });
+    },
   };
 }

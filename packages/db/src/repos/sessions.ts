@@ -1,4 +1,4 @@
-import { newId } from "@daybox/core";
+import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient, Session } from "../generated/prisma/client.ts";
 import type { DesiredState, SessionState } from "../generated/prisma/enums.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
@@ -122,7 +122,8 @@ export function sessionsRepo(db: PrismaClient) {
       return db.$transaction(async (tx) => {
         const s = await transitionIn(tx, {
           id: input.id,
-          from: ["Pending"],
+          // Lost: recovered from a lost node, placed again like a pending session
+          from: ["Pending", "Lost"],
           to: "Scheduled",
           reason: input.reason,
           actor: input.actor,
@@ -218,6 +219,37 @@ export function sessionsRepo(db: PrismaClient) {
             reason: input.reason,
           },
         });
+      });
+    },
+
+    /**
+     * The session's node was lost. Its GPUs there are released and what was
+     * queued for that node is cancelled; a session meant to run becomes Lost,
+     * to be placed again and restored from its latest committed snapshot (the
+     * reason says which, and that later work is gone); one being parked or
+     * stopped ends as it was meant to.
+     */
+    async recover(input: { id: string; nodeId: string; reason: string; actor: Actor; at: Date }) {
+      return db.$transaction(async (tx) => {
+        const s = await tx.session.findUnique({ where: { id: input.id } });
+        if (!s || s.nodeId !== input.nodeId || !GPU_HOLDING_STATES.includes(s.state)) return null;
+        const snap = await tx.snapshot.findFirst({ where: { sessionId: s.id, status: "committed" }, orderBy: { createdAt: "desc" } });
+        await tx.agentAction.updateMany({ where: { sessionId: s.id, status: { in: ["pending", "claimed"] } }, data: { status: "cancelled", reason: input.reason } });
+        const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, warnedAt: null, cacheNodeId: null };
+        const from = [...GPU_HOLDING_STATES];
+        const base = { id: s.id, from, actor: input.actor, at: input.at };
+        const snapWords = snap ? `snapshot ${snap.id} of ${snap.createdAt.toISOString()}` : null;
+        if (s.desiredState === "running") {
+          const reason = snapWords
+            ? `${input.reason}: resuming it elsewhere from ${snapWords} (work after that snapshot is lost)`
+            : `${input.reason}: it had no snapshot yet, so it starts again elsewhere with an empty environment`;
+          return transitionIn(tx, { ...base, to: "Lost", reason, patch: { ...released, parkedSnapshotId: snap?.id ?? null, resumeRequestedAt: input.at } });
+        }
+        if (s.desiredState === "parked" && snap) {
+          return transitionIn(tx, { ...base, to: "Parked", reason: `${input.reason} while it was being parked; it resumes from ${snapWords}`, patch: { ...released, parkedSnapshotId: snap.id, stoppedAt: input.at } });
+        }
+        const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
+        return transitionIn(tx, { ...base, to, reason: `${input.reason} while it was being ${to === "Terminated" ? "deleted" : "stopped"}`, patch: { ...released, stoppedAt: input.at } });
       });
     },
 

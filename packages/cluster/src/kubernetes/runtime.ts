@@ -1,0 +1,278 @@
+// The `kubernetes` runtime: what an agent on a Kubernetes GPU node uses in
+// place of the local one. Sessions and batch jobs are pods pinned to this
+// node; session state stays on the node's disk (a hostPath under the agent's
+// data directory), so the agent snapshots and restores it exactly as it does
+// locally, and the pull protocol with the control plane is unchanged.
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import type { JobExit, JobRunner, JobSpec, RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
+import type { KubernetesCluster, PodEvent } from "./cluster.ts";
+import { sessionPodName } from "./manifests.ts";
+
+export interface KubernetesRuntimeOptions {
+  cluster: KubernetesCluster;
+  /** This node's name in Kubernetes: every pod this runtime creates is pinned to it. */
+  node: string;
+  /** The node's GPU type (a pod label). */
+  gpuType: string;
+  /** Where session state lives on this node; pods mount `<root>/<session-id>` as their home. */
+  root: string;
+  /** How long a pod may take to become ready (image pull included). Default 10 min. */
+  startTimeoutMs?: number;
+  /** How often a starting or stopping pod is polled. Default 250 ms. */
+  pollMs?: number;
+  /** Default image for sessions that name none (the "default" image). */
+  defaultImage?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sessions as pods on one node. */
+export class KubernetesRuntime implements SessionRuntime {
+  readonly kind = "kubernetes" as const;
+  readonly #o: Required<KubernetesRuntimeOptions>;
+  readonly #exitListeners: ((sessionId: string, detail: string) => void)[] = [];
+  /** Sessions this runtime started or adopted, and has not been asked to stop. */
+  readonly #live = new Set<string>();
+
+  private constructor(o: KubernetesRuntimeOptions) {
+    this.#o = { startTimeoutMs: 10 * 60_000, pollMs: 250, defaultImage: "quay.io/jupyter/base-notebook:latest", ...o };
+  }
+
+  /** A runtime following this node's session pods (exits it did not ask for are reported through onExit). */
+  static async open(o: KubernetesRuntimeOptions): Promise<KubernetesRuntime> {
+    const runtime = new KubernetesRuntime(o);
+    for (const s of await runtime.list()) runtime.#live.add(s.sessionId);
+    await o.cluster.watchPods((e) => runtime.#onPod(e), () => {}, { node: o.node });
+    return runtime;
+  }
+
+  #onPod(e: PodEvent) {
+    if (e.kind !== "session" || !this.#live.has(e.id)) return;
+    const detail = e.verdict === null ? `its pod ${e.pod} was deleted outside Daybox` : e.verdict.state === "failed" || e.verdict.state === "succeeded" ? e.verdict.reason : null;
+    if (!detail) return;
+    this.#live.delete(e.id);
+    for (const l of this.#exitListeners) l(e.id, detail);
+  }
+
+  async start(spec: SessionSpec): Promise<RunningSession> {
+    const { cluster } = this.#o;
+    const name = sessionPodName(spec.sessionId);
+    // Adopt a pod that already runs (an agent that restarted mid-start retries): never a second copy.
+    let token = (await cluster.podVerdict(name, { deletingIsGone: true })) ? await cluster.sessionToken(spec.sessionId) : null;
+    if (!token) {
+      await this.#waitGone(spec.sessionId, 60_000); // a previous pod still terminating keeps the name
+      token = randomBytes(24).toString("base64url");
+      await cluster.startSession({
+        sessionId: spec.sessionId,
+        name: spec.name,
+        owner: spec.owner ?? "unknown",
+        project: spec.project ?? "unknown",
+        gpuType: this.#o.gpuType,
+        gpuCount: Math.max(1, spec.gpuIndices.length),
+        node: this.#o.node,
+        image: spec.image === "default" ? this.#o.defaultImage : spec.image,
+        jupyterToken: token,
+        stateRoot: this.#o.root,
+      });
+    }
+    const deadline = Date.now() + this.#o.startTimeoutMs;
+    for (;;) {
+      const v = await cluster.podVerdict(name);
+      if (v?.state === "running") break;
+      const problem = !v
+        ? `its pod ${name} was deleted while starting`
+        : v.state !== "pending"
+          ? v.reason
+          : Date.now() > deadline
+            ? `its pod did not become ready within ${Math.round(this.#o.startTimeoutMs / 1000)} s (${v.reason})`
+            : null;
+      if (problem) {
+        await cluster.stopSession(spec.sessionId, 0);
+        throw new Error(`session ${spec.sessionId} could not start on node ${this.#o.node}: ${problem}`);
+      }
+      await sleep(this.#o.pollMs);
+    }
+    this.#live.add(spec.sessionId);
+    return { sessionId: spec.sessionId, pid: 0, jupyterUrl: cluster.sessionUrl(spec.sessionId), jupyterToken: token };
+  }
+
+  /** Deletes the pod and waits until it is gone: only then are its GPUs free for the next pod. */
+  async stop(sessionId: string, opts: { graceMs?: number } = {}): Promise<void> {
+    this.#live.delete(sessionId);
+    const graceSeconds = opts.graceMs === undefined ? undefined : Math.ceil(opts.graceMs / 1000);
+    await this.#o.cluster.stopSession(sessionId, graceSeconds);
+    await this.#waitGone(sessionId, (graceSeconds ?? 30) * 1000 + 60_000);
+  }
+
+  async #waitGone(sessionId: string, timeoutMs: number) {
+    const name = sessionPodName(sessionId);
+    const deadline = Date.now() + timeoutMs;
+    while (await this.#o.cluster.podVerdict(name)) {
+      if (Date.now() > deadline) throw new Error(`pod ${name} on node ${this.#o.node} is still terminating after ${Math.round(timeoutMs / 1000)} s`);
+      await sleep(this.#o.pollMs);
+    }
+  }
+
+  async purge(sessionId: string): Promise<void> {
+    await rm(this.stateDir(sessionId), { recursive: true, force: true });
+  }
+
+  stateDir(sessionId: string): string {
+    return path.join(this.#o.root, sessionId);
+  }
+
+  async list(): Promise<RunningSession[]> {
+    const pods = await this.#o.cluster.podsOnNode(this.#o.node);
+    return pods
+      .filter((p) => p.metadata?.labels?.["daybox.dev/kind"] === "session" && (p.status?.phase === "Pending" || p.status?.phase === "Running"))
+      .map((p) => {
+        const sessionId = p.metadata?.labels?.["daybox.dev/session-id"] ?? "";
+        const token = p.spec?.containers[0]?.env?.find((e) => e.name === "JUPYTER_TOKEN")?.value ?? null;
+        return { sessionId, pid: 0, jupyterUrl: this.#o.cluster.sessionUrl(sessionId), jupyterToken: token };
+      });
+  }
+
+  /** A shell in the session's pod (pod exec, with a tty). */
+  async openTerminal(sessionId: string, opts: TerminalOptions): Promise<Terminal> {
+    const stdin = new PassThrough();
+    const dataListeners: ((d: Buffer) => void)[] = [];
+    const exitListeners: ((code: number | null, signal: number | null) => void)[] = [];
+    const stdout = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const l of dataListeners) l(chunk);
+          cb();
+        },
+      }),
+      { columns: opts.cols, rows: opts.rows },
+    );
+    let code: number | null = null;
+    const command = opts.command ? [...opts.command] : ["/bin/sh", "-c", "exec bash -l 2>/dev/null || exec sh -l"];
+    const ws = await this.#o.cluster.exec(sessionPodName(sessionId), "session", command, { stdout, stdin, tty: true }, (status) => {
+      const exit = status.details?.causes?.find((c) => c.reason === "ExitCode")?.message;
+      code = status.status === "Success" ? 0 : exit ? Number(exit) : 1;
+    });
+    ws.on("close", () => {
+      for (const l of exitListeners) l(code, null);
+    });
+    return {
+      write: (data) => stdin.write(data),
+      resize: (cols, rows) => {
+        Object.assign(stdout, { columns: cols, rows });
+        stdout.emit("resize");
+      },
+      onData: (l) => dataListeners.push(l),
+      onExit: (l) => exitListeners.push(l),
+      kill: () => ws.close(),
+    };
+  }
+
+  onExit(listener: (sessionId: string, detail: string) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    // Sessions outlive the agent (an agent restart adopts them); the shared cluster client is closed by its owner.
+  }
+}
+
+type JobRunnerOptions = Pick<Required<KubernetesRuntimeOptions>, "cluster" | "node" | "gpuType" | "defaultImage">;
+
+/**
+ * Batch jobs as pods on one node: the same surface as LocalJobRunner. Stopping
+ * deletes the pod with the job's grace period (Kubernetes sends SIGTERM, waits,
+ * then SIGKILL); the exit is reported when the pod ends or is gone. A job's
+ * output is read from the pod's log when it ends.
+ */
+export class KubernetesJobRunner implements JobRunner {
+  readonly #o: JobRunnerOptions;
+  readonly #jobs = new Map<string, { spec: JobSpec; startedAt: number; stopping: boolean; onOutput: (data: string) => void }>();
+  readonly #exitListeners: ((exit: JobExit) => void)[] = [];
+
+  private constructor(o: JobRunnerOptions) {
+    this.#o = o;
+  }
+
+  static async open(o: Pick<KubernetesRuntimeOptions, "cluster" | "node" | "gpuType" | "defaultImage">): Promise<KubernetesJobRunner> {
+    const runner = new KubernetesJobRunner({ defaultImage: "python:3.12-slim", ...o });
+    await o.cluster.watchPods((e) => void runner.#onPod(e), () => {}, { node: o.node });
+    return runner;
+  }
+
+  async #onPod(e: PodEvent) {
+    const job = this.#jobs.get(e.id);
+    if (e.kind !== "job" || !job || e.attempt !== job.spec.attempt) return;
+    const ended = e.verdict === null || e.verdict.state === "succeeded" || e.verdict.state === "failed";
+    if (!ended) return;
+    this.#jobs.delete(e.id);
+    const log = await this.#o.cluster.podLog(e.pod).catch(() => "");
+    if (log) job.onOutput(log);
+    if (e.verdict) await this.#o.cluster.stopJob(e.id, job.spec.attempt).catch(() => {}); // an ended pod is removed once its output is read
+    const exitCode = e.verdict?.state === "succeeded" ? 0 : e.verdict ? (e.exitCode ?? 1) : null;
+    const exit = {
+      jobId: e.id,
+      attempt: job.spec.attempt,
+      exitCode,
+      signal: e.verdict === null && job.stopping ? "SIGTERM" : null,
+      killedAfterGraceMs: null,
+      runtimeMs: Date.now() - job.startedAt,
+      detail: e.verdict ? e.verdict.reason : job.stopping ? `pod ${e.pod} stopped (SIGTERM, then up to ${job.spec.gracePeriodSeconds ?? 30} s before SIGKILL)` : `pod ${e.pod} was deleted outside Daybox`,
+    };
+    for (const l of this.#exitListeners) l(exit);
+  }
+
+  async run(spec: JobSpec, onOutput: (data: string) => void): Promise<{ pid: number }> {
+    if (this.#jobs.get(spec.jobId)?.spec.attempt === spec.attempt) return { pid: 0 }; // a retried claim
+    this.#jobs.set(spec.jobId, { spec, startedAt: Date.now(), stopping: false, onOutput });
+    await this.#o.cluster.startJob({
+      jobId: spec.jobId,
+      name: spec.name ?? spec.jobId,
+      owner: spec.owner ?? "unknown",
+      project: spec.project ?? "unknown",
+      gpuType: this.#o.gpuType,
+      gpuCount: Math.max(1, spec.gpuIndices.length),
+      node: this.#o.node,
+      image: !spec.image || spec.image === "default" ? this.#o.defaultImage : spec.image,
+      command: spec.command,
+      attempt: spec.attempt,
+      gracePeriodSeconds: spec.gracePeriodSeconds ?? 30,
+    });
+    return { pid: 0 };
+  }
+
+  stop(jobId: string, graceMs: number): boolean {
+    const job = this.#jobs.get(jobId);
+    if (!job) return false;
+    job.stopping = true;
+    void this.#o.cluster.stopJob(jobId, job.spec.attempt, Math.ceil(graceMs / 1000)).catch(() => {});
+    return true;
+  }
+
+  running(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  onExit(listener: (exit: JobExit) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  /** Job pods on this node that no one here runs (a previous agent's): deleted; the control plane requeues them. */
+  async reapOrphans(): Promise<string[]> {
+    const reaped: string[] = [];
+    for (const pod of await this.#o.cluster.podsOnNode(this.#o.node)) {
+      const labels = pod.metadata?.labels ?? {};
+      const jobId = labels["daybox.dev/job-id"];
+      if (labels["daybox.dev/kind"] !== "job" || !jobId || this.#jobs.has(jobId)) continue;
+      await this.#o.cluster.stopJob(jobId, Number(pod.metadata?.annotations?.["daybox.dev/attempt"] ?? 0), 0);
+      reaped.push(jobId);
+    }
+    return reaped;
+  }
+
+  /** Job pods keep running when the agent goes away; the next agent reaps them and the control plane requeues. */
+  async close(): Promise<void> {}
+}
+
