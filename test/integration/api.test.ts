@@ -378,7 +378,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
 
     it("refuses requests that make no sense while Stopped", async () => {
       await expectTRPCError(h.alice.sessions.park.mutate({ id }), "CONFLICT", "session is Stopped; only Running sessions can be parked");
-      await expectTRPCError(h.alice.sessions.stop.mutate({ id }), "CONFLICT", "session is Stopped; only Pending, Scheduled, Starting, Running sessions can be stopped");
+      await expectTRPCError(h.alice.sessions.stop.mutate({ id }), "CONFLICT", "session is Stopped; only Pending, Scheduled, Starting, Running, Lost sessions can be stopped");
       await expectTRPCError(h.alice.sessions.open.query({ id }), "CONFLICT", "session train-resnet is Stopped; it can be opened once Running");
     });
 
@@ -418,7 +418,7 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await expectTRPCError(
         h.alice.sessions.delete.mutate({ id }),
         "CONFLICT",
-        "session is Terminated; only Pending, Scheduled, Starting, Running, Stopping, Stopped, Parked, Failed sessions can be deleted",
+        "session is Terminated; only Pending, Scheduled, Starting, Running, Stopping, Stopped, Parked, Failed, Lost sessions can be deleted",
       );
 
       const states = (await eventsOf(h.alice, id)).map((e) => e.toState);

@@ -12,6 +12,8 @@ import { startTerminalServer } from "./terminal-server.ts";
 import type { Progress } from "@daybox/snapshot";
 
 export const AGENT_VERSION = "0.1.0";
+/** How long one claim waits at the API for work: short enough that a stopping agent exits promptly. */
+const CLAIM_WAIT_MS = 2_000;
 
 type ClaimedAction = NonNullable<Awaited<ReturnType<ApiClient["agent"]["claim"]["mutate"]>>>;
 
@@ -198,16 +200,21 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     }
   }
 
+  let failures = 0;
   const loop = (async () => {
     while (!stopping) {
       let action: ClaimedAction | null = null;
       try {
-        action = await api.agent.claim.mutate({ nodeId });
+        // A long poll: the API answers as soon as this node has work (or after CLAIM_WAIT_MS with nothing).
+        action = await api.agent.claim.mutate({ nodeId, waitMs: CLAIM_WAIT_MS });
         if (action) await execute(action);
+        failures = 0;
       } catch (err) {
+        failures++;
         log(`${action ? `${action.kind} ${action.id}` : "claim"}: ${(err as Error).message}`);
       }
-      if (!action) await new Promise((r) => setTimeout(r, env.DAYBOX_POLL_MS));
+      // Back off only after errors (the API is away); an empty long poll already waited.
+      if (!action && failures > 0) await new Promise((r) => setTimeout(r, Math.min(10_000, env.DAYBOX_POLL_MS * failures)));
     }
   })();
 

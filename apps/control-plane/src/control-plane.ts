@@ -13,7 +13,10 @@ import { createReconciler } from "./reconcile.ts";
 export const VERSION = "0.1.0";
 
 /** Starts the database, the API server and the reconcile loop in this process. */
-export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Clock; log?: (msg: string) => void } = {}) {
+export async function startControlPlane(
+  env: ControlPlaneEnv,
+  opts: { clock?: Clock; log?: (msg: string) => void; /** After each reconcile tick: how long it took and how many actions it decided (benchmarks). */ onTick?: (t: { ms: number; actions: number }) => void } = {},
+) {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? ((msg: string) => console.log(`[control-plane] ${msg}`));
   await mkdir(env.DAYBOX_DATA_DIR, { recursive: true, mode: 0o700 });
@@ -39,6 +42,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
       : {}),
   });
   const boot = await bootstrap(repos, webAuth, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
+  if (env.DAYBOX_HOME_CLUSTER) await repos.clusters.register({ name: env.DAYBOX_HOME_CLUSTER, kubeconfigRef: "in-cluster", namespace: env.DAYBOX_HOME_NAMESPACE });
   const notifier = new Notifier();
   const api = await createApiServer(
     { repos, clock, notifier, webAuth, version: VERSION, actionLeaseMs: env.DAYBOX_ACTION_LEASE_MS },
@@ -61,7 +65,12 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { clock?: Cl
   const loop = (async () => {
     while (!stopped) {
       await clusters.sync().catch((err: Error) => log(`cluster watch failed: ${err.message}`));
-      await reconciler.tick().catch((err: Error) => log(`tick failed: ${err.message}`));
+      const t0 = performance.now();
+      const actions = await reconciler.tick().catch((err: Error) => {
+        log(`tick failed: ${err.message}`);
+        return [];
+      });
+      opts.onTick?.({ ms: performance.now() - t0, actions: actions.length });
       await reclaimer
         .tick()
         .then((r) => r.changed && notifier.notify())

@@ -11,6 +11,9 @@ const schema = z.object({
   DAYBOX_TICK_MS: z.coerce.number().int().min(50).default(1000),
   DAYBOX_ACTION_LEASE_MS: z.coerce.number().int().min(500).default(30_000),
   DAYBOX_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Running inside Kubernetes (the Helm chart): the cluster to register at start with in-cluster credentials, and Daybox's namespace there. */
+  DAYBOX_HOME_CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be a cluster name (lowercase letters, digits, dashes)").optional(),
+  DAYBOX_HOME_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name").default("daybox"),
   /** A Kubernetes node NotReady this long is lost: its sessions resume elsewhere from their latest snapshot. */
   DAYBOX_NODE_LOST_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Where browsers reach Daybox (the portal): sign-in cookies, OIDC redirects and CSRF checks use it. */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Clock } from "@daybox/core";
 import type { Repos } from "@daybox/db";
+import type { ClaimWaiters } from "./claim-waiters.ts";
 import type { Notifier } from "./notifier.ts";
 import type { WebAuth } from "./web-auth.ts";
 
@@ -13,6 +14,8 @@ export interface ApiServices {
   version: string;
   /** How long an agent's claim on an action lasts without renewal. */
   actionLeaseMs: number;
+  /** Long-poll claims (set by the HTTP server); without it a claim answers at once. */
+  claims?: ClaimWaiters;
 }
 
 export interface Context extends ApiServices {

@@ -1,6 +1,7 @@
 import http from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { authenticateRequest, fromPortal } from "./auth.ts";
+import { ClaimWaiters } from "./claim-waiters.ts";
 import { createContextFactory, type ApiServices } from "./context.ts";
 import { DomainError } from "./errors.ts";
 import { collectMetrics } from "./metrics.ts";
@@ -22,7 +23,9 @@ export interface ApiServer {
  * Prometheus metrics at /metrics (an admin's bearer token), browser sign-in
  * (better-auth) under /api/auth.
  */
-export async function createApiServer(services: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
+export async function createApiServer(given: ApiServices, listen: { host: string; port: number }): Promise<ApiServer> {
+  const claims = given.claims ?? new ClaimWaiters((nodeIds) => given.repos.actions.claimableNodes(nodeIds, given.clock.now()));
+  const services: ApiServices = { ...given, claims };
   const trpc = createHTTPHandler({
     router: appRouter,
     createContext: createContextFactory(services),
@@ -90,6 +93,7 @@ export async function createApiServer(services: ApiServices, listen: { host: str
     url: `http://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        claims.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -22,10 +22,10 @@ export function registerUserCommands(program: Command): void {
     .command("create")
     .description("Create a user and their first API token (printed once); with --email, also a portal sign-in with a generated password")
     .argument("<name>", "lowercase letters, digits and dashes")
-    .addOption(new Option("--role <role>", "admins manage users, projects, quota and nodes").choices(["researcher", "admin"]).default("researcher"))
+    .addOption(new Option("--role <role>", "admins manage users, projects, quota and nodes; agent: a token for node agents (Kubernetes DaemonSet)").choices(["researcher", "admin", "agent"]).default("researcher"))
     .option("--email <address>", "their portal sign-in; a password is generated and printed once")
     .option("--json", "print the API result (including the token) as JSON")
-    .action(async (name: string, opts: { role: "researcher" | "admin"; email?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { role: "researcher" | "admin" | "agent"; email?: string; json?: boolean }) => {
       const { api, config } = await connect();
       const u = await api.users.create.mutate({ name, role: opts.role, ...(opts.email ? { email: opts.email } : {}) });
       if (opts.json) return print(json(u));

@@ -138,9 +138,11 @@ export const usersRouter = {
    * a portal sign-in with a generated password (shown once).
    */
   create: adminProcedure
-    .input(z.object({ name: name("user"), role: z.enum(["researcher", "admin"]).default("researcher"), email: email.optional() }))
+    // "agent": a token for node agents (e.g. the Helm chart's agent DaemonSet), good for the agent API only
+    .input(z.object({ name: name("user"), role: z.enum(["researcher", "admin", "agent"]).default("researcher"), email: email.optional() }))
     .mutation(async ({ ctx, input }) => {
       if (await ctx.repos.users.byName(input.name)) throw new Conflict(`user ${input.name} already exists`);
+      if (input.email && input.role === "agent") throw new BadInput("agents sign in with their token only; drop --email for an agent");
       if (input.email) await emailIsFree(ctx, input.email);
       const user = await ctx.repos.users.create({ name: input.name, role: input.role });
       const { secret } = await ctx.repos.tokens.create({ userId: user.id, name: "initial" });

@@ -124,8 +124,14 @@ export const agentRouter = {
       return { accepted };
     }),
 
-  claim: agentProcedure.input(z.object({ nodeId: z.string() })).mutation(async ({ ctx, input }) => {
-    const action = await ctx.repos.actions.claim(input.nodeId, ctx.clock.now(), ctx.actionLeaseMs);
+  /** The node's next action, or null; with `waitMs`, a long poll that answers as soon as there is one. */
+  claim: agentProcedure.input(z.object({ nodeId: z.string(), waitMs: z.number().int().min(0).max(30_000).default(0) })).mutation(async ({ ctx, input, signal }) => {
+    const deadline = Date.now() + input.waitMs;
+    let action = await ctx.repos.actions.claim(input.nodeId, ctx.clock.now(), ctx.actionLeaseMs);
+    while (!action && ctx.claims && Date.now() < deadline && !signal?.aborted) {
+      await ctx.claims.wait(input.nodeId, deadline - Date.now(), signal);
+      action = await ctx.repos.actions.claim(input.nodeId, ctx.clock.now(), ctx.actionLeaseMs);
+    }
     if (!action) return null;
     return {
       id: action.id,

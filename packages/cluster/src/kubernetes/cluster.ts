@@ -54,6 +54,8 @@ export interface PodEvent {
   attempt: number;
   /** The container's exit code once it terminated. */
   exitCode: number | null;
+  /** A session pod's Jupyter token (an agent that restarted adopts the pod with it). */
+  jupyterToken: string | null;
 }
 
 const status = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
@@ -126,8 +128,16 @@ export class KubernetesCluster {
   }
 
   /** Removes Daybox's namespace and everything in it (uninstall; test clean-up). Priority classes stay. */
-  async deleteNamespace(): Promise<void> {
+  async deleteNamespace(opts: { waitMs?: number } = {}): Promise<void> {
     await tolerate([404], () => this.#core.deleteNamespace({ name: this.namespace }));
+    const deadline = Date.now() + (opts.waitMs ?? 0);
+    while (Date.now() < deadline && (await tolerate([404], () => this.#core.readNamespace({ name: this.namespace })))) await new Promise((r) => setTimeout(r, 500));
+  }
+
+  /** How many of Daybox's pods the cluster reports Running. */
+  async runningPods(): Promise<number> {
+    const list = await this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL.managedBy}=daybox`, fieldSelector: "status.phase=Running" });
+    return list.items.length;
   }
 
   async startSession(spec: Omit<SessionPodSpec, "namespace">): Promise<void> {
@@ -159,12 +169,6 @@ export class KubernetesCluster {
     const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
     if (!pod || (opts.deletingIsGone && pod.metadata?.deletionTimestamp)) return null;
     return podVerdict(pod);
-  }
-
-  /** The Jupyter token a session pod was created with (an agent that restarted adopts the pod with it). */
-  async sessionToken(sessionId: string): Promise<string | null> {
-    const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name: sessionPodName(sessionId), namespace: this.namespace }));
-    return pod?.spec?.containers[0]?.env?.find((e) => e.name === "JUPYTER_TOKEN")?.value ?? null;
   }
 
   /** Daybox's live (not terminating) pods on one node. */
@@ -215,6 +219,7 @@ export class KubernetesCluster {
         id,
         pod: pod.metadata?.name ?? "", node: pod.spec?.nodeName ?? null, verdict: deleted ? null : podVerdict(pod), deleting: !!pod.metadata?.deletionTimestamp, attempt: Number(pod.metadata?.annotations?.["daybox.dev/attempt"] ?? 0),
         exitCode: pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode ?? null,
+        jupyterToken: pod.spec?.containers[0]?.env?.find((v) => v.name === "JUPYTER_TOKEN")?.value ?? null,
       });
     };
     informer.on("add", (p) => emit(p, false));

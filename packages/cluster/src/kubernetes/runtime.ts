@@ -9,6 +9,7 @@ import path from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import type { JobExit, JobRunner, JobSpec, RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
 import type { KubernetesCluster, PodEvent } from "./cluster.ts";
+import type { PodVerdict } from "./status.ts";
 import { sessionPodName } from "./manifests.ts";
 
 export interface KubernetesRuntimeOptions {
@@ -21,7 +22,7 @@ export interface KubernetesRuntimeOptions {
   root: string;
   /** How long a pod may take to become ready (image pull included). Default 10 min. */
   startTimeoutMs?: number;
-  /** How often a starting or stopping pod is polled. Default 250 ms. */
+  /** While waiting on a pod, how often it is re-read from the API server in case a watch event was missed. Default 3 s. */
   pollMs?: number;
   /** Default image for sessions that name none (the "default" image). */
   defaultImage?: string;
@@ -29,41 +30,88 @@ export interface KubernetesRuntimeOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Sessions as pods on one node. */
+/**
+ * Sessions as pods on one node. One watch over the node's Daybox pods keeps
+ * their latest state in memory: starting and stopping wait on it, list()
+ * reads it, and exits nobody asked for are reported from it. The API server
+ * is asked directly only as a fallback (every few seconds while waiting), so
+ * a node costs one watch, not a poll per session.
+ */
 export class KubernetesRuntime implements SessionRuntime {
   readonly kind = "kubernetes" as const;
   readonly #o: Required<KubernetesRuntimeOptions>;
   readonly #exitListeners: ((sessionId: string, detail: string) => void)[] = [];
   /** Sessions this runtime started or adopted, and has not been asked to stop. */
   readonly #live = new Set<string>();
+  /** Session id → its pod as last seen (absent: no pod). */
+  readonly #pods = new Map<string, { verdict: PodVerdict; deleting: boolean; token: string | null }>();
+  readonly #changed = new Set<() => void>();
 
   private constructor(o: KubernetesRuntimeOptions) {
-    this.#o = { startTimeoutMs: 10 * 60_000, pollMs: 250, defaultImage: "quay.io/jupyter/base-notebook:latest", ...o };
+    this.#o = { startTimeoutMs: 10 * 60_000, pollMs: 3_000, defaultImage: "quay.io/jupyter/base-notebook:latest", ...o };
   }
 
   /** A runtime following this node's session pods (exits it did not ask for are reported through onExit). */
   static async open(o: KubernetesRuntimeOptions): Promise<KubernetesRuntime> {
     const runtime = new KubernetesRuntime(o);
-    for (const s of await runtime.list()) runtime.#live.add(s.sessionId);
+    // The watch lists first, so the cache holds every existing pod (adopted after an agent restart) before this returns.
     await o.cluster.watchPods((e) => runtime.#onPod(e), () => {}, { node: o.node });
+    for (const [id, p] of runtime.#pods) if (!p.deleting && (p.verdict.state === "pending" || p.verdict.state === "running")) runtime.#live.add(id);
     return runtime;
   }
 
   #onPod(e: PodEvent) {
-    if (e.kind !== "session" || !this.#live.has(e.id)) return;
+    if (e.kind !== "session") return;
+    if (e.verdict) this.#pods.set(e.id, { verdict: e.verdict, deleting: e.deleting, token: e.jupyterToken });
+    else this.#pods.delete(e.id);
+    for (const wake of [...this.#changed]) wake();
+    if (!this.#live.has(e.id)) return;
     const detail = e.verdict === null ? `its pod ${e.pod} was deleted outside Daybox` : e.verdict.state === "failed" || e.verdict.state === "succeeded" ? e.verdict.reason : null;
     if (!detail) return;
     this.#live.delete(e.id);
     for (const l of this.#exitListeners) l(e.id, detail);
   }
 
+  /**
+   * Waits until `done` holds for the session's pod (as the watch reports it),
+   * re-reading it from the API server every pollMs in case an event was missed.
+   */
+  async #until<T>(sessionId: string, done: (pod: { verdict: PodVerdict; deleting: boolean } | null) => T | null, timeoutMs: number): Promise<T | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = done(this.#pods.get(sessionId) ?? null);
+      if (answer !== null) return answer;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      const woken = await new Promise<boolean>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.#changed.delete(wake);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          this.#changed.delete(wake);
+          resolve(false);
+        }, Math.min(left, this.#o.pollMs));
+        this.#changed.add(wake);
+      });
+      if (!woken) {
+        const verdict = await this.#o.cluster.podVerdict(sessionPodName(sessionId));
+        const known = this.#pods.get(sessionId);
+        if (verdict) this.#pods.set(sessionId, { verdict, deleting: known?.deleting ?? false, token: known?.token ?? null });
+        else this.#pods.delete(sessionId);
+      }
+    }
+  }
+
   async start(spec: SessionSpec): Promise<RunningSession> {
     const { cluster } = this.#o;
     const name = sessionPodName(spec.sessionId);
     // Adopt a pod that already runs (an agent that restarted mid-start retries): never a second copy.
-    let token = (await cluster.podVerdict(name, { deletingIsGone: true })) ? await cluster.sessionToken(spec.sessionId) : null;
+    const existing = this.#pods.get(spec.sessionId);
+    let token = existing && !existing.deleting ? existing.token : null;
     if (!token) {
-      await this.#waitGone(spec.sessionId, 60_000); // a previous pod still terminating keeps the name
+      if (existing) await this.#waitGone(spec.sessionId, 60_000); // a previous pod still terminating keeps the name
       token = randomBytes(24).toString("base64url");
       await cluster.startSession({
         sessionId: spec.sessionId,
@@ -78,25 +126,17 @@ export class KubernetesRuntime implements SessionRuntime {
         stateRoot: this.#o.root,
       });
     }
-    const deadline = Date.now() + this.#o.startTimeoutMs;
-    for (;;) {
-      const v = await cluster.podVerdict(name);
-      if (v?.state === "running") break;
-      const problem = !v
-        ? `its pod ${name} was deleted while starting`
-        : v.state !== "pending"
-          ? v.reason
-          : Date.now() > deadline
-            ? `its pod did not become ready within ${Math.round(this.#o.startTimeoutMs / 1000)} s (${v.reason})`
-            : null;
-      if (problem) {
-        await cluster.stopSession(spec.sessionId, 0);
-        throw new Error(`session ${spec.sessionId} could not start on node ${this.#o.node}: ${problem}`);
-      }
-      await sleep(this.#o.pollMs);
-    }
     this.#live.add(spec.sessionId);
-    return { sessionId: spec.sessionId, pid: 0, jupyterUrl: cluster.sessionUrl(spec.sessionId), jupyterToken: token };
+    const problem = await this.#until(
+      spec.sessionId,
+      (pod) => (!pod ? `its pod ${name} was deleted while starting` : pod.verdict.state === "running" ? "" : pod.verdict.state === "pending" ? null : pod.verdict.reason),
+      this.#o.startTimeoutMs,
+    );
+    if (problem === "") return { sessionId: spec.sessionId, pid: 0, jupyterUrl: cluster.sessionUrl(spec.sessionId), jupyterToken: token };
+    this.#live.delete(spec.sessionId);
+    await cluster.stopSession(spec.sessionId, 0);
+    const why = problem ?? `its pod did not become ready within ${Math.round(this.#o.startTimeoutMs / 1000)} s (${this.#pods.get(spec.sessionId)?.verdict.reason ?? "no pod"})`;
+    throw new Error(`session ${spec.sessionId} could not start on node ${this.#o.node}: ${why}`);
   }
 
   /** Deletes the pod and waits until it is gone: only then are its GPUs free for the next pod. */
@@ -108,12 +148,8 @@ export class KubernetesRuntime implements SessionRuntime {
   }
 
   async #waitGone(sessionId: string, timeoutMs: number) {
-    const name = sessionPodName(sessionId);
-    const deadline = Date.now() + timeoutMs;
-    while (await this.#o.cluster.podVerdict(name)) {
-      if (Date.now() > deadline) throw new Error(`pod ${name} on node ${this.#o.node} is still terminating after ${Math.round(timeoutMs / 1000)} s`);
-      await sleep(this.#o.pollMs);
-    }
+    const gone = await this.#until(sessionId, (pod) => (pod ? null : true), timeoutMs);
+    if (!gone) throw new Error(`pod ${sessionPodName(sessionId)} on node ${this.#o.node} is still terminating after ${Math.round(timeoutMs / 1000)} s`);
   }
 
   async purge(sessionId: string): Promise<void> {
@@ -125,14 +161,9 @@ export class KubernetesRuntime implements SessionRuntime {
   }
 
   async list(): Promise<RunningSession[]> {
-    const pods = await this.#o.cluster.podsOnNode(this.#o.node);
-    return pods
-      .filter((p) => p.metadata?.labels?.["daybox.dev/kind"] === "session" && (p.status?.phase === "Pending" || p.status?.phase === "Running"))
-      .map((p) => {
-        const sessionId = p.metadata?.labels?.["daybox.dev/session-id"] ?? "";
-        const token = p.spec?.containers[0]?.env?.find((e) => e.name === "JUPYTER_TOKEN")?.value ?? null;
-        return { sessionId, pid: 0, jupyterUrl: this.#o.cluster.sessionUrl(sessionId), jupyterToken: token };
-      });
+    return [...this.#pods]
+      .filter(([, p]) => !p.deleting && (p.verdict.state === "pending" || p.verdict.state === "running"))
+      .map(([sessionId, p]) => ({ sessionId, pid: 0, jupyterUrl: this.#o.cluster.sessionUrl(sessionId), jupyterToken: p.token }));
   }
 
   /** A shell in the session's pod (pod exec, with a tty). */
@@ -191,15 +222,23 @@ export class KubernetesJobRunner implements JobRunner {
   readonly #o: JobRunnerOptions;
   readonly #jobs = new Map<string, { spec: JobSpec; startedAt: number; stopping: boolean; onOutput: (data: string) => void }>();
   readonly #exitListeners: ((exit: JobExit) => void)[] = [];
+  #watching: Promise<void> | null = null;
 
   private constructor(o: JobRunnerOptions) {
     this.#o = o;
   }
 
   static async open(o: Pick<KubernetesRuntimeOptions, "cluster" | "node" | "gpuType" | "defaultImage">): Promise<KubernetesJobRunner> {
-    const runner = new KubernetesJobRunner({ defaultImage: "python:3.12-slim", ...o });
-    await o.cluster.watchPods((e) => void runner.#onPod(e), () => {}, { node: o.node });
-    return runner;
+    return new KubernetesJobRunner({ defaultImage: "python:3.12-slim", ...o });
+  }
+
+  /** The node's job pods are watched from the first job on (a node that never runs one costs no watch). */
+  #watch(): Promise<void> {
+    this.#watching ??= this.#o.cluster.watchPods((e) => void this.#onPod(e), () => {}, { node: this.#o.node }).catch((err: unknown) => {
+      this.#watching = null;
+      throw err;
+    });
+    return this.#watching;
   }
 
   async #onPod(e: PodEvent) {
@@ -226,6 +265,7 @@ export class KubernetesJobRunner implements JobRunner {
 
   async run(spec: JobSpec, onOutput: (data: string) => void): Promise<{ pid: number }> {
     if (this.#jobs.get(spec.jobId)?.spec.attempt === spec.attempt) return { pid: 0 }; // a retried claim
+    await this.#watch();
     this.#jobs.set(spec.jobId, { spec, startedAt: Date.now(), stopping: false, onOutput });
     await this.#o.cluster.startJob({
       jobId: spec.jobId,

@@ -41,6 +41,16 @@ export function actionsRepo(db: PrismaClient) {
       return null;
     },
 
+    /** Which of these nodes have a claimable action now: one query for every agent waiting in a long poll. */
+    async claimableNodes(nodeIds: string[], now: Date): Promise<string[]> {
+      const rows = await db.agentAction.findMany({
+        where: { nodeId: { in: nodeIds }, OR: [{ status: "pending" }, { status: "claimed", leaseExpiresAt: { lt: now } }] },
+        select: { nodeId: true },
+        distinct: ["nodeId"],
+      });
+      return rows.map((r) => r.nodeId);
+    },
+
     /** Extends a lease; false when the claim is no longer this caller's. */
     async renew(id: string, claimToken: string, now: Date, leaseMs: number) {
       const { count } = await db.agentAction.updateMany({
