@@ -28,7 +28,6 @@ export interface KubernetesRuntimeOptions {
   defaultImage?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Sessions as pods on one node. One watch over the node's Daybox pods keeps
