@@ -28,7 +28,6 @@ export interface KubernetesRuntimeOptions {
   defaultImage?: string;
 }
 
-
 /**
  * Sessions as pods on one node. One watch over the node's Daybox pods keeps
  * their latest state in memory: starting and stopping wait on it, list()
