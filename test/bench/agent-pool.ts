@@ -12,22 +12,29 @@ import path from "node:path";
 import { startAgent } from "../../apps/agent/src/agent.ts";
 import { loadEnv } from "../../apps/agent/src/env.ts";
 
-const nodes = process.argv.slice(2);
-const base = loadEnv();
-const token = (await readFile(process.env["DAYBOX_AGENT_TOKEN_FILE"]!, "utf8")).trim();
-const quiet = () => {};
-const agents: Awaited<ReturnType<typeof startAgent>>[] = [];
-// Register in small batches: 500 agents at once would only queue at the API.
-for (let i = 0; i < nodes.length; i += 25) {
-  agents.push(
-    ...(await Promise.all(
-      nodes.slice(i, i + 25).map((node) => {
-        const dataDir = path.join(base.DAYBOX_DATA_DIR, node);
-        mkdirSync(dataDir, { recursive: true });
-        return startAgent(loadEnv({ ...process.env, DAYBOX_NODE_NAME: node, DAYBOX_DATA_DIR: dataDir }), token, quiet);
-      }),
-    )),
-  );
+async function main() {
+  const nodes = process.argv.slice(2);
+  const base = loadEnv();
+  const token = (await readFile(process.env["DAYBOX_AGENT_TOKEN_FILE"]!, "utf8")).trim();
+  const quiet = () => {};
+  const agents: Awaited<ReturnType<typeof startAgent>>[] = [];
+  // Register in small batches: 500 agents at once would only queue at the API.
+  for (let i = 0; i < nodes.length; i += 25) {
+    agents.push(
+      ...(await Promise.all(
+        nodes.slice(i, i + 25).map((node) => {
+          const dataDir = path.join(base.DAYBOX_DATA_DIR, node);
+          mkdirSync(dataDir, { recursive: true });
+          return startAgent(loadEnv({ ...process.env, DAYBOX_NODE_NAME: node, DAYBOX_DATA_DIR: dataDir }), token, quiet);
+        }),
+      )),
+    );
+  }
+  console.log(JSON.stringify({ event: "ready", agents: agents.length }));
+  process.on("SIGTERM", () => void Promise.all(agents.map((a) => a.close())).then(() => process.exit(0)));
 }
-console.log(JSON.stringify({ event: "ready", agents: agents.length }));
-process.on("SIGTERM", () => void Promise.all(agents.map((a) => a.close())).then(() => process.exit(0)));
+
+main().catch((err: Error) => {
+  console.error(`agent pool failed: ${err.message}`);
+  process.exit(1);
+});

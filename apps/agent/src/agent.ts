@@ -251,7 +251,7 @@ async function localRuntime(env: AgentEnv): Promise<Runtimes> {
 async function kubernetesRuntime(env: AgentEnv): Promise<Runtimes> {
   const { KubernetesCluster, KubernetesJobRunner, KubernetesRuntime } = await import("@daybox/cluster/kubernetes");
   const cluster = new KubernetesCluster({ namespace: env.DAYBOX_NAMESPACE, ...(env.DAYBOX_KUBECONFIG ? { kubeconfig: env.DAYBOX_KUBECONFIG } : {}) });
-  const node = (await cluster.gpuNodes()).find((n) => n.name === env.nodeName);
+  const node = await cluster.gpuNode(env.nodeName);
   if (!node) throw new Error(`node ${env.nodeName} is not a GPU node of the Kubernetes cluster at ${cluster.server} (no allocatable nvidia.com/gpu); set DAYBOX_NODE_NAME to the node's name`);
   const common = { cluster, node: node.name, gpuType: node.gpuType };
   const runtime = await KubernetesRuntime.open({ ...common, root: path.join(env.DAYBOX_DATA_DIR, "sessions") });

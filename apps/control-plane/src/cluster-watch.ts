@@ -6,6 +6,8 @@ import type { GpuNode, KubernetesCluster } from "@daybox/cluster/kubernetes";
 interface NodeMark {
   status: string | null;
   lost: boolean;
+  /** Allocatable GPUs as the cluster reports them (a device plugin may change them). */
+  gpuCount?: number;
 }
 
 interface Watched {
@@ -64,15 +66,15 @@ export function createClusterWatcher(deps: { repos: Repos; clock: Clock; log: (m
       if (node.ready) w.notReadySince.delete(name);
       else if (!w.notReadySince.has(name)) w.notReadySince.set(name, now);
       const since = w.notReadySince.get(name);
-      mark = { status: node.schedulable ? null : node.reason, lost: since !== undefined && now - since >= deps.lostAfterMs };
+      mark = { status: node.schedulable ? null : node.reason, lost: since !== undefined && now - since >= deps.lostAfterMs, gpuCount: node.gpuCount };
     }
     await apply(w, name, mark);
   }
 
   async function apply(w: Watched, name: string, mark: NodeMark) {
     const prev = w.marks.get(name);
-    if (prev?.applied && prev.status === mark.status && prev.lost === mark.lost) return;
-    const node = await repos.nodes.setClusterStatus({ clusterName: w.name, name, status: mark.status, lost: mark.lost, at: clock.now() });
+    if (prev?.applied && prev.status === mark.status && prev.lost === mark.lost && prev.gpuCount === mark.gpuCount) return;
+    const node = await repos.nodes.setClusterStatus({ clusterName: w.name, name, status: mark.status, lost: mark.lost, ...(mark.gpuCount === undefined ? {} : { gpuCount: mark.gpuCount }), at: clock.now() });
     w.marks.set(name, { ...mark, applied: node !== null });
     if (!node) return;
     if (mark.lost && !prev?.lost) log(`cluster ${w.name}: node ${name} lost (${mark.status})`);
@@ -107,7 +109,7 @@ export function createClusterWatcher(deps: { repos: Repos; clock: Clock; log: (m
           });
         }
         // Age NotReady nodes, and apply what was seen before the node's agent registered it.
-        for (const [name, since] of w.notReadySince) if (now - since >= deps.lostAfterMs) await apply(w, name, { status: w.marks.get(name)?.status ?? "not ready", lost: true });
+        for (const [name, since] of w.notReadySince) if (now - since >= deps.lostAfterMs) await apply(w, name, { ...w.marks.get(name), status: w.marks.get(name)?.status ?? "not ready", lost: true });
         for (const [name, mark] of w.marks) if (!mark.applied && (mark.status !== null || mark.lost)) await apply(w, name, mark);
       }
       for (const [id, w] of watching) {

@@ -25,19 +25,26 @@ export interface OpenDatabaseOptions {
  * - `pglite:///abs/data/dir` — PGlite persisted in that directory (created if missing);
  * - `pglite://memory` — PGlite in memory.
  */
+/**
+ * Prisma's defaults (wait 2 s for a connection, 5 s per transaction) fail
+ * requests spuriously under load — 500 agents reporting while 1,000 sessions
+ * launch — where waiting a little longer succeeds.
+ */
+const TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 30_000 };
+
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
   const shouldMigrate = options.migrate ?? true;
   const migrateOptions = options.migrationsDir ? { migrationsDir: options.migrationsDir } : {};
 
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
-    const pool = new pg.Pool({ connectionString: url });
+    const pool = new pg.Pool({ connectionString: url, max: 20 });
     try {
       if (shouldMigrate) await migrate(pool, migrateOptions);
     } catch (err) {
       await pool.end();
       throw err;
     }
-    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
     let closed = false;
     return {
       prisma,
@@ -69,7 +76,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
       await pglite.close();
       throw err;
     }
-    const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+    const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: TRANSACTION_OPTIONS });
     let closed = false;
     return {
       prisma,

@@ -114,6 +114,12 @@ export class KubernetesCluster {
     return list.items.map(gpuNode).filter((n): n is GpuNode => n !== null);
   }
 
+  /** One node as Daybox sees it: null when it does not exist or offers no GPUs. */
+  async gpuNode(name: string): Promise<GpuNode | null> {
+    const node = await tolerate([404], () => this.#core.readNode({ name }));
+    return node ? gpuNode(node) : null;
+  }
+
   /** GPUs requested by live pods (any namespace) per node: what kube-scheduler counts as taken. */
   async gpusInUse(): Promise<Map<string, number>> {
     const pods = await this.#core.listPodForAllNamespaces({ fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" });

@@ -50,6 +50,7 @@ describe("session and job manifests", () => {
     expect(sessionPodName(session.sessionId)).toBe(sessionPodName(session.sessionId));
     expect(sessionPodName(session.sessionId)).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
     expect(sessionService(session).spec!.selector).toEqual({ "daybox.dev/session-id": session.sessionId });
+    expect(sessionService(session).spec!.clusterIP, "headless: no address from the service range").toBe("None");
   });
 
   it("interactive outranks batch, and batch never preempts", () => {

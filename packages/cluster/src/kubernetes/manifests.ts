@@ -142,7 +142,12 @@ export function sessionPod(s: SessionPodSpec): V1Pod {
   };
 }
 
-/** The session's Jupyter inside the cluster; the API proxies to it (owner only). */
+/**
+ * The session's Jupyter inside the cluster; the API proxies to it (owner
+ * only). Headless: its DNS name resolves to the one pod, and it takes no
+ * address from the cluster's service range (1,000 sessions would exhaust a
+ * /24, as the scale benchmark found).
+ */
 export function sessionService(s: Pick<SessionPodSpec, "sessionId" | "namespace" | "project" | "owner">): V1Service {
   return {
     apiVersion: "v1",
@@ -152,7 +157,7 @@ export function sessionService(s: Pick<SessionPodSpec, "sessionId" | "namespace"
       namespace: s.namespace,
       labels: { [LABEL.managedBy]: "daybox", [LABEL.kind]: "session", [LABEL.session]: s.sessionId, [LABEL.project]: s.project, [LABEL.owner]: s.owner },
     },
-    spec: { type: "ClusterIP", selector: { [LABEL.session]: s.sessionId }, ports: [{ name: "jupyter", port: JUPYTER_PORT, targetPort: "jupyter" }] },
+    spec: { clusterIP: "None", selector: { [LABEL.session]: s.sessionId }, ports: [{ name: "jupyter", port: JUPYTER_PORT, targetPort: "jupyter" }] },
   };
 }
 

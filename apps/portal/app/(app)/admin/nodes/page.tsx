@@ -86,8 +86,9 @@ function Nodes() {
                       </div>
                     </td>
                     <td>
-                      <StateBadge state={n.state} />
+                      <StateBadge state={n.lostAt ? "Lost" : n.state} />
                       {n.draining ? <div className="small muted">draining</div> : !n.schedulable ? <div className="small muted">cordoned</div> : null}
+                      {n.clusterStatus ? <div className="small muted">{n.cluster}: {n.clusterStatus}</div> : null}
                     </td>
                     <td className="mono">
                       {n.gpuCount} × {n.gpuType}
