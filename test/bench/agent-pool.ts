@@ -31,7 +31,10 @@ async function main() {
     );
   }
   console.log(JSON.stringify({ event: "ready", agents: agents.length }));
-  process.on("SIGTERM", () => void Promise.all(agents.map((a) => a.close())).then(() => process.exit(0)));
+  const stop = () => void Promise.all(agents.map((a) => a.close())).then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  // The benchmark died: don't outlive it.
+  process.stdin.on("end", stop).resume();
 }
 
 main().catch((err: Error) => {

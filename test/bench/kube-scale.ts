@@ -115,6 +115,7 @@ async function main() {
   log(`starting ${NODES} agents in ${POOLS} processes…`);
   const tAgents = performance.now();
   const pools: Proc[] = [];
+  process.on("exit", () => pools.forEach((p) => p.proc.kill("SIGKILL")));
   const names = nodes.slice(0, NODES).map((n) => n.name);
   for (let p = 0; p < POOLS; p++) {
     pools.push(
@@ -148,7 +149,8 @@ async function main() {
   }
   const createdMs = performance.now() - tLaunch;
   log(`${SESSIONS} sessions created through the API in ${s(createdMs)}`);
-  const runningMs = await until("sessions Running", tLaunch, SESSIONS, async () => (await admin.sessions.list.query({ state: "Running" })).length);
+  // Settled: Running, or Failed (counted and reported, never hidden).
+  const runningMs = await until("sessions Running (or Failed)", tLaunch, SESSIONS, async () => (await admin.sessions.list.query({ state: "Running" })).length + (await admin.sessions.list.query({ state: "Failed" })).length);
   const launchTicks = ticks.filter((t) => t.at >= tLaunch && t.at <= tLaunch + runningMs);
   const podsRunning = await cluster.runningPods();
   await new Promise((r) => setTimeout(r, 10_000));
@@ -178,7 +180,8 @@ async function main() {
       `One run; the tick is the control plane's reconcile (load the world, plan, apply), default tick interval 1 s.\n\n${table}\n`,
   );
   log(`written to ${path.relative(callerCwd, out)}`);
-  if (ids.length !== SESSIONS || podsRunning < SESSIONS) process.exitCode = 1;
+  if (ids.length !== SESSIONS || podsRunning < SESSIONS || failed > 0) process.exitCode = 1;
+  for (const f of await admin.sessions.list.query({ state: "Failed" })) log(`failed: ${f.id}: ${f.reason}`);
 
   for (const p of pools) await stopProc(p);
   await cp.close();

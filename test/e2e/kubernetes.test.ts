@@ -227,14 +227,13 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     await cli(["job", "cancel", jobId]);
   });
 
-  it("a parked session resumes in the other cluster when its own has no room (cordoned in Kubernetes)", async () => {
+  it("cordoning its node in Kubernetes parks the session first; it resumes in the other cluster", async () => {
     await startAgent(nodeB, kubeconfigB, "west");
-    await cli(["session", "park", sessionId, "--wait"]);
-    await kubectl(kubeconfigA, ["cordon", nodeA]);
-    await eventually("the control plane to see the cordon", async () => {
-      const nodes = await cliJson<{ name: string; clusterStatus: string | null }[]>(["node", "ls"]);
-      return nodes.find((n) => n.name === nodeA)?.clusterStatus === "cordoned in Kubernetes" ? true : undefined;
-    });
+    await kubectl(kubeconfigA, ["cordon", nodeA]); // how `kubectl drain` starts
+    const parked = await withLog(eventually("the session to be parked off the cordoned node", async () => ((await show(sessionId)).session.state === "Parked" ? show(sessionId) : undefined), 60_000));
+    expect(parked.events.map((e) => `${e.toState}: ${e.reason}`)).toContainEqual(expect.stringMatching(new RegExp(`^Snapshotting: node ${nodeA} is draining: parking the session`)));
+    const nodes = await cliJson<{ name: string; clusterStatus: string | null }[]>(["node", "ls"]);
+    expect(nodes.find((n) => n.name === nodeA)?.clusterStatus).toBe("cordoned in Kubernetes");
     await cli(["session", "resume", sessionId, "--wait"]);
     const shown = await show(sessionId);
     expect(shown.session.node).toBe(nodeB);

@@ -12,8 +12,8 @@ import { startTerminalServer } from "./terminal-server.ts";
 import type { Progress } from "@daybox/snapshot";
 
 export const AGENT_VERSION = "0.1.0";
-/** How long one claim waits at the API for work: short enough that a stopping agent exits promptly. */
-const CLAIM_WAIT_MS = 2_000;
+/** How long one claim waits at the API for work (an idle node costs one request per this; close() aborts the wait). */
+const CLAIM_WAIT_MS = 20_000;
 
 type ClaimedAction = NonNullable<Awaited<ReturnType<ApiClient["agent"]["claim"]["mutate"]>>>;
 
@@ -201,15 +201,17 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
   }
 
   let failures = 0;
+  const closing = new AbortController();
   const loop = (async () => {
     while (!stopping) {
       let action: ClaimedAction | null = null;
       try {
         // A long poll: the API answers as soon as this node has work (or after CLAIM_WAIT_MS with nothing).
-        action = await api.agent.claim.mutate({ nodeId, waitMs: CLAIM_WAIT_MS });
+        action = await api.agent.claim.mutate({ nodeId, waitMs: CLAIM_WAIT_MS }, { signal: closing.signal });
         if (action) await execute(action);
         failures = 0;
       } catch (err) {
+        if (closing.signal.aborted) break;
         failures++;
         log(`${action ? `${action.kind} ${action.id}` : "claim"}: ${(err as Error).message}`);
       }
@@ -223,6 +225,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     runtime,
     async close() {
       stopping = true;
+      closing.abort();
       clearInterval(heartbeat);
       clearInterval(activity);
       await loop;

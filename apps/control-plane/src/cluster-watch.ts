@@ -8,6 +8,7 @@ interface NodeMark {
   lost: boolean;
   /** Allocatable GPUs as the cluster reports them (a device plugin may change them). */
   gpuCount?: number;
+  cordoned?: boolean;
 }
 
 interface Watched {
@@ -66,15 +67,23 @@ export function createClusterWatcher(deps: { repos: Repos; clock: Clock; log: (m
       if (node.ready) w.notReadySince.delete(name);
       else if (!w.notReadySince.has(name)) w.notReadySince.set(name, now);
       const since = w.notReadySince.get(name);
-      mark = { status: node.schedulable ? null : node.reason, lost: since !== undefined && now - since >= deps.lostAfterMs, gpuCount: node.gpuCount };
+      mark = { status: node.schedulable ? null : node.reason, lost: since !== undefined && now - since >= deps.lostAfterMs, gpuCount: node.gpuCount, cordoned: node.cordoned };
     }
     await apply(w, name, mark);
   }
 
   async function apply(w: Watched, name: string, mark: NodeMark) {
     const prev = w.marks.get(name);
-    if (prev?.applied && prev.status === mark.status && prev.lost === mark.lost && prev.gpuCount === mark.gpuCount) return;
-    const node = await repos.nodes.setClusterStatus({ clusterName: w.name, name, status: mark.status, lost: mark.lost, ...(mark.gpuCount === undefined ? {} : { gpuCount: mark.gpuCount }), at: clock.now() });
+    if (prev?.applied && prev.status === mark.status && prev.lost === mark.lost && prev.gpuCount === mark.gpuCount && prev.cordoned === mark.cordoned) return;
+    const node = await repos.nodes.setClusterStatus({
+      clusterName: w.name,
+      name,
+      status: mark.status,
+      lost: mark.lost,
+      cordoned: mark.cordoned ?? false,
+      ...(mark.gpuCount === undefined ? {} : { gpuCount: mark.gpuCount }),
+      at: clock.now(),
+    });
     w.marks.set(name, { ...mark, applied: node !== null });
     if (!node) return;
     if (mark.lost && !prev?.lost) log(`cluster ${w.name}: node ${name} lost (${mark.status})`);

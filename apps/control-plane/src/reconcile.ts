@@ -15,7 +15,8 @@ export function toView(world: World): WorldView {
       ready: n.state === "Ready",
       // Daybox's cordon, and the node's cluster refusing work there (Kubernetes cordon, NotReady, taints)
       schedulable: n.schedulable && n.clusterStatus === null,
-      draining: n.drainingAt !== null,
+      // `daybox node drain`, or cordoned in its cluster (how `kubectl drain` starts): sessions are parked first
+      draining: n.drainingAt !== null || n.clusterCordoned,
       lastHeartbeat: n.lastHeartbeat,
       lost: n.lostAt !== null,
     })),

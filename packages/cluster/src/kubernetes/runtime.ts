@@ -123,6 +123,8 @@ export class KubernetesRuntime implements SessionRuntime {
         jupyterToken: token,
         stateRoot: this.#o.root,
       });
+      // The API server answered before the watch told us: the pod exists now (a later event supersedes this).
+      if (!this.#pods.has(spec.sessionId)) this.#pods.set(spec.sessionId, { verdict: { state: "pending", reason: `created on node ${this.#o.node}` }, deleting: false, token });
     }
     this.#live.add(spec.sessionId);
     const problem = await this.#until(

@@ -75,6 +75,8 @@ export interface GpuNode {
   ready: boolean;
   /** Cordoned (spec.unschedulable) or tainted NoSchedule/NoExecute by someone other than the GPU plugin. */
   schedulable: boolean;
+  /** Cordoned: usually the first step of `kubectl drain`. */
+  cordoned: boolean;
   reason: string;
   labels: Record<string, string>;
 }
@@ -102,5 +104,5 @@ export function gpuNode(node: V1Node): GpuNode | null {
       : blocking.length
         ? `tainted ${blocking.map((t) => `${t.key}${t.value ? `=${t.value}` : ""}:${t.effect}`).join(", ")}`
         : `ready with ${gpuCount} × ${gpuType}`;
-  return { name, gpuType, gpuCount, ready, schedulable, reason, labels };
+  return { name, gpuType, gpuCount, ready, schedulable, cordoned, reason, labels };
 }

@@ -84,13 +84,14 @@ export function nodesRepo(db: PrismaClient) {
      * fine with work there; `lost`: the node is gone and its work must be
      * recovered elsewhere. Returns the node, or null when no agent registered it.
      */
-    async setClusterStatus(input: { clusterName: string; name: string; status: string | null; lost: boolean; gpuCount?: number; at: Date }) {
+    async setClusterStatus(input: { clusterName: string; name: string; status: string | null; lost: boolean; cordoned?: boolean; gpuCount?: number; at: Date }) {
       const node = await db.node.findFirst({ where: { name: input.name, cluster: { name: input.clusterName } } });
       if (!node) return null;
       const lostAt = input.lost ? (node.lostAt ?? input.at) : null;
       const gpuCount = input.gpuCount ?? node.gpuCount;
-      if (node.clusterStatus === input.status && (node.lostAt === null) === (lostAt === null) && node.gpuCount === gpuCount) return node;
-      return db.node.update({ where: { id: node.id }, data: { clusterStatus: input.status, lostAt, gpuCount } });
+      const clusterCordoned = input.cordoned ?? false;
+      if (node.clusterStatus === input.status && (node.lostAt === null) === (lostAt === null) && node.gpuCount === gpuCount && node.clusterCordoned === clusterCordoned) return node;
+      return db.node.update({ where: { id: node.id }, data: { clusterStatus: input.status, lostAt, gpuCount, clusterCordoned } });
     },
   };
 }

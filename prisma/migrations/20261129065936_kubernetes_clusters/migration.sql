@@ -7,5 +7,6 @@ ADD COLUMN     "namespace" TEXT NOT NULL DEFAULT 'daybox',
 ADD COLUMN     "status" TEXT NOT NULL DEFAULT '';
 
 -- AlterTable
-ALTER TABLE "nodes" ADD COLUMN     "clusterStatus" TEXT,
+ALTER TABLE "nodes" ADD COLUMN     "clusterCordoned" BOOLEAN NOT NULL DEFAULT false,
+ADD COLUMN     "clusterStatus" TEXT,
 ADD COLUMN     "lostAt" TIMESTAMP(3);
