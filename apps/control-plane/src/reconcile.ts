@@ -3,6 +3,9 @@ import type { Repos, World } from "@daybox/db";
 import { plan, type Action, type PlanOptions, type WorldView } from "@daybox/scheduler";
 
 const ACTOR = "control-plane";
+/** Placements applied per tick, and how many at once (the database pool has 20 connections). */
+const PLACEMENTS_PER_TICK = 200;
+const PLACEMENT_CONCURRENCY = 8;
 
 /** The scheduler's view of the rows the database returned. */
 export function toView(world: World): WorldView {
@@ -157,13 +160,22 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
       const world = await repos.loadWorld();
       const actions = plan(toView(world), clock.now(), deps.options);
       let changed = false;
-      for (const action of actions) {
+      const run = async (action: Action) => {
         try {
           changed = (await apply(action, world)) || changed;
         } catch (err) {
           log(`apply ${action.kind} for ${"sessionId" in action ? action.sessionId : "jobId" in action ? action.jobId : action.nodeId}: ${(err as Error).message}`);
         }
-      }
+      };
+      // Placements touch disjoint rows (the plan gave each its own GPUs): applied several at a time,
+      // and at most PLACEMENTS_PER_TICK per tick, so a burst of launches keeps ticks short; the rest
+      // stay Pending, in order, for the next tick. Everything else is applied in the plan's order first.
+      const placements = actions.filter((a) => a.kind === "place" || a.kind === "place-job");
+      for (const action of actions) if (action.kind !== "place" && action.kind !== "place-job") await run(action);
+      const queue = placements.slice(0, PLACEMENTS_PER_TICK);
+      await Promise.all(Array.from({ length: PLACEMENT_CONCURRENCY }, async () => {
+        for (let a = queue.shift(); a; a = queue.shift()) await run(a);
+      }));
       if (changed) deps.onChange();
       return actions;
     },
