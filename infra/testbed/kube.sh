@@ -95,7 +95,8 @@ api_ready() { [[ -f "$KUBECONFIG_PATH" ]] && kc get --raw /readyz --request-time
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 default_sa() { kc get serviceaccount default -n default >/dev/null 2>&1; }
 # Built from the binaries of this bin dir (a version change means a rebuild).
-same_binaries() { grep -q "$BIN_DIR/kube-apiserver" "$CLUSTER_DIR/kwok.yaml" 2>/dev/null; }
+# Also recreated: one from before KWOK managed only annotated nodes (a test could not take a node's kubelet away).
+same_binaries() { grep -q "$BIN_DIR/kube-apiserver" "$CLUSTER_DIR/kwok.yaml" 2>/dev/null && grep -q -- "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" "$CLUSTER_DIR/kwok.yaml"; }
 
 # Locks are fds 7 and 8 of this shell. kwokctl starts the cluster's components
 # as daemons that inherit open fds, so every kwokctl call closes them (see
@@ -197,6 +198,15 @@ componentsPatches:
   extraArgs:
   - key: leader-elect
     value: "false"
+# KWOK plays the kubelet only of nodes annotated kwok.x-k8s.io/node=fake (all
+# test-bed nodes): removing the annotation is how a test "kills" a node's
+# kubelet, so that its Ready condition can go False.
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 EOF
   # --kubeconfig "": do not touch ~/.kube/config. Only the five components run
   # (no prometheus, jaeger, metrics-server, dashboard: nothing to download),
@@ -331,7 +341,7 @@ up() {
   need_bins
   lock
   if exists && ! same_binaries; then
-    log "cluster $NAME was built from other binaries; recreating it"
+    log "cluster $NAME was built from other binaries or settings; recreating it"
     delete_cluster
   fi
   if exists && ! api_ready; then

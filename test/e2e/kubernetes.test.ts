@@ -86,6 +86,7 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
   const bucket = `daybox-k8s-${run}`;
   const nodeA = `e2e-a-${run}`;
   const nodeB = `e2e-b-${run}`;
+  const nodeB2 = `e2e-b2-${run}`;
   const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "daybox", secretAccessKey: "daybox-secret" } });
   const clusters = [new KubernetesCluster({ kubeconfig: kubeconfigA, namespace }), new KubernetesCluster({ kubeconfig: kubeconfigB, namespace })];
   let dataDir: string;
@@ -138,7 +139,15 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
       await kubectl(kubeconfig, ["apply", "-f", "-"], nodeManifest(i === 0 ? nodeA : nodeB));
     }
     cp = await startControlPlane(
-      loadEnv({ DAYBOX_DATA_DIR: dataDir, DAYBOX_DATABASE_URL: pg.url, DAYBOX_API_PORT: "0", DAYBOX_TICK_MS: "200", DAYBOX_BOOTSTRAP_QUOTA: `${GPU_TYPE}=8` }),
+      loadEnv({
+        DAYBOX_DATA_DIR: dataDir,
+        DAYBOX_DATABASE_URL: pg.url,
+        DAYBOX_API_PORT: "0",
+        DAYBOX_TICK_MS: "200",
+        DAYBOX_BOOTSTRAP_QUOTA: `${GPU_TYPE}=8`,
+        // NotReady this long is lost (5 min by default; the test cannot wait that long)
+        DAYBOX_NODE_LOST_AFTER_MS: "5000",
+      }),
       { log: (m) => cpLog.push(m) },
     );
     env = { DAYBOX_URL: cp.url, DAYBOX_TOKEN: cp.adminToken!, DAYBOX_CONFIG: path.join(dataDir, "cli.json") };
@@ -148,7 +157,7 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     for (const a of Object.values(agents)) await stopProc(a.proc);
     await cp?.close();
     for (const [i, kubeconfig] of [kubeconfigA, kubeconfigB].entries()) {
-      await kubectl(kubeconfig, ["delete", "node", i === 0 ? nodeA : nodeB, "--ignore-not-found"]).catch(() => {});
+      await kubectl(kubeconfig, ["delete", "node", ...(i === 0 ? [nodeA] : [nodeB, nodeB2]), "--ignore-not-found"]).catch(() => {});
       await clusters[i]!.deleteNamespace().catch(() => {});
       await clusters[i]!.close();
     }
@@ -265,5 +274,35 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     const nodes = await cliJson<{ name: string; lostAt: string | null; clusterStatus: string | null }[]>(["node", "ls"]);
     expect(nodes.find((n) => n.name === nodeB)).toMatchObject({ clusterStatus: "its Node object was deleted from cluster west" });
     expect(nodes.find((n) => n.name === nodeB)?.lostAt).not.toBeNull();
+  });
+
+  it("a node that stays NotReady is lost too: its session comes back on another node", async () => {
+    // A second node in the west cluster to recover onto; then the east node dies: its agent stops,
+    // KWOK stops speaking for it, and its kubelet's Ready condition turns False.
+    await kubectl(kubeconfigB, ["apply", "-f", "-"], nodeManifest(nodeB2));
+    await startAgent(nodeB2, kubeconfigB, "west");
+    await stopProc(agents[nodeA]!.proc);
+    await kubectl(kubeconfigA, ["annotate", "node", nodeA, "kwok.x-k8s.io/node-"]);
+    const now = new Date().toISOString();
+    const notReady = { status: { conditions: [{ type: "Ready", status: "False", reason: "KubeletNotReady", message: "e2e: the node is down", lastHeartbeatTime: now, lastTransitionTime: now }] } };
+    await kubectl(kubeconfigA, ["patch", "node", nodeA, "--subresource=status", "--type=merge", "-p", JSON.stringify(notReady)]);
+
+    const back = await withLog(
+      eventually(
+        "the session to run again on the west cluster's second node",
+        async () => {
+          const s = await show(sessionId);
+          return s.session.state === "Running" && s.session.node === nodeB2 ? s : undefined;
+        },
+        90_000,
+      ),
+    );
+    const lost = back.events.filter((e) => e.toState === "Lost").at(-1);
+    expect(lost?.reason).toMatch(new RegExp(`^node ${nodeA} was lost: resuming it elsewhere from snapshot \\S+`));
+    const nodes = await cliJson<{ name: string; lostAt: string | null; clusterStatus: string | null }[]>(["node", "ls"]);
+    expect(nodes.find((n) => n.name === nodeA)?.clusterStatus).toBe("not ready (KubeletNotReady: e2e: the node is down)");
+    expect(nodes.find((n) => n.name === nodeA)?.lostAt).not.toBeNull();
+    expect((await pods(kubeconfigB, namespace)).find((p) => p.name === `daybox-${sessionId}`)).toMatchObject({ node: nodeB2, phase: "Running" });
+    expect(await treeDigest(homeOf(nodeB2, sessionId), ["venv", "work"])).toEqual(before);
   });
 });

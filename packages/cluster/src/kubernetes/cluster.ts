@@ -177,6 +177,12 @@ export class KubernetesCluster {
     return podVerdict(pod);
   }
 
+  /** A pod's verdict and the node it is bound to (null before scheduling), or null when it does not exist. */
+  async podOn(name: string): Promise<{ verdict: PodVerdict; node: string | null } | null> {
+    const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
+    return pod ? { verdict: podVerdict(pod), node: pod.spec?.nodeName ?? null } : null;
+  }
+
   /** Daybox's live (not terminating) pods on one node. */
   async podsOnNode(node: string): Promise<V1Pod[]> {
     const list = await this.#core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL.managedBy}=daybox`, fieldSelector: `spec.nodeName=${node}` });

@@ -94,9 +94,10 @@ export class KubernetesRuntime implements SessionRuntime {
         this.#changed.add(wake);
       });
       if (!woken) {
-        const verdict = await this.#o.cluster.podVerdict(sessionPodName(sessionId));
+        // Only a pod on this node counts (one left on a lost node has the same name).
+        const pod = await this.#o.cluster.podOn(sessionPodName(sessionId));
         const known = this.#pods.get(sessionId);
-        if (verdict) this.#pods.set(sessionId, { verdict, deleting: known?.deleting ?? false, token: known?.token ?? null });
+        if (pod && (pod.node === null || pod.node === this.#o.node)) this.#pods.set(sessionId, { verdict: pod.verdict, deleting: known?.deleting ?? false, token: known?.token ?? null });
         else this.#pods.delete(sessionId);
       }
     }
@@ -110,6 +111,7 @@ export class KubernetesRuntime implements SessionRuntime {
     let token = existing && !existing.deleting ? existing.token : null;
     if (!token) {
       if (existing) await this.#waitGone(spec.sessionId, 60_000); // a previous pod still terminating keeps the name
+      await this.#removeLeftover(spec.sessionId);
       token = randomBytes(24).toString("base64url");
       await cluster.startSession({
         sessionId: spec.sessionId,
@@ -145,6 +147,23 @@ export class KubernetesRuntime implements SessionRuntime {
     const graceSeconds = opts.graceMs === undefined ? undefined : Math.ceil(opts.graceMs / 1000);
     await this.#o.cluster.stopSession(sessionId, graceSeconds);
     await this.#waitGone(sessionId, (graceSeconds ?? 30) * 1000 + 60_000);
+  }
+
+  /**
+   * The session's pod name is the same on every node: a pod left on another
+   * node (one that was lost, or that its cluster still lists) would make the
+   * create a no-op (409). It is deleted for good first.
+   */
+  async #removeLeftover(sessionId: string) {
+    const name = sessionPodName(sessionId);
+    const pod = await this.#o.cluster.podOn(name);
+    if (!pod || pod.node === this.#o.node) return;
+    await this.#o.cluster.stopSession(sessionId, 0);
+    const deadline = Date.now() + 60_000;
+    while (await this.#o.cluster.podOn(name)) {
+      if (Date.now() > deadline) throw new Error(`pod ${name} left on node ${pod.node ?? "?"} could not be removed`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   async #waitGone(sessionId: string, timeoutMs: number) {
