@@ -236,10 +236,16 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     await cli(["job", "cancel", jobId]);
   });
 
-  it("cordoning its node in Kubernetes parks the session first; it resumes in the other cluster", async () => {
+  it("`kubectl drain` of its node waits while Daybox parks the session; it resumes in the other cluster", async () => {
     await startAgent(nodeB, kubeconfigB, "west");
-    await kubectl(kubeconfigA, ["cordon", nodeA]); // how `kubectl drain` starts
-    const parked = await withLog(eventually("the session to be parked off the cordoned node", async () => ((await show(sessionId)).session.state === "Parked" ? show(sessionId) : undefined), 60_000));
+    const pdb = JSON.parse(await kubectl(kubeconfigA, ["get", "pdb", "-n", namespace, `daybox-${sessionId}`, "-o", "json"])) as { spec: { maxUnavailable: number } };
+    expect(pdb.spec.maxUnavailable).toBe(0);
+    // (--force: Daybox pods have no controller.) The drain cordons the node, then its eviction of the session pod is refused by the disruption
+    // budget until Daybox, seeing the cordon, has parked the session and deleted the pod itself.
+    const drained = await withLog(kubectl(kubeconfigA, ["drain", nodeA, "--ignore-daemonsets", "--force", "--timeout=120s"]));
+    expect(drained).toContain(`node/${nodeA} drained`);
+    const parked = await show(sessionId);
+    expect(parked.session.state).toBe("Parked");
     expect(parked.events.map((e) => `${e.toState}: ${e.reason}`)).toContainEqual(expect.stringMatching(new RegExp(`^Snapshotting: node ${nodeA} is draining: parking the session`)));
     const nodes = await cliJson<{ name: string; clusterStatus: string | null }[]>(["node", "ls"]);
     expect(nodes.find((n) => n.name === nodeA)?.clusterStatus).toBe("cordoned in Kubernetes");

@@ -243,6 +243,7 @@ describe("Helm chart: lint and rendered manifests", () => {
       "/pods/log: get",
       "/pods: create delete get list watch",
       "/services: create delete get",
+      "policy/poddisruptionbudgets: create delete get",
     ]);
     expect(rights(agentCluster)).toEqual(["/nodes: get list watch"]);
 
@@ -520,6 +521,8 @@ describe("Helm chart against the test-bed API server", () => {
         ["get pods/log", rbacNs],
         ["create services", rbacNs],
         ["delete services", rbacNs],
+        ["create poddisruptionbudgets", rbacNs],
+        ["delete poddisruptionbudgets", rbacNs],
         ["list nodes", undefined],
         ["watch nodes", undefined],
         ["get nodes", undefined],

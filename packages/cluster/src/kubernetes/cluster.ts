@@ -8,6 +8,7 @@ import {
   Exec,
   KubeConfig,
   ListWatch,
+  PolicyV1Api,
   SchedulingV1Api,
   Watch,
   makeInformer,
@@ -28,6 +29,7 @@ import {
   jupyterBasePath,
   priorityClasses,
   sessionPod,
+  sessionDisruptionBudget,
   sessionPodName,
   sessionService,
 } from "./manifests.ts";
@@ -74,6 +76,7 @@ export class KubernetesCluster {
   readonly #config: KubeConfig;
   readonly #core: CoreV1Api;
   readonly #scheduling: SchedulingV1Api;
+  readonly #policy: PolicyV1Api;
   #informers: Informer<V1Pod | V1Node>[] = [];
   #closed = false;
 
@@ -84,6 +87,7 @@ export class KubernetesCluster {
     else this.#config.loadFromDefault();
     this.#core = this.#config.makeApiClient(CoreV1Api);
     this.#scheduling = this.#config.makeApiClient(SchedulingV1Api);
+    this.#policy = this.#config.makeApiClient(PolicyV1Api);
   }
 
   /** The API server this talks to (for messages). */
@@ -146,17 +150,20 @@ export class KubernetesCluster {
     return list.items.length;
   }
 
+  /** The session's pod, its Service, and a disruption budget that makes evictions (kubectl drain) wait for Daybox to park it. */
   async startSession(spec: Omit<SessionPodSpec, "namespace">): Promise<void> {
     const full = { ...spec, namespace: this.namespace };
+    await tolerate([409], () => this.#policy.createNamespacedPodDisruptionBudget({ namespace: this.namespace, body: sessionDisruptionBudget(full) }));
     await tolerate([409], () => this.#core.createNamespacedPod({ namespace: this.namespace, body: sessionPod(full) }));
     await tolerate([409], () => this.#core.createNamespacedService({ namespace: this.namespace, body: sessionService(full) }));
   }
 
-  /** Deletes the session's pod (SIGTERM, then its grace period) and its service. */
+  /** Deletes the session's pod (SIGTERM, then its grace period), its service and its disruption budget. */
   async stopSession(sessionId: string, graceSeconds?: number): Promise<void> {
     const name = sessionPodName(sessionId);
     await tolerate([404], () => this.#core.deleteNamespacedPod({ name, namespace: this.namespace, ...(graceSeconds === undefined ? {} : { gracePeriodSeconds: graceSeconds }) }));
     await tolerate([404], () => this.#core.deleteNamespacedService({ name, namespace: this.namespace }));
+    await tolerate([404], () => this.#policy.deleteNamespacedPodDisruptionBudget({ name, namespace: this.namespace }));
   }
 
   async startJob(spec: Omit<JobPodSpec, "namespace">): Promise<void> {

@@ -1,6 +1,6 @@
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { GPU_RESOURCE, jobPod, jobPodName, priorityClasses, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
+import { GPU_RESOURCE, jobPod, jobPodName, priorityClasses, sessionDisruptionBudget, sessionPod, sessionPodName, sessionService } from "./manifests.ts";
 import { gpuNode, podVerdict } from "./status.ts";
 
 const session = {
@@ -51,6 +51,7 @@ describe("session and job manifests", () => {
     expect(sessionPodName(session.sessionId)).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
     expect(sessionService(session).spec!.selector).toEqual({ "daybox.dev/session-id": session.sessionId });
     expect(sessionService(session).spec!.clusterIP, "headless: no address from the service range").toBe("None");
+    expect(sessionDisruptionBudget(session).spec, "evictions wait for Daybox to park the session").toEqual({ maxUnavailable: 0, selector: { matchLabels: { "daybox.dev/session-id": session.sessionId } } });
   });
 
   it("interactive outranks batch, and batch never preempts", () => {

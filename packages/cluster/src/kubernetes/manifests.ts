@@ -4,7 +4,7 @@
 // (required node affinity, so kube-scheduler still does the resource
 // accounting and can preempt lower-priority batch pods), and a locked-down
 // security context. Names are deterministic, so create/delete are idempotent.
-import type { V1Pod, V1PriorityClass, V1SecurityContext, V1Service } from "@kubernetes/client-node";
+import type { V1Pod, V1PodDisruptionBudget, V1PriorityClass, V1SecurityContext, V1Service } from "@kubernetes/client-node";
 
 export const GPU_RESOURCE = "nvidia.com/gpu";
 export const LABEL = {
@@ -158,6 +158,25 @@ export function sessionService(s: Pick<SessionPodSpec, "sessionId" | "namespace"
       labels: { [LABEL.managedBy]: "daybox", [LABEL.kind]: "session", [LABEL.session]: s.sessionId, [LABEL.project]: s.project, [LABEL.owner]: s.owner },
     },
     spec: { clusterIP: "None", selector: { [LABEL.session]: s.sessionId }, ports: [{ name: "jupyter", port: JUPYTER_PORT, targetPort: "jupyter" }] },
+  };
+}
+
+/**
+ * No voluntary disruption of a session pod: `kubectl drain` (and any other
+ * eviction) waits instead of killing it. The drain's cordon makes Daybox park
+ * the session — snapshot, verify, then delete the pod itself (a delete is not
+ * an eviction) — and the drain goes on with nothing lost.
+ */
+export function sessionDisruptionBudget(s: Pick<SessionPodSpec, "sessionId" | "namespace" | "project" | "owner">): V1PodDisruptionBudget {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: {
+      name: sessionPodName(s.sessionId),
+      namespace: s.namespace,
+      labels: { [LABEL.managedBy]: "daybox", [LABEL.kind]: "session", [LABEL.session]: s.sessionId, [LABEL.project]: s.project, [LABEL.owner]: s.owner },
+    },
+    spec: { maxUnavailable: 0, selector: { matchLabels: { [LABEL.session]: s.sessionId } } },
   };
 }
 
