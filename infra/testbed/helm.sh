@@ -49,28 +49,10 @@ fi
 
 complete() { [[ -f "$STAMP" && -x "$BIN" ]]; }
 
-if complete; then
-  echo "$BIN"
-  exit 0
-fi
-
-mkdir -p "$TESTBED_DIR"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TESTBED_DIR/.helm-build.lock"
-  flock 9
-fi
-# Another invocation may have finished the build while we waited for the lock.
-if complete; then
-  echo "$BIN"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go >= 1.26 to build helm $VERSION"; exit 1; }
-# GOTOOLCHAIN=local: fail clearly instead of downloading another Go toolchain.
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
-GOCACHE="${GOCACHE:-$(go env GOCACHE)}"
-GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}"
-export GOCACHE GOMODCACHE
+# shellcheck source=infra/testbed/go-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-build.sh"
+built_or_lock .helm-build.lock "$BIN"
+use_local_go "helm $VERSION" "-mod=mod -buildvcs=false"
 
 partial="$BIN_DIR.partial"
 rm -rf "$partial"

@@ -49,28 +49,10 @@ complete() {
   for b in "${BINARIES[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
 }
 
-if complete; then
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-mkdir -p "$TESTBED_DIR"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TESTBED_DIR/.kube-build.lock"
-  flock 9
-fi
-# Another invocation may have finished the build while we waited for the lock.
-if complete; then
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go >= 1.26 to build the Kubernetes test-bed"; exit 1; }
-# GOTOOLCHAIN=local: fail clearly instead of downloading another Go toolchain.
-export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false" CGO_ENABLED=0
-GOCACHE="${GOCACHE:-$(go env GOCACHE)}"
-GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}"
-export GOCACHE GOMODCACHE
+# shellcheck source=infra/testbed/go-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-build.sh"
+built_or_lock .kube-build.lock "$BIN_DIR"
+use_local_go "the Kubernetes test-bed" "-buildvcs=false"
 
 if [[ ! "$KUBE_VERSION" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
   log "DAYBOX_KUBE_VERSION must look like v1.36.3, got $KUBE_VERSION"

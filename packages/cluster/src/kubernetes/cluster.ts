@@ -177,17 +177,15 @@ export class KubernetesCluster {
     );
   }
 
-  /** The verdict on one Daybox pod right now, or null when it does not exist (or is being deleted, when `deletingIsGone`). */
-  async podVerdict(name: string, opts: { deletingIsGone?: boolean } = {}): Promise<PodVerdict | null> {
-    const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
-    if (!pod || (opts.deletingIsGone && pod.metadata?.deletionTimestamp)) return null;
-    return podVerdict(pod);
-  }
-
   /** A pod's verdict and the node it is bound to (null before scheduling), or null when it does not exist. */
   async podOn(name: string): Promise<{ verdict: PodVerdict; node: string | null } | null> {
     const pod = await tolerate([404], () => this.#core.readNamespacedPod({ name, namespace: this.namespace }));
     return pod ? { verdict: podVerdict(pod), node: pod.spec?.nodeName ?? null } : null;
+  }
+
+  /** The verdict on one Daybox pod right now, or null when it does not exist. */
+  async podVerdict(name: string): Promise<PodVerdict | null> {
+    return (await this.podOn(name))?.verdict ?? null;
   }
 
   /** Daybox's live (not terminating) pods on one node. */
@@ -236,7 +234,11 @@ export class KubernetesCluster {
       onEvent({
         kind,
         id,
-        pod: pod.metadata?.name ?? "", node: pod.spec?.nodeName ?? null, verdict: deleted ? null : podVerdict(pod), deleting: !!pod.metadata?.deletionTimestamp, attempt: Number(pod.metadata?.annotations?.["daybox.dev/attempt"] ?? 0),
+        pod: pod.metadata?.name ?? "",
+        node: pod.spec?.nodeName ?? null,
+        verdict: deleted ? null : podVerdict(pod),
+        deleting: !!pod.metadata?.deletionTimestamp,
+        attempt: Number(pod.metadata?.annotations?.["daybox.dev/attempt"] ?? 0),
         exitCode: pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode ?? null,
         jupyterToken: pod.spec?.containers[0]?.env?.find((v) => v.name === "JUPYTER_TOKEN")?.value ?? null,
       });

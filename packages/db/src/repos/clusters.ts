@@ -1,4 +1,4 @@
-import { newId } from "@daybox/core";
+import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 
 /**
@@ -41,7 +41,7 @@ export function clustersRepo(db: PrismaClient) {
         if (!cluster) return { removed: false as const, busy: 0 };
         const ids = cluster.nodes.map((n) => n.id);
         const busy =
-          (await tx.session.count({ where: { nodeId: { in: ids }, state: { in: ["Scheduled", "Starting", "Running", "Snapshotting", "Stopping"] } } })) +
+          (await tx.session.count({ where: { nodeId: { in: ids }, state: { in: [...GPU_HOLDING_STATES] } } })) +
           (await tx.batchJob.count({ where: { nodeId: { in: ids }, state: { in: ["Scheduled", "Running", "Preempting", "Cancelling"] } } }));
         if (busy) return { removed: false as const, busy };
         await tx.session.updateMany({ where: { cacheNodeId: { in: ids } }, data: { cacheNodeId: null } });
