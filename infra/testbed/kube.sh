@@ -88,7 +88,29 @@ need_bins() {
 
 kc() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 # -v WARN: kwokctl logs JSON lines at INFO; errors and warnings still show.
-kwokctl() { "$BIN_DIR/kwokctl" -v WARN --name "$NAME" "$@" 7>&- 8>&-; }
+kwokctl() {
+  forget_stale_pids
+  "$BIN_DIR/kwokctl" -v WARN --name "$NAME" "$@" 7>&- 8>&-
+}
+# kwokctl trusts the pid files in $CLUSTER_DIR/pids: `stop` and `delete`
+# SIGKILL whatever process has that pid, `start` skips a component whose pid
+# is alive. After a reboot, or in a new container that kept this cache, those
+# pids belong to other processes (a CI run's own test command was killed this
+# way). A pid file counts only while its process runs in this cluster's
+# directory, as kwokctl starts every component there.
+component_pid() { # component_pid NAME: the pid of this cluster's running component NAME, or nothing
+  local pid dir
+  pid=$(cat "$CLUSTER_DIR/pids/$1.pid" 2>/dev/null || true)
+  dir=$(cd "$CLUSTER_DIR" 2>/dev/null && pwd -P) || return 0
+  if [[ "$pid" =~ ^[0-9]+$ && "$(readlink "/proc/$pid/cwd" 2>/dev/null || true)" == "$dir" ]]; then echo "$pid"; fi
+}
+forget_stale_pids() {
+  local f
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    [[ -f "$f" ]] || continue
+    [[ -n "$(component_pid "$(basename "$f" .pid)")" ]] || rm -f "$f"
+  done
+}
 exists() { [[ -f "$CLUSTER_DIR/kwok.yaml" ]]; }
 # The API server answers /readyz (etcd reachable, informers synced).
 api_ready() { [[ -f "$KUBECONFIG_PATH" ]] && kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
@@ -128,9 +150,9 @@ wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECO
 }
 
 restart_kwok_controller() {
-  local pidfile="$CLUSTER_DIR/pids/kwok-controller.pid" pid
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  if [[ -n "$pid" && "$(ps -p "$pid" -o comm= 2>/dev/null || true)" == kwok-controller ]]; then
+  local pid
+  pid=$(component_pid kwok-controller)
+  if [[ -n "$pid" ]]; then
     kill "$pid" 2>/dev/null || true
     wait_for 20 pid_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
   fi

@@ -58,6 +58,18 @@ if [[ $(id -u) -eq 0 ]]; then
   done
 fi
 
+# A postmaster.pid left by a server that no longer runs (reboot, a new
+# container that kept this cache) may name a live, unrelated process: pg_ctl
+# would call the server running and postgres would refuse to start. The pid
+# counts only while it is a process running in the data directory.
+if [[ -f "$DATA/postmaster.pid" ]]; then
+  pid=$(head -1 "$DATA/postmaster.pid" 2>/dev/null || true)
+  if [[ ! "$pid" =~ ^[0-9]+$ || "$(readlink "/proc/$pid/cwd" 2>/dev/null || true)" != "$(cd "$DATA" && pwd -P)" ]]; then
+    log "removing a stale postmaster.pid (pid ${pid:-?} is not this server)"
+    rm -f "$DATA/postmaster.pid"
+  fi
+fi
+
 if as_pg "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
   log "already running ($DATA)"
   echo "$URL"
