@@ -18,7 +18,9 @@ import { assertSameListing, hashListing, type TreeSummary } from "../../packages
 import { deletePrefix, ensureBucket, s3Client } from "../../packages/snapshot/bench/s3.ts";
 import { median, percentile } from "../../packages/snapshot/bench/stats.ts";
 import { benchS3, pageCacheEvictor, prepareWorkDir } from "../../packages/snapshot/bench/testbed.ts";
-import { apiClient, eventually, readyLine, repoRoot, spawnNode, stopProc, type Proc } from "../e2e/support.ts";
+import { createApi } from "../../apps/cli/src/client.ts";
+import { waitForState } from "../../apps/cli/src/follow.ts";
+import { apiClient, readyLine, repoRoot, spawnNode, stopProc, type Proc } from "../e2e/support.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -41,11 +43,6 @@ if (!(scale > 0) || !Number.isInteger(runs) || runs < 1) throw new Error("--scal
 const outFile = path.resolve(callerCwd, flags.out);
 const workDir = path.resolve(callerCwd, flags["work-dir"]);
 
-/** What a real deployment would tune for resume latency; the defaults are 1000 ms and 500 ms. */
-const TICK_MS = 100;
-const POLL_MS = 50;
-/** How often the client looks for Running. */
-const WATCH_MS = 25;
 const BUCKET = "bench-resume";
 
 const started = performance.now();
@@ -97,7 +94,6 @@ async function startStack() {
     DAYBOX_DATA_DIR: path.join(workDir, "control-plane"),
     DAYBOX_DATABASE_URL: "pglite://memory",
     DAYBOX_API_PORT: "0",
-    DAYBOX_TICK_MS: String(TICK_MS),
     DAYBOX_BOOTSTRAP_QUOTA: "sim-a100=1",
   });
   procs.push(cp);
@@ -111,7 +107,6 @@ async function startStack() {
     DAYBOX_NODE_NAME: "bench-node",
     DAYBOX_LOCAL_GPUS: "1",
     DAYBOX_LOCAL_GPU_TYPE: "sim-a100",
-    DAYBOX_POLL_MS: String(POLL_MS),
     DAYBOX_SNAPSHOT_REPO: `s3://${BUCKET}/${prefix}`,
     DAYBOX_PACK_CACHE_DIR: path.join(node, "pack-cache"),
     ...store,
@@ -121,7 +116,8 @@ async function startStack() {
   const agent = spawnNode(["--import", "tsx", "apps/agent/src/main.ts"], env);
   procs.push(agent);
   await readyLine(agent, 60_000);
-  return { api: apiClient(env.DAYBOX_API_URL, ready["adminToken"] as string), cp, agent, packCacheDir: env.DAYBOX_PACK_CACHE_DIR, repoUrl: env.DAYBOX_SNAPSHOT_REPO, store };
+  const adminToken = ready["adminToken"] as string;
+  return { api: apiClient(env.DAYBOX_API_URL, adminToken), stackUrl: env.DAYBOX_API_URL, adminToken, cp, agent, packCacheDir: env.DAYBOX_PACK_CACHE_DIR, repoUrl: env.DAYBOX_SNAPSHOT_REPO, store };
 }
 
 let cleaning: Promise<void> | null = null;
@@ -148,22 +144,23 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 async function main() {
   prepareWorkDir(workDir);
   await ensureBucket(client, BUCKET);
-  log(`starting the control plane (tick ${TICK_MS} ms) and an agent (poll ${POLL_MS} ms), snapshots in s3://${BUCKET}/${prefix} at ${s3.endpoint}`);
-  const { api, cp, agent, packCacheDir, repoUrl, store } = await startStack();
+  log(`starting the control plane and an agent (default settings), snapshots in s3://${BUCKET}/${prefix} at ${s3.endpoint}`);
+  const { api, stackUrl, adminToken, cp, agent, packCacheDir, repoUrl, store } = await startStack();
 
   type Session = Awaited<ReturnType<typeof api.sessions.byId.query>>;
-  /** Polls until the session is in `state`; fails fast when it fails or the stack dies. */
-  const waitFor = async (id: string, state: string, timeoutMs: number): Promise<Session> => {
-    const s = await eventually(`session ${state}`, async () => {
-      if (cp.proc.exitCode !== null || agent.proc.exitCode !== null) return null;
-      const s = await api.sessions.byId.query({ id });
-      return s.state === state || s.state === "Failed" ? s : undefined;
-    }, timeoutMs, WATCH_MS);
-    if (s?.state !== state) {
-      const why = s ? `session ${id} is ${s.state}, not ${state}: ${s.reason}` : "the control plane or the agent exited";
+  // The client waits as `daybox session resume --wait` does: following the session's events over SSE.
+  const cli = await createApi({ url: stackUrl, token: adminToken });
+  const stackDied = Promise.race([cp.exited, agent.exited]).then(() => "the control plane or the agent exited");
+  /** Waits until the session is in `state` (seen at `seenAt`, performance.now()); fails fast when it fails or the stack dies. */
+  const waitFor = async (id: string, state: Session["state"], timeoutMs: number): Promise<Session & { seenAt: number }> => {
+    const outcome = await Promise.race([waitForState(cli, id, { ok: [state], fail: ["Failed"] }, { timeoutMs, onEvent: () => {} }), stackDied]);
+    const seenAt = performance.now();
+    const s = await api.sessions.byId.query({ id }).catch(() => null);
+    if (typeof outcome === "string" || !outcome.ok || !s) {
+      const why = typeof outcome === "string" ? outcome : `session ${id} is ${outcome.state}, not ${state}: ${s?.reason ?? ""}`;
       throw new Error(`${why}\ncontrol plane:\n${cp.output().slice(-2000)}\nagent:\n${agent.output().slice(-3000)}`);
     }
-    return s;
+    return { ...s, seenAt };
   };
   const park = async (id: string) => {
     await api.sessions.park.mutate({ id });
@@ -200,7 +197,7 @@ async function main() {
       const t = performance.now();
       await api.sessions.resume.mutate({ id: session.id });
       const running = await waitFor(session.id, "Running", 60 * 60_000);
-      const sample = { kind, clientMs: performance.now() - t, ...(await breakdown(running, agent)) };
+      const sample = { kind, clientMs: running.seenAt - t, ...(await breakdown(running, agent)) };
       samples.push(sample);
       log(`${kind} ${r}/${runs}: Running after ${fmtS(sample.clientMs)} (restore ${fmtS(sample.restoreMs)} from ${sample.source}, scheduling ${fmtS(sample.schedulingMs)}, start ${fmtS(sample.startMs)})`);
       if (r === runs) {
@@ -297,9 +294,8 @@ function report(r: { tree: TreeSummary; firstParkMs: number; samples: Sample[]; 
     "",
     `Environment: the snapshot benchmark's tree (generate.ts, scale ${scale}, seed 1) in the session's home: ${r.tree.files} files, ${fmtB(r.tree.bytes)} (${r.tree.smallFiles} small files). ` +
       `Session: 1 simulated GPU, ${r.jupyter ? "Jupyter (jupyter server)" : "terminal only (no jupyter on PATH)"}. First park (full snapshot to S3): ${fmtS(r.firstParkMs)}.`,
-    `Stack: control plane (PGlite in memory, DAYBOX_TICK_MS=${TICK_MS}) and one agent (local runtime, DAYBOX_POLL_MS=${POLL_MS}) as child processes, snapshots in S3 (versitygw at ${s3.endpoint}). ` +
-      `The defaults are 1000 ms and 500 ms; these two settings are what a deployment tunes for resume latency.`,
-    `Measured: from the resume request to the client seeing Running (sessions.byId polled every ${WATCH_MS} ms), ${runs} runs each; p95 is nearest-rank (with ${runs} runs: ${runs < 20 ? "the slowest" : "the 95th percentile"}). ` +
+    `Stack: control plane (PGlite in memory) and one agent (local runtime) as child processes with default settings (reconcile tick 1 s; the API wakes the loop on every change, so a resume is placed at once), snapshots in S3 (versitygw at ${s3.endpoint}).`,
+    `Measured: from the resume request to the client seeing Running (following the session's events over SSE, as \`daybox session resume --wait\` does), ${runs} runs each; p95 is nearest-rank (with ${runs} runs: ${runs < 20 ? "the slowest" : "the 95th percentile"}). ` +
       `Split: ${r.splitFrom === "api" ? "the API's lastResume" : "session events (server timestamps), restore time and source from the agent log (the API had no lastResume)"}.`,
     `Warm: same node, the session's state directory and the agent's pack cache as the park left them, page cache intact. ` +
       `Cold: before each resume the state directory and the pack cache are deleted${pageCache.enabled ? " and the page cache dropped (sync; drop_caches=3)" : " (the page cache could NOT be dropped: not root)"}. ` +

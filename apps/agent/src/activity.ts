@@ -33,8 +33,7 @@ export function fileGpuSource(dir: string): GpuSource {
 export function nvidiaGpuSource(): GpuSource {
   return {
     async utilisation(s) {
-      const env = await readFile(`/proc/${s.pid}/environ`, "utf8").catch(() => "");
-      const visible = /(?:^|\0)CUDA_VISIBLE_DEVICES=([^\0]*)/.exec(env)?.[1]?.split(",").filter(Boolean) ?? [];
+      const visible = s.gpuIndices ? s.gpuIndices.map(String) : await visibleDevices(s.pid);
       if (!visible.length) return null;
       const out = await new Promise<string>((resolve) =>
         execFile("nvidia-smi", ["--query-gpu=index,utilization.gpu", "--format=csv,noheader,nounits"], { timeout: 5_000 }, (err, stdout) => resolve(err ? "" : stdout)),
@@ -44,6 +43,12 @@ export function nvidiaGpuSource(): GpuSource {
       return values.length ? Math.max(...values) : null;
     },
   };
+}
+
+/** CUDA_VISIBLE_DEVICES of a process started with it in its environment. */
+async function visibleDevices(pid: number): Promise<string[]> {
+  const env = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+  return /(?:^|\0)CUDA_VISIBLE_DEVICES=([^\0]*)/.exec(env)?.[1]?.split(",").filter(Boolean) ?? [];
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { LocalJobRunner, LocalRuntime, type JobRunner, type SessionRuntime } from "@daybox/cluster";
 import { createApiClient, type ApiClient } from "./api-client.ts";
@@ -152,24 +151,15 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
           await api.agent.starting.mutate({ ...ref, ...(restoring ? { restoring: p.restoreSnapshotId! } : {}) });
           let restored: Record<string, number | string> = {};
           const spec = { sessionId, name: p.name ?? sessionId, image: p.image ?? "default", gpuIndices: p.gpuIndices ?? [], ...(p.project ? { project: p.project } : {}), ...(p.ownerId ? { owner: p.ownerId } : {}) };
-          let running: Awaited<ReturnType<typeof runtime.start>> | null = null;
           if (restoring) {
             // The copy this node kept when it parked the session is reused when it is verifiably the
-            // snapshot. Jupyter starts meanwhile (it writes nothing into the home); if the copy turns
-            // out stale, that Jupyter is stopped before the restored home replaces it, and started again.
-            const kept = existsSync(runtime.stateDir(sessionId));
-            const early = kept ? runtime.start(spec).then((r) => ({ ok: true as const, r }), (err: Error) => ({ ok: false as const, err })) : null;
-            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress, reuseLocal: true }).catch(async (err: Error) => {
-              if (early) await early.then(() => runtime.stop(sessionId));
-              throw err;
-            });
+            // snapshot; anything else restores in full. Jupyter starts after that, on the verified state
+            // (it writes into the home as it starts, and reads the user's config from it).
+            const r = await snapshots.restore({ project: p.project!, snapshotId: p.restoreSnapshotId!, dir: runtime.stateDir(sessionId), onProgress: reportProgress, reuseLocal: true });
             log(`restore ${sessionId}: ${r.source === "local" ? "kept the local copy" : `from the ${r.source}`} in ${r.durationMs} ms (${r.targetCheck})`);
             restored = { restoreMs: r.durationMs, restoredBytes: r.bytes, fetchedBytes: r.fetchedBytes, restoreSource: r.source };
-            const started = await early;
-            if (started?.ok && r.source === "local") running = started.r;
-            else if (started?.ok) await runtime.stop(sessionId);
           }
-          running ??= await runtime.start(spec);
+          const running = await runtime.start(spec);
           if (env.DAYBOX_AGENT_FAULT === "exit-after-start") crash(`fault injected after starting ${sessionId}`);
           outcome = { ok: true, result: { jupyterUrl: running.jupyterUrl, jupyterToken: running.jupyterToken, pid: running.pid, ...restored } };
         } else if (action.kind === "park") {
@@ -241,7 +231,11 @@ type Runtimes = { runtime: SessionRuntime & { reapDead?: () => Promise<string[]>
 
 /** Sessions and jobs as processes on this machine; GPUs from nvidia-smi or the configured simulation. */
 async function localRuntime(env: AgentEnv): Promise<Runtimes> {
-  const runtime = new LocalRuntime({ root: path.join(env.DAYBOX_DATA_DIR, "sessions"), ...(env.DAYBOX_JUPYTER === "never" ? { jupyter: null } : {}) });
+  const runtime = new LocalRuntime({
+    root: path.join(env.DAYBOX_DATA_DIR, "sessions"),
+    ...(env.DAYBOX_JUPYTER === "never" ? { jupyter: null } : {}),
+    jupyterZygote: env.DAYBOX_JUPYTER === "auto",
+  });
   const gpus = await detectGpus({ gpuType: env.DAYBOX_LOCAL_GPU_TYPE, gpuCount: env.DAYBOX_LOCAL_GPUS });
   return { runtime, jobRunner: new LocalJobRunner(path.join(env.DAYBOX_DATA_DIR, "jobs")), gpus, closeRuntime: async () => {} };
 }

@@ -23,8 +23,11 @@ const schema = z.object({
   DAYBOX_AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   DAYBOX_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5_000),
   DAYBOX_POLL_MS: z.coerce.number().int().min(50).default(500),
-  /** "never" to run terminal-only sessions even where jupyter is installed. */
-  DAYBOX_JUPYTER: z.enum(["auto", "never"]).default("auto"),
+  /**
+   * "auto": sessions get a Jupyter server forked from a preloaded zygote (fast starts) where `jupyter` is
+   * installed; "spawn": a fresh `jupyter server` process per session; "never": terminal-only sessions.
+   */
+  DAYBOX_JUPYTER: z.enum(["auto", "spawn", "never"]).default("auto"),
   /** Where session snapshots go: file:///dir or s3://bucket/prefix; one repository per project below it. */
   DAYBOX_SNAPSHOT_REPO: z.string().optional(),
   DAYBOX_PACK_CACHE_DIR: z.string().optional(),

@@ -12,6 +12,32 @@ import { createReconciler } from "./reconcile.ts";
 
 export const VERSION = "0.1.0";
 
+/** The soonest a tick follows the previous one when the API wakes the loop: a burst of requests is one tick, not many. */
+const MIN_TICK_GAP_MS = 20;
+
+/**
+ * The API's notifier, which also wakes the reconcile loop: a change the API
+ * announces (a session created or resumed, an agent's report) is acted on at
+ * once instead of at the next tick. The loop announces its own changes with
+ * announce(), which wakes event streams but not the loop itself.
+ */
+class LoopNotifier extends Notifier {
+  #wakeLoop: () => void = () => {};
+
+  set onNotify(wake: () => void) {
+    this.#wakeLoop = wake;
+  }
+
+  override notify(): void {
+    super.notify();
+    this.#wakeLoop();
+  }
+
+  announce(): void {
+    super.notify();
+  }
+}
+
 /** Starts the database, the API server and the reconcile loop in this process. */
 export async function startControlPlane(
   env: ControlPlaneEnv,
@@ -43,7 +69,7 @@ export async function startControlPlane(
   });
   const boot = await bootstrap(repos, webAuth, env.DAYBOX_DATA_DIR, env.DAYBOX_BOOTSTRAP_QUOTA);
   if (env.DAYBOX_HOME_CLUSTER) await repos.clusters.register({ name: env.DAYBOX_HOME_CLUSTER, kubeconfigRef: "in-cluster", namespace: env.DAYBOX_HOME_NAMESPACE });
-  const notifier = new Notifier();
+  const notifier = new LoopNotifier();
   const api = await createApiServer(
     { repos, clock, notifier, webAuth, version: VERSION, actionLeaseMs: env.DAYBOX_ACTION_LEASE_MS },
     { host: env.DAYBOX_API_HOST, port: env.DAYBOX_API_PORT },
@@ -52,7 +78,7 @@ export async function startControlPlane(
     repos,
     clock,
     log,
-    onChange: () => notifier.notify(),
+    onChange: () => notifier.announce(),
     options: { heartbeatTimeoutMs: env.DAYBOX_HEARTBEAT_TIMEOUT_MS },
   });
 
@@ -62,8 +88,14 @@ export async function startControlPlane(
 
   let stopped = false;
   let wake: (() => void) | null = null;
+  let woken = false; // the API announced a change since the last tick began
+  notifier.onNotify = () => {
+    woken = true;
+    wake?.();
+  };
   const loop = (async () => {
     while (!stopped) {
+      woken = false;
       await clusters.sync().catch((err: Error) => log(`cluster watch failed: ${err.message}`));
       const t0 = performance.now();
       const actions = await reconciler.tick().catch((err: Error) => {
@@ -73,16 +105,19 @@ export async function startControlPlane(
       opts.onTick?.({ ms: performance.now() - t0, actions: actions.length });
       await reclaimer
         .tick()
-        .then((r) => r.changed && notifier.notify())
+        .then((r) => r.changed && notifier.announce())
         .catch((err: Error) => log(`reclaim tick failed: ${err.message}`));
       await sampler.tick().catch((err: Error) => log(`fleet sample failed: ${err.message}`));
+      // Until the next tick, or until the API wakes the loop (a change during this tick counts too).
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, env.DAYBOX_TICK_MS);
+        const t = setTimeout(resolve, woken || stopped ? MIN_TICK_GAP_MS : env.DAYBOX_TICK_MS);
         wake = () => {
           clearTimeout(t);
-          resolve();
+          setTimeout(resolve, MIN_TICK_GAP_MS);
+          wake = null;
         };
       });
+      wake = null;
     }
   })();
 

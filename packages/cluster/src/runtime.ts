@@ -43,6 +43,8 @@ export interface RunningSession {
   /** Jupyter's base URL (no token) or null for a terminal-only session. */
   jupyterUrl: string | null;
   jupyterToken: string | null;
+  /** The node's GPUs it runs on (CUDA indices), where the runtime knows them. */
+  gpuIndices?: readonly number[];
 }
 
 export interface TerminalOptions {

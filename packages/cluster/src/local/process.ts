@@ -22,6 +22,19 @@ export async function environOf(pid: number): Promise<Map<string, string>> {
   return env;
 }
 
+/**
+ * When a process started (clock ticks since boot, /proc/<pid>/stat field 22),
+ * or null if it is gone. With the pid it names one process for good: a reused
+ * pid has another start time.
+ */
+export async function startTicksOf(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  // The command name (field 2) may contain spaces and parentheses: fields are counted after its last ")".
+  const fields = stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields?.[19]);
+  return Number.isFinite(ticks) ? ticks : null;
+}
+
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
