@@ -1,6 +1,6 @@
 /**
  * Where snapshot data lives: S3 or a local directory, behind one small
- * interface (the engine itself lands with issue #3).
+ * interface.
  *
  * Contract for every implementation:
  * - put() is atomic: readers see the whole object or none of it. With
@@ -8,6 +8,9 @@
  *   overwriting (used to commit manifests exactly once).
  * - get()/getRange() fail with `ObjectNotFoundError` for a missing key;
  *   delete() of a missing key succeeds (idempotent).
+ * - The bytes get()/getRange() return belong to the caller, with the memory
+ *   behind them: the store keeps no reference (a restore moves them to a
+ *   worker thread).
  * - Any other error may be retried by a wrapper; stores do not retry inside.
  * - Safe for concurrent use.
  */

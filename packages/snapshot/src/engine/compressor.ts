@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import { WorkerPool } from "./worker-pool.ts";
 
-type Reply = { seq: number; data: Uint8Array | null; compressed: boolean; error?: undefined } | { seq: number; error: string };
+type Reply = { data: Uint8Array | null; compressed: boolean; error?: undefined } | { error: string };
 
 /**
  * zstd on worker threads, so chunking, hashing and reading on the main
@@ -9,48 +9,21 @@ type Reply = { seq: number; data: Uint8Array | null; compressed: boolean; error?
  * of a first snapshot). Chunks that do not shrink by 3% are stored raw.
  */
 export class Compressor {
-  readonly #workers: Worker[] = [];
-  readonly #waiting = new Map<number, { raw: Uint8Array; resolve: (r: { data: Uint8Array; compressed: boolean }) => void; reject: (e: Error) => void }>();
-  #seq = 0;
-  #failed: Error | null = null;
+  readonly #pool: WorkerPool;
 
   constructor(threads = Math.max(1, Math.min(4, availableParallelism() - 1))) {
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL("./compress-worker.mjs", import.meta.url));
-      w.unref();
-      w.on("message", (r: Reply) => this.#settle(r));
-      w.on("error", (err) => this.#fail(new Error("compression worker failed", { cause: err })));
-      w.on("exit", (code) => {
-        if (code !== 0) this.#fail(new Error(`compression worker exited with code ${code}`));
-      });
-      this.#workers.push(w);
-    }
+    this.#pool = new WorkerPool(new URL("./compress-worker.mjs", import.meta.url), threads, "compression");
   }
 
-  compress(raw: Uint8Array, level: number): Promise<{ data: Uint8Array; compressed: boolean }> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    const seq = this.#seq++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(seq, { raw, resolve, reject });
-      this.#workers[seq % this.#workers.length]!.postMessage({ seq, data: raw, level });
-    });
+  async compress(raw: Uint8Array, level: number): Promise<{ data: Uint8Array; compressed: boolean }> {
+    // postMessage clones a view's whole backing buffer: a chunk cut from a bigger block goes as a copy of itself.
+    const data = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : Uint8Array.prototype.slice.call(raw);
+    const r = await this.#pool.run<Reply>({ data, level });
+    if (r.error !== undefined) throw new Error(`compress: ${r.error}`);
+    return r.data ? { data: r.data, compressed: true } : { data: raw, compressed: false };
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.terminate()));
-  }
-
-  #settle(r: Reply) {
-    const w = this.#waiting.get(r.seq);
-    if (!w) return;
-    this.#waiting.delete(r.seq);
-    if (r.error !== undefined) w.reject(new Error(`compress: ${r.error}`));
-    else w.resolve(r.data ? { data: r.data, compressed: true } : { data: w.raw, compressed: false });
-  }
-
-  #fail(err: Error) {
-    this.#failed ??= err;
-    for (const w of this.#waiting.values()) w.reject(err);
-    this.#waiting.clear();
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { lstatSync, readlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { Chunker } from "../core/chunker.ts";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
@@ -6,6 +7,7 @@ import { sha256 } from "./codec.ts";
 import { Compressor } from "./compressor.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
+import { ReadAhead } from "./read-ahead.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { newSnapshotId, type Repository } from "./repository.ts";
@@ -33,6 +35,8 @@ export interface CreateOptions {
 
 const ZEROS = Buffer.alloc(4 * 1024 * 1024);
 const READ_BUFFER = 8 * 1024 * 1024;
+/** Files up to this size are read ahead whole, on the thread pool; bigger ones block by block, one block ahead. */
+const READ_AHEAD_MAX_FILE = 4 * 1024 * 1024;
 const MAX_COMPRESSING = 64 * 1024 * 1024;
 
 /**
@@ -116,9 +120,12 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       const before = previous.get(s.rel);
       return before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0])) ? before : undefined;
     };
+    const readAhead = new ReadAhead(scanned, (s) =>
+      s.st.isFile() && s.st.nlink === 1n && s.st.size <= READ_AHEAD_MAX_FILE && !reusable(s) ? { path: s.abs, size: Number(s.st.size) } : null,
+    );
     let bytesSinceYield = 0;
     let itemsSinceYield = 0;
-    for (const s of scanned) {
+    for (const [index, s] of scanned.entries()) {
       const common = entryMeta(s);
       if (s.st.isDirectory()) {
         entries.push({ ...common, type: "dir" });
@@ -139,10 +146,13 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
             entry = { ...before, ...common, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
             stats.unchangedFiles++;
           } else {
-            const read = await readFileChunks(s.abs, chunker, addChunk).catch((err: NodeJS.ErrnoException) => {
-              if (err.code === "ENOENT") return null; // deleted since the walk: a live session's temp file
-              throw new Error(`read ${s.rel}`, { cause: err });
-            });
+            const read = await readAhead
+              .take(index)
+              .then((whole) => (whole === undefined ? readFileChunks(s.abs, chunker, addChunk) : whole && chunkBuffer(whole, chunker, addChunk)))
+              .catch((err: NodeJS.ErrnoException) => {
+                if (err.code === "ENOENT") return null; // deleted since the walk: a live session's temp file
+                throw new Error(`read ${s.rel}`, { cause: err });
+              });
             if (!read) {
               stats.skipped.push(`${s.rel} (vanished during the snapshot)`);
               continue;
@@ -208,40 +218,63 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   }
 }
 
-/** Reads a file and cuts it into content-defined chunks; the size is what was actually read. */
+/** Cuts a whole file's content into content-defined chunks. */
+async function chunkBuffer(data: Buffer, chunker: Chunker, addChunk: (data: Uint8Array) => Promise<ChunkRef>) {
+  const chunks: ChunkRef[] = [];
+  for (let off = 0; off < data.length; ) {
+    const len = chunker.cut(data.subarray(off), true);
+    chunks.push(await addChunk(data.subarray(off, off + len)));
+    off += len;
+  }
+  return { chunks, size: data.length };
+}
+
+/**
+ * Reads a file block by block — the next block is read while this one is
+ * chunked, hashed and packed — and cuts it into content-defined chunks. The
+ * size is what was actually read. Blocks are never reused, so chunks may
+ * point into them.
+ */
 async function readFileChunks(file: string, chunker: Chunker, addChunk: (data: Uint8Array) => Promise<ChunkRef>) {
-  const fd = openSync(file, "r");
+  const fh = await open(file, "r");
+  const { maxSize } = chunker.params;
+  let next: Promise<Buffer> | null = null;
   try {
+    const blockSize = Math.max(1, Math.min(READ_BUFFER, Number((await fh.stat()).size) + 1));
+    // Each block is read after `maxSize` bytes of headroom, where the previous block's uncut tail
+    // (always shorter than maxSize) is copied: only that tail is ever copied, never the block.
+    const readAt = async (position: number) => {
+      const block = Buffer.allocUnsafe(maxSize + blockSize);
+      const { bytesRead } = await fh.read(block, maxSize, blockSize, position);
+      return block.subarray(0, maxSize + bytesRead);
+    };
     const chunks: ChunkRef[] = [];
     let size = 0;
-    const expected = Number(fstatSync(fd).size);
-    let buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_BUFFER, expected + 1)));
-    let filled = 0;
-    let eof = false;
-    while (!eof || filled > 0) {
-      if (!eof && filled < buf.length) {
-        const n = readSync(fd, buf, filled, buf.length - filled, null);
-        if (n === 0) eof = true;
-        filled += n;
-        size += n;
-        if (!eof && filled < buf.length) continue;
+    let carry: Buffer = Buffer.alloc(0); // bytes after the last cut point, waiting for more
+    next = readAt(0);
+    for (;;) {
+      const block = await next;
+      const read = block.length - maxSize;
+      const eof = read === 0;
+      size += read;
+      if (!eof) next = readAt(size);
+      const start = maxSize - carry.length;
+      carry.copy(block, start);
+      const data = block.subarray(start);
+      let off = 0;
+      // Less than a maximal chunk left: its cut point may depend on bytes not read yet (and scanning now would be wasted).
+      while (off < data.length && (eof || data.length - off >= maxSize)) {
+        const len = chunker.cut(data.subarray(off), eof);
+        if (len === 0) break; // no cut point before the end: wait for the next block
+        chunks.push(await addChunk(data.subarray(off, off + len)));
+        off += len;
       }
-      const view = buf.subarray(0, filled);
-      const len = chunker.cut(view, eof);
-      if (len === 0) {
-        // No cut point yet and the buffer is full: grow it (rare: only when maxSize > buffer).
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, filled);
-        buf = bigger;
-        continue;
-      }
-      chunks.push(await addChunk(Buffer.from(view.subarray(0, len))));
-      buf.copy(buf, 0, len, filled);
-      filled -= len;
+      carry = data.subarray(off);
+      if (eof) return { chunks, size };
     }
-    return { chunks, size };
   } finally {
-    closeSync(fd);
+    await next?.catch(() => {}); // a block read ahead when chunking failed: settled before the file closes
+    await fh.close();
   }
 }
 

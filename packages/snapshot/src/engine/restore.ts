@@ -13,17 +13,16 @@ import {
   rmSync,
   symlinkSync,
   utimesSync,
-  writeFileSync,
-  writeSync,
 } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { isDataChunk, validateManifest, type Entry, type FileEntry } from "../core/manifest.ts";
 import type { BlobEntry } from "../core/pack.ts";
 import { ObjectNotFoundError } from "../object-store.ts";
-import { sha256, unpackChunk } from "./codec.ts";
 import { compareWithManifest } from "./local-copy.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
+import { WorkerPool } from "./worker-pool.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
 export interface RestoreOptions {
@@ -32,7 +31,10 @@ export interface RestoreOptions {
   /** The directory to restore into; replaced as a whole, never half-overwritten. */
   target: string;
   cache?: PackCache;
+  /** Packs fetched at once (default 4). */
   concurrency?: number;
+  /** Worker threads that decompress, verify and write chunks (default: the cores, at most 4). */
+  threads?: number;
   onProgress?: ProgressListener;
   /**
    * Keep `target` untouched when it already holds exactly this snapshot
@@ -100,6 +102,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     elapsedMs: 0,
   };
   const report = throttle(opts.onProgress);
+  const writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore");
 
   try {
     // 1. Directories (writable while we fill them; final modes at the end).
@@ -139,23 +142,26 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
       const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
       const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n));
-      for (const [id, slot] of byChunk) {
-        const raw = unpackChunk(fetched.get(id)!, slot.entry.compressed);
-        if (raw.length !== slot.entry.rawLength || sha256(raw) !== id) {
-          if (opts.cache) await opts.cache.drop(packId);
-          throw new Error(`chunk ${id} in pack ${packId} is corrupt (hash mismatch); run check`);
-        }
-        for (const t of slot.targets) {
-          if (t.whole) writeFileSync(t.file, raw, { mode: 0o600 });
-          else {
-            const fd = openSync(t.file, "r+");
-            try {
-              writeSkippingZeros(fd, raw, t.offset);
-            } finally {
-              closeSync(fd);
-            }
-          }
-          progress.bytes += raw.length;
+      // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in move to it (no copy).
+      const buffers: ArrayBufferLike[] = [];
+      const bufferIndex = new Map<ArrayBufferLike, number>();
+      const jobs = [...byChunk].map(([id, slot]) => {
+        const view = fetched.get(id)!;
+        let buf = bufferIndex.get(view.buffer);
+        if (buf === undefined) bufferIndex.set(view.buffer, (buf = buffers.push(view.buffer) - 1));
+        return { id, buf, offset: view.byteOffset, length: view.byteLength, rawLength: slot.entry.rawLength, compressed: slot.entry.compressed, targets: slot.targets };
+      });
+      // Buffers of Node's shared pool (small allocations) are copied, never moved.
+      const movable = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize);
+      const done = await writers.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
+      if (done.corrupt) {
+        if (opts.cache) await opts.cache.drop(packId);
+        throw new Error(done.corrupt);
+      }
+      if (done.error !== undefined) throw Object.assign(new Error(`restore pack ${packId}: ${done.error}`), { code: done.code });
+      progress.bytes += done.written ?? 0;
+      for (const { targets } of byChunk.values()) {
+        for (const t of targets) {
           const left = remaining.get(t.file)! - 1;
           remaining.set(t.file, left);
           if (left === 0) progress.files++;
@@ -210,8 +216,11 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       ...(check ? { targetCheck: check.reason } : {}),
     };
   } catch (err) {
+    await writers.close(); // nothing writes into the directory being removed
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  } finally {
+    await writers.close();
   }
 }
 
@@ -226,7 +235,8 @@ async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId
   if (cached || cache || (size !== undefined && needed >= size * WHOLE_PACK_SHARE)) {
     let pack = cached;
     if (!pack) {
-      pack = Buffer.from(await getPack(repo, packId, () => repo.store.get(keys.pack(packId))));
+      const got = await getPack(repo, packId, () => repo.store.get(keys.pack(packId)));
+      pack = Buffer.from(got.buffer, got.byteOffset, got.byteLength); // a view, not a copy
       onFetched(pack.length);
       await cache?.put(packId, pack).catch(() => {});
     }
@@ -259,23 +269,4 @@ async function getPack(repo: Repository, packId: string, read: () => Promise<Uin
     if (err instanceof ObjectNotFoundError) throw new Error(`pack ${packId} is missing from the repository; run check`, { cause: err });
     throw err;
   }
-}
-
-const BLOCK = 64 * 1024;
-const ZERO_BLOCK = Buffer.alloc(BLOCK);
-
-/** Writes `data` at `offset` into a pre-sized file, leaving all-zero blocks as holes (sparse files stay sparse). */
-function writeSkippingZeros(fd: number, data: Uint8Array, offset: number) {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let start = -1; // start of the pending run of data blocks
-  for (let at = 0; at < buf.length; at += BLOCK) {
-    const end = Math.min(at + BLOCK, buf.length);
-    const zero = ZERO_BLOCK.subarray(0, end - at).equals(buf.subarray(at, end));
-    if (!zero && start < 0) start = at;
-    if (zero && start >= 0) {
-      writeSync(fd, buf, start, at - start, offset + start);
-      start = -1;
-    }
-  }
-  if (start >= 0) writeSync(fd, buf, start, buf.length - start, offset + start);
 }

@@ -1,0 +1,55 @@
+// Decompresses, verifies (SHA-256) and writes restored chunks off the main
+// thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
+// it runs under any loader the parent process uses.
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { parentPort } from "node:worker_threads";
+import { decompress } from "zstd-napi";
+
+const BLOCK = 64 * 1024;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/** Writes `buf` at `offset` into a pre-sized file, leaving all-zero blocks as holes (sparse files stay sparse). */
+function writeSkippingZeros(fd, buf, offset) {
+  let start = -1; // start of the pending run of data blocks
+  for (let at = 0; at < buf.length; at += BLOCK) {
+    const end = Math.min(at + BLOCK, buf.length);
+    const zero = ZERO_BLOCK.subarray(0, end - at).equals(buf.subarray(at, end));
+    if (!zero && start < 0) start = at;
+    if (zero && start >= 0) {
+      writeSync(fd, buf, start, at - start, offset + start);
+      start = -1;
+    }
+  }
+  if (start >= 0) writeSync(fd, buf, start, buf.length - start, offset + start);
+}
+
+parentPort.on("message", ({ seq, pack, buffers, blobs }) => {
+  let written = 0;
+  try {
+    for (const b of blobs) {
+      const stored = Buffer.from(buffers[b.buf], b.offset, b.length);
+      const raw = b.compressed ? decompress(stored) : stored;
+      if (raw.length !== b.rawLength || createHash("sha256").update(raw).digest("hex") !== b.id) {
+        parentPort.postMessage({ seq, corrupt: `chunk ${b.id} in pack ${pack} is corrupt (hash mismatch); run check` });
+        return;
+      }
+      for (const t of b.targets) {
+        if (t.whole) writeFileSync(t.file, raw, { mode: 0o600 });
+        else {
+          const fd = openSync(t.file, "r+");
+          try {
+            writeSkippingZeros(fd, raw, t.offset);
+          } finally {
+            closeSync(fd);
+          }
+        }
+        written += raw.length;
+      }
+    }
+    parentPort.postMessage({ seq, written });
+  } catch (err) {
+    parentPort.postMessage({ seq, error: String(err && err.message ? err.message : err), code: err && err.code });
+  }
+});
