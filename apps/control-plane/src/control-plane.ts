@@ -12,7 +12,12 @@ import { createReconciler } from "./reconcile.ts";
 
 export const VERSION = "0.1.0";
 
-/** The soonest a tick follows the previous one when the API wakes the loop: a burst of requests is one tick, not many. */
+/**
+ * The soonest a tick follows the previous one when the API wakes the loop: a
+ * burst of requests is one tick, not many. Under load the gap grows with the
+ * tick's own duration (up to the tick interval), so the loop never takes more
+ * than about half of the process's time away from the API.
+ */
 const MIN_TICK_GAP_MS = 20;
 
 /**
@@ -96,6 +101,7 @@ export async function startControlPlane(
   const loop = (async () => {
     while (!stopped) {
       woken = false;
+      const began = performance.now();
       await clusters.sync().catch((err: Error) => log(`cluster watch failed: ${err.message}`));
       const t0 = performance.now();
       const actions = await reconciler.tick().catch((err: Error) => {
@@ -109,11 +115,12 @@ export async function startControlPlane(
         .catch((err: Error) => log(`reclaim tick failed: ${err.message}`));
       await sampler.tick().catch((err: Error) => log(`fleet sample failed: ${err.message}`));
       // Until the next tick, or until the API wakes the loop (a change during this tick counts too).
+      const gap = stopped ? 0 : Math.min(env.DAYBOX_TICK_MS, Math.max(MIN_TICK_GAP_MS, performance.now() - began));
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, woken || stopped ? MIN_TICK_GAP_MS : env.DAYBOX_TICK_MS);
+        const t = setTimeout(resolve, woken || stopped ? gap : env.DAYBOX_TICK_MS);
         wake = () => {
           clearTimeout(t);
-          setTimeout(resolve, MIN_TICK_GAP_MS);
+          setTimeout(resolve, gap);
           wake = null;
         };
       });
