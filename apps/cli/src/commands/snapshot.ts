@@ -38,7 +38,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option("--parent <id>", "parent snapshot id, or `latest`")
     .option("--tag <key=value...>", "tags to record, e.g. session=ses-…")
     .option("--cache <dir>", "node-local pack cache to fill")
-    .option("--level <n>", "zstd level (1 fastest … 19 smallest)", integer(1, 19), 1)
+    .option("--level <n>", "zstd level (1 fastest … 19 smallest)", integer(1, 19), 3)
     .action(async (dir: string, opts: RepoOpts & { parent?: string; tag?: string[]; level: number }) => {
       const { engine, repo, cache } = await openRepo(opts);
       const tags = Object.fromEntries((opts.tag ?? []).map((t) => {

@@ -21,7 +21,7 @@ export interface CreateOptions {
   parentId?: string | null;
   tags?: Record<string, string>;
   cache?: PackCache;
-  /** zstd level for chunks (1 fastest; 3 smaller). */
+  /** zstd level for chunks (default 3, as restic's "auto"; 1 is faster, bigger). */
   compressionLevel?: number;
   packSize?: number;
   uploadConcurrency?: number;
@@ -83,7 +83,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const report = throttle(opts.onProgress);
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
     const chunker = new Chunker(repo.config.chunker);
-    const level = opts.compressionLevel ?? 1;
+    const level = opts.compressionLevel ?? 3;
     const pending = new Set<string>(); // chunks added by this snapshot
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
     const entries: Entry[] = [];
