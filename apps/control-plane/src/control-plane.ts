@@ -120,7 +120,7 @@ export async function startControlPlane(
         const t = setTimeout(resolve, woken || stopped ? gap : env.DAYBOX_TICK_MS);
         wake = () => {
           clearTimeout(t);
-          setTimeout(resolve, gap);
+          setTimeout(resolve, stopped ? 0 : gap);
           wake = null;
         };
       });

@@ -75,7 +75,11 @@ def send(message):
 
 def describe(status):
     if os.WIFSIGNALED(status):
-        return "killed by " + signal.Signals(os.WTERMSIG(status)).name
+        number = os.WTERMSIG(status)
+        try:
+            return "killed by " + signal.Signals(number).name
+        except ValueError:  # a signal Python has no name for (real-time signals)
+            return "killed by signal %d" % number
     return "exit code %d" % os.waitstatus_to_exitcode(status)
 
 
@@ -88,6 +92,19 @@ def reap():
         if pid == 0:
             return
         send({"exit": pid, "detail": describe(status)})
+
+
+def use_session_site():
+    """The session's user site-packages (~/.local/lib/pythonX.Y/site-packages of its HOME), as a spawned server would
+    have it: the zygote runs with -s (no user site of its own), so a server extension a user installed with
+    `pip install --user` loads and the agent user's never does."""
+    import site
+
+    site.USER_BASE = None
+    site.USER_SITE = None
+    user_site = site.getusersitepackages()
+    if os.path.isdir(user_site):
+        site.addsitedir(user_site)
 
 
 def become_server(request, wakeup_fds):
@@ -109,6 +126,7 @@ def become_server(request, wakeup_fds):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        use_session_site()
         sys.argv = ["jupyter-server"] + list(request["argv"][1:])
         from jupyter_server.serverapp import main
 

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +95,21 @@ describe("LocalRuntime with the Jupyter zygote", () => {
     expect(env.has("DAYBOX_AGENT_ONLY_SECRET")).toBe(false);
     expect(await readFile(path.join(runtime.sessionDir("ses-zygote-a"), "session.log"), "utf8")).toMatch(/Jupyter Server .* is running at/);
     console.log(`zygote start → Jupyter answering: ${startMs} ms`);
+  });
+
+  it("gives the server the session's user site-packages, as a spawned one would have", async () => {
+    const python = (await interpreterOf(jupyter))!;
+    const version = execFileSync(python, ["-c", "import sys; print('python%d.%d' % sys.version_info[:2])"], { encoding: "utf8" }).trim();
+    const home = runtime.homeDir("ses-zygote-c");
+    const userSite = path.join(home, ".local", "lib", version, "site-packages");
+    await mkdir(userSite, { recursive: true });
+    // A .pth line starting with "import" runs when the directory is added to sys.path.
+    await writeFile(path.join(userSite, "daybox-probe.pth"), 'import os; open(os.path.join(os.environ["HOME"], "user-site-seen"), "w").close()\n');
+    const s = await runtime.start({ sessionId: "ses-zygote-c", name: "c", image: "", gpuIndices: [] });
+    expect((await statOf(s.pid))[1]).not.toBe(process.pid); // forked by the zygote
+    expect(await api(s.jupyterUrl!, s.jupyterToken!, "api/status")).toBeTruthy();
+    expect(await readFile(path.join(home, "user-site-seen"), "utf8")).toBe("");
+    await runtime.stop("ses-zygote-c", { graceMs: 2_000 });
   });
 
   it("reports a server that dies at once, without waiting for a poll", async () => {

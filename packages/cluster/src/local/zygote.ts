@@ -50,19 +50,20 @@ export class JupyterZygote {
     const python = await interpreterOf(jupyter);
     if (!python) return null;
     // A minimal environment: forked servers show the zygote's in /proc/<pid>/environ, never the agent's secrets.
-    const proc = spawn(python, [SCRIPT], {
+    const proc = spawn(python, ["-s", SCRIPT], {
       env: { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", LANG: process.env.LANG ?? "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1" },
       stdio: ["pipe", "pipe", "pipe"],
     });
     const lines = createInterface({ input: proc.stdout });
     const first = await new Promise<Reply | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), opts.timeoutMs ?? 60_000);
-      lines.once("line", (line) => {
+      const timer = setTimeout(() => settle(null), opts.timeoutMs ?? 60_000);
+      const settle = (reply: Reply | null) => {
         clearTimeout(timer);
-        resolve(parse(line));
-      });
-      proc.once("error", () => resolve(null));
-      proc.once("exit", () => resolve(null));
+        resolve(reply);
+      };
+      lines.once("line", (line) => settle(parse(line)));
+      proc.once("error", () => settle(null));
+      proc.once("exit", () => settle(null));
     });
     if (!first || !("ready" in first) || !first.ready) {
       proc.kill("SIGKILL");
@@ -71,7 +72,10 @@ export class JupyterZygote {
     const zygote = new JupyterZygote(proc, first.preloadMs ?? 0);
     lines.on("line", (line) => zygote.#onReply(parse(line)));
     proc.stderr.resume(); // Python warnings; never let the pipe fill
-    proc.once("exit", (code, signal) => zygote.#fail(`the Jupyter zygote exited (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
+    // "close", not "exit": replies still in the pipe (a pid forked just before dying) are read first.
+    proc.once("close", (code, signal) => zygote.#fail(`the Jupyter zygote exited (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
+    // Writing to a zygote that just died fails with EPIPE: that fails its requests, never the agent.
+    proc.stdin.on("error", (err) => zygote.#fail(`the Jupyter zygote is gone (${err.message})`));
     proc.unref();
     for (const stream of [proc.stdin, proc.stdout, proc.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
     return zygote;
@@ -108,6 +112,15 @@ export class JupyterZygote {
       const waiter = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       const pid = reply.pid;
+      if (pid && !waiter) {
+        // Forked for a request already given up (the zygote was closed or failed meanwhile): nobody owns it.
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+        return;
+      }
       // The exit promise exists before the next line is read: a server that dies at once is not missed.
       if (pid) waiter?.resolve({ pid, exited: new Promise<string>((resolve) => this.#exits.set(pid, resolve)) });
       else waiter?.reject(new Error(`the Jupyter zygote could not fork a server: ${reply.error ?? "no pid"}`));

@@ -243,10 +243,13 @@ async function readFileChunks(file: string, chunker: Chunker, addChunk: (data: U
     const blockSize = Math.max(1, Math.min(READ_BUFFER, Number((await fh.stat()).size) + 1));
     // Each block is read after `maxSize` bytes of headroom, where the previous block's uncut tail
     // (always shorter than maxSize) is copied: only that tail is ever copied, never the block.
-    const readAt = async (position: number) => {
+    const readAt = (position: number) => {
       const block = Buffer.allocUnsafe(maxSize + blockSize);
-      const { bytesRead } = await fh.read(block, maxSize, blockSize, position);
-      return block.subarray(0, maxSize + bytesRead);
+      const read = fh.read(block, maxSize, blockSize, position).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
+      // Handled now (it is awaited later): a read that fails while the last block is still being packed must fail
+      // this snapshot, not surface as an unhandled rejection that ends the process.
+      read.catch(() => {});
+      return read;
     };
     const chunks: ChunkRef[] = [];
     let size = 0;

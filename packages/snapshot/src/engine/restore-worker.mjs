@@ -30,8 +30,13 @@ parentPort.on("message", ({ seq, pack, buffers, blobs }) => {
   try {
     for (const b of blobs) {
       const stored = Buffer.from(buffers[b.buf], b.offset, b.length);
-      const raw = b.compressed ? decompress(stored) : stored;
-      if (raw.length !== b.rawLength || createHash("sha256").update(raw).digest("hex") !== b.id) {
+      let raw;
+      try {
+        raw = b.compressed ? decompress(stored) : stored;
+      } catch {
+        raw = null; // not a zstd frame: as corrupt as a hash mismatch
+      }
+      if (!raw || raw.length !== b.rawLength || createHash("sha256").update(raw).digest("hex") !== b.id) {
         parentPort.postMessage({ seq, corrupt: `chunk ${b.id} in pack ${pack} is corrupt (hash mismatch); run check` });
         return;
       }
