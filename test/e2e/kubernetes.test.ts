@@ -105,6 +105,18 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
   const cliJson = async <T,>(args: string[]) => JSON.parse((await cli([...args, "--json"])).stdout) as T;
   type Shown = { session: { id: string; state: string; reason: string; node: string | null }; events: { toState: string; reason: string }[] };
   const show = (id: string) => cliJson<Shown>(["session", "show", id]);
+  /** The session as shown once it runs again on `node`. */
+  const runningOn = (id: string, node: string, what: string) =>
+    withLog(
+      eventually(
+        what,
+        async () => {
+          const s = await show(id);
+          return s.session.state === "Running" && s.session.node === node ? s : undefined;
+        },
+        90_000,
+      ),
+    );
 
   async function startAgent(node: string, kubeconfig: string, cluster: string) {
     const dir = await tempDir(`k8s-agent-${node}`);
@@ -263,16 +275,7 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     // The node dies: its agent with it, then its Node object is deleted.
     await stopProc(agents[nodeB]!.proc);
     await kubectl(kubeconfigB, ["delete", "node", nodeB]);
-    const back = await withLog(
-      eventually(
-        "the session to run again in the other cluster",
-        async () => {
-          const s = await show(sessionId);
-          return s.session.state === "Running" && s.session.node === nodeA ? s : undefined;
-        },
-        90_000,
-      ),
-    );
+    const back = await runningOn(sessionId, nodeA, "the session to run again in the other cluster");
     const lost = back.events.filter((e) => e.toState === "Lost").at(-1);
     expect(lost?.reason).toMatch(new RegExp(`^node ${nodeB} was lost: resuming it elsewhere from snapshot \\S+ of \\S+ \\(work after that snapshot is lost\\)$`));
     expect((await pods(kubeconfigA, namespace)).find((p) => p.name === `daybox-${sessionId}`)).toMatchObject({ node: nodeA, phase: "Running" });
@@ -293,16 +296,7 @@ describe("Kubernetes runtime: pods, park/resume, batch, multi-cluster, node loss
     const notReady = { status: { conditions: [{ type: "Ready", status: "False", reason: "KubeletNotReady", message: "e2e: the node is down", lastHeartbeatTime: now, lastTransitionTime: now }] } };
     await kubectl(kubeconfigA, ["patch", "node", nodeA, "--subresource=status", "--type=merge", "-p", JSON.stringify(notReady)]);
 
-    const back = await withLog(
-      eventually(
-        "the session to run again on the west cluster's second node",
-        async () => {
-          const s = await show(sessionId);
-          return s.session.state === "Running" && s.session.node === nodeB2 ? s : undefined;
-        },
-        90_000,
-      ),
-    );
+    const back = await runningOn(sessionId, nodeB2, "the session to run again on the west cluster's second node");
     const lost = back.events.filter((e) => e.toState === "Lost").at(-1);
     expect(lost?.reason).toMatch(new RegExp(`^node ${nodeA} was lost: resuming it elsewhere from snapshot \\S+`));
     const nodes = await cliJson<{ name: string; lostAt: string | null; clusterStatus: string | null }[]>(["node", "ls"]);

@@ -5,7 +5,7 @@ import path from "node:path";
 import * as pty from "node-pty";
 import type { RunningSession, SessionRuntime, SessionSpec, Terminal, TerminalOptions } from "../runtime.ts";
 import { explainFailure, findJupyter, jupyterArgs, jupyterBaseUrl } from "./jupyter.ts";
-import { alive, environOf, freePort, killGroup, startTicksOf, waitFor } from "./process.ts";
+import { alive, describeExit, environOf, freePort, killGroup, startTicksOf, waitFor } from "./process.ts";
 import { JupyterZygote } from "./zygote.ts";
 
 export interface LocalRuntimeOptions {
@@ -320,7 +320,7 @@ function spawnDetached(command: string, args: readonly string[], cwd: string, en
   const child = spawn(command, args, { cwd, env, detached: true, stdio: ["ignore", logFd, logFd] });
   if (!child.pid) throw new Error(`spawn ${command}: no pid`);
   child.unref();
-  return { pid: child.pid, exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`))) };
+  return { pid: child.pid, exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve(describeExit(code, signal)))) };
 }
 
 /** The GPUs a session was started with (older records: from its process's environment). */

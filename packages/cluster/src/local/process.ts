@@ -35,6 +35,11 @@ export async function startTicksOf(pid: number): Promise<number | null> {
   return Number.isFinite(ticks) ? ticks : null;
 }
 
+/** How a process ended, from its exit code or signal: "exit code 1", "killed by SIGKILL". */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}
+
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { describeExit } from "./process.ts";
 
 const SCRIPT = fileURLToPath(new URL("./jupyter-zygote.py", import.meta.url));
 
@@ -33,12 +34,9 @@ export class JupyterZygote {
   readonly #exits = new Map<number, (detail: string) => void>();
   #nextId = 1;
   #gone: string | null = null;
-  /** Milliseconds the preload took. */
-  readonly preloadMs: number;
 
-  private constructor(proc: ChildProcessWithoutNullStreams, preloadMs: number) {
+  private constructor(proc: ChildProcessWithoutNullStreams) {
     this.#proc = proc;
-    this.preloadMs = preloadMs;
   }
 
   /**
@@ -69,11 +67,11 @@ export class JupyterZygote {
       proc.kill("SIGKILL");
       return null;
     }
-    const zygote = new JupyterZygote(proc, first.preloadMs ?? 0);
+    const zygote = new JupyterZygote(proc);
     lines.on("line", (line) => zygote.#onReply(parse(line)));
     proc.stderr.resume(); // Python warnings; never let the pipe fill
     // "close", not "exit": replies still in the pipe (a pid forked just before dying) are read first.
-    proc.once("close", (code, signal) => zygote.#fail(`the Jupyter zygote exited (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
+    proc.once("close", (code, signal) => zygote.#fail(`the Jupyter zygote exited (${describeExit(code, signal)})`));
     // Writing to a zygote that just died fails with EPIPE: that fails its requests, never the agent.
     proc.stdin.on("error", (err) => zygote.#fail(`the Jupyter zygote is gone (${err.message})`));
     proc.unref();

@@ -170,6 +170,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       progress.elapsedMs = Date.now() - started;
       report(progress);
     });
+    await writers.close(); // every chunk is written
 
     // 4. Links, symlinks last; then metadata, directories deepest first.
     for (const e of manifest.entries) if (e.type === "hardlink") linkSync(inTmp(e.link), inTmp(e.path));
@@ -219,8 +220,6 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     await writers.close(); // nothing writes into the directory being removed
     rmSync(tmp, { recursive: true, force: true });
     throw err;
-  } finally {
-    await writers.close();
   }
 }
 
