@@ -86,8 +86,15 @@ describe("LocalRuntime with the Jupyter zygote", () => {
     expect(status.started).toBeTruthy();
     const kernel = await api(s.jupyterUrl!, s.jupyterToken!, "api/kernels", { method: "POST", body: JSON.stringify({ name: "python3" }) });
     expect(kernel.id).toBeTruthy();
+    // The kernel once it has exec'd: between fork and exec a child still shows its parent's environment.
+    const isKernel = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).includes("ipykernel");
     let kernelPid = 0;
-    expect(await waitFor(async () => ((kernelPid = (await childrenOf(s.pid))[0] ?? 0), kernelPid > 0), 20_000)).toBe(true);
+    expect(
+      await waitFor(async () => {
+        for (const pid of await childrenOf(s.pid)) if (await isKernel(pid)) kernelPid = pid;
+        return kernelPid > 0;
+      }, 20_000),
+    ).toBe(true);
     const env = await environOf(kernelPid);
     expect(env.get("DAYBOX_SESSION_ID")).toBe("ses-zygote-a");
     expect(env.get("HOME")).toBe(runtime.homeDir("ses-zygote-a"));
