@@ -1,5 +1,5 @@
 export * from "./object-store.ts";
-export { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from "./core/chunker.ts";
+export { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from "./core/chunker.mjs";
 export { validateManifest, ManifestError, type Manifest, type Entry, type SnapshotStats } from "./core/manifest.ts";
 export { Repository, type Lock } from "./engine/repository.ts";
 export { createSnapshot, type CreateOptions } from "./engine/create.ts";

@@ -8,6 +8,8 @@
  *   overwriting (used to commit manifests exactly once).
  * - get()/getRange() fail with `ObjectNotFoundError` for a missing key;
  *   delete() of a missing key succeeds (idempotent).
+ * - put() keeps no reference to `body` once it settles: the caller may
+ *   reuse the buffer (packs are built in recycled buffers).
  * - The bytes get()/getRange() return belong to the caller, with the memory
  *   behind them: the store keeps no reference (a restore moves them to a
  *   worker thread).

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Chunker, gearTable } from "./chunker.ts";
+import { Chunker, gearTable } from "./chunker.mjs";
 
 /** Deterministic pseudo-random bytes (xorshift), so tests are reproducible. */
 function bytes(n: number, seed = 1): Uint8Array {

@@ -18,11 +18,20 @@ export interface BlobEntry {
 
 const MAGIC = Buffer.from("DBXP");
 
-export function encodePack(blobs: { entry: BlobEntry; data: Uint8Array }[]): Buffer {
-  const footer = Buffer.from(JSON.stringify(blobs.map((b) => packed(b.entry))));
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(footer.length);
-  return Buffer.concat([...blobs.map((b) => b.data), footer, len, MAGIC]);
+/**
+ * The pack whose blobs are `buf[0, size)` (laid out as `entries` say): the
+ * footer is written after them in place when `buf` has room, so the blobs
+ * are not copied again; otherwise a new buffer.
+ */
+export function packBytes(buf: Uint8Array, size: number, entries: BlobEntry[]): Uint8Array {
+  const footer = Buffer.from(JSON.stringify(entries.map(packed)));
+  const total = size + footer.length + 8;
+  const out = total <= buf.length ? buf : new Uint8Array(total);
+  if (out !== buf) out.set(buf.subarray(0, size));
+  out.set(footer, size);
+  new DataView(out.buffer, out.byteOffset).setUint32(size + footer.length, footer.length, true);
+  out.set(MAGIC, size + footer.length + 4);
+  return out.subarray(0, total);
 }
 
 /**

@@ -1,13 +1,10 @@
 import { lstatSync, readlinkSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
-import { Chunker } from "../core/chunker.ts";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
-import { sha256 } from "./codec.ts";
-import { Compressor } from "./compressor.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
-import { ReadAhead } from "./read-ahead.ts";
+import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { newSnapshotId, type Repository } from "./repository.ts";
@@ -29,15 +26,40 @@ export interface CreateOptions {
   now?: () => Date;
   /** How long the snapshot's lock outlives a crashed writer (it is refreshed while the snapshot runs). */
   lockTtlMs?: number;
-  /** Worker threads for compression. Default: cores - 1 (at least 1, at most 4). */
-  compressionThreads?: number;
+  /** Worker threads that read, chunk, hash and compress. Default: one per core (at most 4). */
+  threads?: number;
 }
 
-const ZEROS = Buffer.alloc(4 * 1024 * 1024);
-const READ_BUFFER = 8 * 1024 * 1024;
-/** Files up to this size are read ahead whole, on the thread pool; bigger ones block by block, one block ahead. */
-const READ_AHEAD_MAX_FILE = 4 * 1024 * 1024;
-const MAX_COMPRESSING = 64 * 1024 * 1024;
+/** Files up to this size are read whole (a request's small files all at once); bigger ones stream block by block. */
+const SMALL_FILE = 4 * 1024 * 1024;
+const READ_BLOCK = 8 * 1024 * 1024;
+/** A request's files: up to this many, or this many bytes (a big file ends its request). */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 8 * 1024 * 1024;
+/** Requests queued per thread: the next one's reads run while a thread works on its current one. */
+const JOBS_PER_THREAD = 2;
+/** A thread hands over its new chunks at least every this many (compressed) bytes. */
+const FLUSH_BYTES = 8 * 1024 * 1024;
+/** Each thread's output ring (shared memory), which the main thread empties into packs. */
+const RING_BYTES = 64 * 1024 * 1024;
+
+/** A chunk new to the thread that sent it, at `offset` in that thread's ring (see snapshot-worker.mjs). */
+interface Blob {
+  id: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+}
+interface Output {
+  ring: SharedArrayBuffer;
+  consumed: SharedArrayBuffer;
+  end: number;
+  blobs: Blob[];
+}
+type FileResult = { size: number; chunks: ChunkRef[] } | { vanished: true } | { error: string; code?: string };
+type WorkerReply = (Output & { error?: undefined; results: FileResult[] }) | { error: string; results?: undefined };
+
 
 /**
  * Takes a snapshot of `source`. The commit protocol keeps the repository
@@ -60,9 +82,9 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     await release();
     throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
   }
-  const compressor = new Compressor(opts.compressionThreads);
-  const inflight = new Set<Promise<void>>(); // chunks being compressed and packed
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
+  let workers: WorkerPool | null = null;
+  const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
     // 1. What the repository already holds, and what the parent recorded.
     const [{ chunks: known }, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
@@ -82,50 +104,75 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     };
     const report = throttle(opts.onProgress);
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
-    const chunker = new Chunker(repo.config.chunker);
-    const level = opts.compressionLevel ?? 3;
-    const pending = new Set<string>(); // chunks added by this snapshot
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
     const entries: Entry[] = [];
+    const vanished = new Set<string>(); // files deleted since the walk: left out, with their hardlinks
 
-    // New chunks are compressed on worker threads while the walk goes on; at most
-    // MAX_COMPRESSING bytes wait for compression (memory stays bounded).
-    let compressing = 0;
+    // 3. Reading, chunking, hashing and compressing run on worker threads; here, new chunks go into packs.
+    const threads = opts.threads ?? Math.max(2, Math.min(8, 2 * availableParallelism()));
+    workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
+      known: [...known.keys()],
+      chunker: repo.config.chunker,
+      level: opts.compressionLevel ?? 3,
+      smallFile: SMALL_FILE,
+      blockSize: READ_BLOCK,
+      flushBytes: FLUSH_BYTES,
+      ringBytes: RING_BYTES,
+    });
+    const pending = new Set<string>(); // chunks added by this snapshot (two threads may both send one)
+    let packing: Promise<void> = Promise.resolve(); // blobs are packed one at a time, in arrival order
+    const pack = (out: Output): Promise<void> =>
+      (packing = packing.then(async () => {
+        const ring = new Uint8Array(out.ring);
+        for (const b of out.blobs) {
+          if (known.has(b.id) || pending.has(b.id)) continue;
+          pending.add(b.id);
+          stats.newBytes += b.rawLength;
+          stats.newChunks++;
+          await writer.add(b.id, ring.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed);
+        }
+        // Copied into packs: the thread may reuse its ring up to here.
+        const consumed = new BigInt64Array(out.consumed);
+        Atomics.store(consumed, 0, BigInt(out.end));
+        Atomics.notify(consumed, 0);
+      }));
     let failure: unknown = null;
-    const addChunk = async (data: Uint8Array): Promise<ChunkRef> => {
-      if (data.length <= ZEROS.length && ZEROS.subarray(0, data.length).equals(data)) return { zero: data.length };
-      const id = sha256(data);
-      if (!known.has(id) && !pending.has(id)) {
-        pending.add(id);
-        stats.newBytes += data.length;
-        stats.newChunks++;
-        while (compressing > MAX_COMPRESSING && !failure) await Promise.race(inflight);
-        if (failure) throw failure;
-        compressing += data.length;
-        const job: Promise<void> = compressor
-          .compress(data, level)
-          .then((stored) => {
-            compressing -= data.length;
-            return writer.add(id, stored.data, data.length, stored.compressed);
-          })
-          .catch((err: unknown) => void (failure ??= err))
-          .finally(() => inflight.delete(job));
-        inflight.add(job);
-      }
-      return [id, data.length];
+    let batch: { entry: FileEntry; s: Scanned; parent?: readonly ChunkRef[] }[] = [];
+    let batchBytes = 0;
+    const send = async () => {
+      const files = batch;
+      batch = [];
+      batchBytes = 0;
+      while (running.size >= threads * JOBS_PER_THREAD && !failure) await Promise.race(running);
+      if (failure) throw failure;
+      const request: Promise<void> = workers!
+        .run<WorkerReply>({ files: files.map((f) => ({ path: f.s.abs, size: Number(f.s.st.size), parent: f.parent })) }, [], (partial) => pack(partial as unknown as Output))
+        .then(async (reply) => {
+          if (reply.error !== undefined) throw new Error(reply.error);
+          await pack(reply);
+          for (const [i, r] of reply.results.entries()) {
+            const { entry, s } = files[i]!;
+            if ("vanished" in r) vanished.add(entry.path);
+            else if ("error" in r) throw new Error(`read ${s.rel}: ${r.error}`);
+            else {
+              entry.size = r.size;
+              entry.chunks = r.chunks;
+              stats.bytes += r.size;
+              progress.bytes += r.size;
+            }
+            progress.files++;
+          }
+          progress.transferredBytes = writer.uploadedBytes;
+          progress.elapsedMs = Date.now() - started;
+          report(progress);
+        })
+        .catch((err: unknown) => void (failure ??= err))
+        .finally(() => running.delete(request));
+      running.add(request);
     };
 
-    // 3. Entries: reuse unchanged files from the parent, read and chunk the rest.
-    const reusable = (s: Scanned): FileEntry | undefined => {
-      const before = previous.get(s.rel);
-      return before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0])) ? before : undefined;
-    };
-    const readAhead = new ReadAhead(scanned, (s) =>
-      s.st.isFile() && s.st.nlink === 1n && s.st.size <= READ_AHEAD_MAX_FILE && !reusable(s) ? { path: s.abs, size: Number(s.st.size) } : null,
-    );
-    let bytesSinceYield = 0;
-    let itemsSinceYield = 0;
-    for (const [index, s] of scanned.entries()) {
+    // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
+    for (const s of scanned) {
       const common = entryMeta(s);
       if (s.st.isDirectory()) {
         entries.push({ ...common, type: "dir" });
@@ -136,54 +183,48 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       } else if (s.st.isFile()) {
         const inode = `${s.st.dev}:${s.st.ino}`;
         const first = s.st.nlink > 1n ? hardlinks.get(inode) : undefined;
+        stats.files++;
         if (first) {
           entries.push({ type: "hardlink", path: s.rel, link: first });
-        } else {
-          if (s.st.nlink > 1n) hardlinks.set(inode, s.rel);
-          const before = reusable(s);
-          let entry: FileEntry;
-          if (before) {
-            entry = { ...before, ...common, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
-            stats.unchangedFiles++;
-          } else {
-            const read = await readAhead
-              .take(index)
-              .then((whole) => (whole === undefined ? readFileChunks(s.abs, chunker, addChunk) : whole && chunkBuffer(whole, chunker, addChunk)))
-              .catch((err: NodeJS.ErrnoException) => {
-                if (err.code === "ENOENT") return null; // deleted since the walk: a live session's temp file
-                throw new Error(`read ${s.rel}`, { cause: err });
-              });
-            if (!read) {
-              stats.skipped.push(`${s.rel} (vanished during the snapshot)`);
-              continue;
-            }
-            const { chunks, size } = read;
-            entry = { ...common, type: "file", size, chunks, ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
-            bytesSinceYield += size;
-          }
-          entries.push(entry);
+          progress.files++;
+          continue;
+        }
+        if (s.st.nlink > 1n) hardlinks.set(inode, s.rel);
+        const before = previous.get(s.rel);
+        const reuse = before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
+        const entry: FileEntry = { ...(reuse ? before : {}), ...common, type: "file", size: reuse ? before.size : 0, chunks: reuse ? before.chunks : [], ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
+        entries.push(entry);
+        if (reuse) {
+          stats.unchangedFiles++;
           stats.bytes += entry.size;
           progress.bytes += entry.size;
+          progress.files++;
+          continue;
         }
-        stats.files++;
-        progress.files++;
+        batch.push({ entry, s, ...(before && before.chunks.length > 1 ? { parent: before.chunks } : {}) });
+        batchBytes += Number(s.st.size);
+        if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await send();
       } else {
         stats.skipped.push(`${s.rel} (${specialKind(s.st)})`);
       }
-      progress.transferredBytes = writer.uploadedBytes;
-      progress.elapsedMs = Date.now() - started;
-      report(progress);
-      // Sync reads are fastest for many small files; yield so uploads keep flowing.
-      if (bytesSinceYield > 4 * 1024 * 1024 || ++itemsSinceYield >= 256) {
-        bytesSinceYield = 0;
-        itemsSinceYield = 0;
-        await new Promise((r) => setImmediate(r));
-      }
     }
+    if (batch.length) await send();
+    while (running.size) await Promise.race(running);
+    if (failure) throw failure;
+    await packing;
+    if (vanished.size) {
+      const gone = (e: Entry) => vanished.has(e.type === "hardlink" ? e.link : e.path);
+      for (const e of entries.filter(gone)) {
+        stats.skipped.push(`${e.path} (vanished during the snapshot)`);
+        stats.files--;
+      }
+      entries.splice(0, entries.length, ...entries.filter((e) => !gone(e)));
+    }
+    progress.transferredBytes = writer.uploadedBytes;
+    progress.elapsedMs = Date.now() - started;
+    report(progress);
 
     // 4. Commit: packs, then index, then manifest.
-    await Promise.all(inflight);
-    if (failure) throw failure;
     const packs = await writer.finish();
     let uploaded = writer.uploadedBytes;
     if (packs.length) uploaded += (await repo.writeIndex({ version: 1, packs })).bytes;
@@ -209,75 +250,12 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     report(progress, true);
     return manifest;
   } catch (err) {
-    await Promise.allSettled(inflight);
+    await Promise.allSettled(running);
     await writer.abort();
     throw err;
   } finally {
-    await compressor.close();
+    await workers?.close();
     await release().catch(() => {});
-  }
-}
-
-/** Cuts a whole file's content into content-defined chunks. */
-async function chunkBuffer(data: Buffer, chunker: Chunker, addChunk: (data: Uint8Array) => Promise<ChunkRef>) {
-  const chunks: ChunkRef[] = [];
-  for (let off = 0; off < data.length; ) {
-    const len = chunker.cut(data.subarray(off), true);
-    chunks.push(await addChunk(data.subarray(off, off + len)));
-    off += len;
-  }
-  return { chunks, size: data.length };
-}
-
-/**
- * Reads a file block by block — the next block is read while this one is
- * chunked, hashed and packed — and cuts it into content-defined chunks. The
- * size is what was actually read. Blocks are never reused, so chunks may
- * point into them.
- */
-async function readFileChunks(file: string, chunker: Chunker, addChunk: (data: Uint8Array) => Promise<ChunkRef>) {
-  const fh = await open(file, "r");
-  const { maxSize } = chunker.params;
-  let next: Promise<Buffer> | null = null;
-  try {
-    const blockSize = Math.max(1, Math.min(READ_BUFFER, Number((await fh.stat()).size) + 1));
-    // Each block is read after `maxSize` bytes of headroom, where the previous block's uncut tail
-    // (always shorter than maxSize) is copied: only that tail is ever copied, never the block.
-    const readAt = (position: number) => {
-      const block = Buffer.allocUnsafe(maxSize + blockSize);
-      const read = fh.read(block, maxSize, blockSize, position).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
-      // Handled now (it is awaited later): a read that fails while the last block is still being packed must fail
-      // this snapshot, not surface as an unhandled rejection that ends the process.
-      read.catch(() => {});
-      return read;
-    };
-    const chunks: ChunkRef[] = [];
-    let size = 0;
-    let carry: Buffer = Buffer.alloc(0); // bytes after the last cut point, waiting for more
-    next = readAt(0);
-    for (;;) {
-      const block = await next;
-      const read = block.length - maxSize;
-      const eof = read === 0;
-      size += read;
-      if (!eof) next = readAt(size);
-      const start = maxSize - carry.length;
-      carry.copy(block, start);
-      const data = block.subarray(start);
-      let off = 0;
-      // Less than a maximal chunk left: its cut point may depend on bytes not read yet (and scanning now would be wasted).
-      while (off < data.length && (eof || data.length - off >= maxSize)) {
-        const len = chunker.cut(data.subarray(off), eof);
-        if (len === 0) break; // no cut point before the end: wait for the next block
-        chunks.push(await addChunk(data.subarray(off, off + len)));
-        off += len;
-      }
-      carry = data.subarray(off);
-      if (eof) return { chunks, size };
-    }
-  } finally {
-    await next?.catch(() => {}); // a block read ahead when chunking failed: settled before the file closes
-    await fh.close();
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.ts";
+import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
 import type { Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";

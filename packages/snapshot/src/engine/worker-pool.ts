@@ -1,22 +1,29 @@
 import { Worker, type Transferable } from "node:worker_threads";
 
+type Reply = Record<string, unknown> & { seq: number; partial?: boolean };
+type Partial = (reply: Record<string, unknown>) => unknown;
+
 /**
  * A few worker threads running one script, each message answered by one
  * reply carrying the message's `seq`. Work goes to the least busy thread. A
  * thread that crashes fails every pending and later request; the pool never
  * keeps the process alive.
+ *
+ * A long request may send partial replies first (`partial: true`): each is
+ * handed to the request's `onPartial`; if that fails, so does the request.
  */
 export class WorkerPool {
   readonly #workers: { worker: Worker; busy: number }[] = [];
-  readonly #waiting = new Map<number, { slot: { busy: number }; resolve: (reply: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  readonly #waiting = new Map<number, { slot: { worker: Worker; busy: number }; resolve: (reply: Record<string, unknown>) => void; reject: (e: Error) => void; onPartial?: Partial | undefined }>();
   #seq = 0;
   #failed: Error | null = null;
 
-  constructor(script: URL, threads: number, what: string) {
+  /** `workerData` is passed to every thread (`workerData` of node:worker_threads). */
+  constructor(script: URL, threads: number, what: string, workerData?: unknown) {
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const worker = new Worker(script);
+      const worker = new Worker(script, { workerData });
       worker.unref();
-      worker.on("message", (reply: Record<string, unknown> & { seq: number }) => this.#settle(reply));
+      worker.on("message", (reply: Reply) => this.#settle(reply));
       worker.on("error", (err) => this.#fail(new Error(`${what} worker failed`, { cause: err })));
       worker.on("exit", (code) => {
         if (code !== 0) this.#fail(new Error(`${what} worker exited with code ${code}`));
@@ -25,14 +32,18 @@ export class WorkerPool {
     }
   }
 
+  get threads(): number {
+    return this.#workers.length;
+  }
+
   /** Sends `message` (with a `seq` added) to the least busy thread; resolves with its reply. */
-  run<R extends Record<string, unknown>>(message: Record<string, unknown>, transfer: readonly Transferable[] = []): Promise<R> {
+  run<R extends object>(message: Record<string, unknown>, transfer: readonly Transferable[] = [], onPartial?: Partial): Promise<R> {
     if (this.#failed) return Promise.reject(this.#failed);
     const seq = this.#seq++;
     const slot = this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     slot.busy++;
     return new Promise<R>((resolve, reject) => {
-      this.#waiting.set(seq, { slot, resolve: resolve as (reply: Record<string, unknown>) => void, reject });
+      this.#waiting.set(seq, { slot, resolve: resolve as unknown as (reply: Record<string, unknown>) => void, reject, onPartial });
       slot.worker.postMessage({ ...message, seq }, transfer);
     });
   }
@@ -41,9 +52,19 @@ export class WorkerPool {
     await Promise.all(this.#workers.map((w) => w.worker.terminate()));
   }
 
-  #settle(reply: Record<string, unknown> & { seq: number }) {
+  #settle(reply: Reply) {
     const w = this.#waiting.get(reply.seq);
     if (!w) return;
+    if (reply.partial) {
+      Promise.resolve()
+        .then(() => w.onPartial?.(reply))
+        .catch((err: unknown) => {
+          if (!this.#waiting.delete(reply.seq)) return;
+          w.slot.busy--;
+          w.reject(err instanceof Error ? err : new Error(String(err)));
+        });
+      return;
+    }
     this.#waiting.delete(reply.seq);
     w.slot.busy--;
     w.resolve(reply);

@@ -1,0 +1,264 @@
+// Reads, chunks, hashes and compresses files for createSnapshot (create.ts),
+// so that all the per-byte work of a snapshot runs on every core while the
+// main thread walks the tree, packs and uploads. Plain JavaScript, so it runs
+// under any loader the parent process uses.
+//
+// workerData: { known: string[] (chunk ids the repository holds), chunker, level, smallFile, blockSize, flushBytes, ringBytes }
+// request:    { seq, files: [{ path, size, parent?: ChunkRef[] }] }
+// replies:    { seq, partial: true, ring, consumed, end, blobs }
+//             { seq, ring, consumed, end, blobs, results: [{ size, chunks } | { vanished: true } | { error, code }] }
+// A blob is a chunk new to this thread, at `offset` in its ring (see Output):
+// { id, offset, length, rawLength, compressed }.
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
+import { createRequire } from "node:module";
+import { open } from "node:fs/promises";
+import { parentPort, workerData } from "node:worker_threads";
+import { Chunker } from "../core/chunker.mjs";
+
+const { chunker: params, level, smallFile, blockSize, flushBytes, ringBytes } = workerData;
+const chunker = new Chunker(params);
+const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
+const cctx = new zstd.CCtx();
+cctx.setParameter(zstd.CParameter.compressionLevel, level);
+const { maxSize } = chunker.params;
+/** Chunks stored already or sent by this thread: never compressed (or sent) twice. */
+const known = new Set(workerData.known);
+/** Runs of zero bytes up to this length are recorded as holes, not stored. */
+const ZEROS = Buffer.alloc(4 * 1024 * 1024);
+const EMPTY = new Uint8Array(0);
+// One request at a time: a reply's `end` frees the ring up to there, so no other request may have chunks in it unsent.
+let queue = Promise.resolve();
+parentPort.on("message", (msg) => {
+  queue = queue.then(() => run(msg)).catch((err) => parentPort.postMessage({ seq: msg.seq, error: String(err?.message ?? err) }));
+});
+
+const sha256 = (data) => createHash("sha256").update(data).digest("hex");
+const isZero = (data) =>
+  data.length > 0 &&
+  data.length <= ZEROS.length &&
+  data[0] === 0 &&
+  data[data.length - 1] === 0 &&
+  Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(ZEROS.subarray(0, data.length));
+
+/**
+ * New chunks are compressed (or copied) straight into this thread's ring, a
+ * SharedArrayBuffer the main thread copies them out of into packs; it then
+ * advances `consumed` (bytes, ever growing) to the `end` the reply carried.
+ * No buffer is allocated or moved per chunk.
+ */
+const RING = ringBytes;
+const ring = new Uint8Array(new SharedArrayBuffer(RING));
+const consumed = new BigInt64Array(new SharedArrayBuffer(8));
+let written = 0; // bytes of the ring ever used (wrap-around skips included)
+/** The most one feed() can add: a block's worth of chunks, each at its compress bound. */
+const FEED_ROOM = 2 * (blockSize + maxSize);
+
+/** The new chunks of one request, handed over in parts while it runs. */
+class Output {
+  blobs = [];
+  bytes = 0;
+
+  constructor(seq) {
+    this.seq = seq;
+  }
+
+  /** Records `data` as chunk `id`, compressing it if this thread has not seen it. */
+  add(id, data) {
+    if (known.has(id)) return;
+    known.add(id);
+    const room = zstd.compressBound(data.length);
+    let at = written % RING;
+    if (at + room > RING) {
+      written += RING - at; // no room before the end: skip to the start
+      at = 0;
+    }
+    let length = cctx.compress2(ring.subarray(at, at + room), data);
+    // Compression that does not pay (already-compressed data) is not worth decompressing later.
+    const compressed = length < data.length * 0.97;
+    if (!compressed) {
+      ring.set(data, at);
+      length = data.length;
+    }
+    this.blobs.push({ id, offset: at, length, rawLength: data.length, compressed });
+    written += length;
+    this.bytes += length;
+  }
+
+  /** The chunk reference for `data` (a hole, or [id, length]), storing it if new. */
+  chunk(data) {
+    if (isZero(data)) return { zero: data.length };
+    const id = sha256(data);
+    this.add(id, data);
+    return [id, data.length];
+  }
+
+  /** Before a feed: hands over what is ready if there is much of it, and waits until the ring has room for a feed. */
+  async makeRoom() {
+    if (this.bytes >= flushBytes) this.#post({ partial: true });
+    for (;;) {
+      const used = BigInt(written) - Atomics.load(consumed, 0);
+      if (Number(used) + FEED_ROOM <= RING) return;
+      if (this.blobs.length) this.#post({ partial: true });
+      const wait = Atomics.waitAsync(consumed, 0, Atomics.load(consumed, 0), 1000);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  finish(results) {
+    this.#post({ results });
+  }
+
+  #post(extra) {
+    parentPort.postMessage({ seq: this.seq, ring: ring.buffer, consumed: consumed.buffer, end: written, blobs: this.blobs, ...extra });
+    this.blobs = [];
+    this.bytes = 0;
+  }
+}
+
+/** A buffer kept for reading small files whole (their chunks are consumed before the next read). */
+let scratch = new Uint8Array(64 * 1024);
+
+/** Reads a small file whole into the scratch buffer (no allocation per file); returns a view of its bytes. */
+function readSmall(file, size) {
+  if (scratch.length < size + 1) scratch = new Uint8Array(Math.max(size + 1, 2 * scratch.length));
+  const fd = openSync(file, "r");
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === scratch.length) {
+        // Grew since the walk: make room and go on reading.
+        const bigger = new Uint8Array(2 * scratch.length);
+        bigger.set(scratch);
+        scratch = bigger;
+      }
+      const got = readSync(fd, scratch, n, scratch.length - n, null);
+      if (got === 0) return scratch.subarray(0, n);
+      n += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Cuts one file's bytes into chunks as they arrive. With the parent
+ * snapshot's chunk list for the same path, its chunks are first checked by
+ * hash in order — an appended or partly rewritten file skips the gear scan
+ * over its unchanged start (cut points depend only on the bytes since the
+ * last cut, so a matching prefix cuts the same). The parent's last chunk is
+ * never taken as is: it ended at the old end of file, not at a cut point.
+ */
+class FileChunks {
+  chunks = [];
+
+  constructor(out, parent) {
+    this.out = out;
+    this.parent = parent && parent.length > 1 ? parent : null;
+    this.next = 0;
+  }
+
+  /** Consumes chunks from the start of `data`; returns the bytes consumed. Without `eof`, a tail shorter than a maximal chunk waits for more. */
+  feed(data, eof) {
+    let off = 0;
+    while (off < data.length && (eof || data.length - off >= maxSize)) {
+      if (this.parent && this.#reuse(data, off)) {
+        off += this.#last;
+        continue;
+      }
+      const len = chunker.cut(data.subarray(off), eof);
+      if (len === 0) break; // no cut point before the end: wait for the next block
+      this.chunks.push(this.out.chunk(data.subarray(off, off + len)));
+      off += len;
+    }
+    return off;
+  }
+
+  #last = 0;
+
+  #reuse(data, off) {
+    const c = this.parent[this.next];
+    const len = Array.isArray(c) ? c[1] : c.zero;
+    const bytes = data.subarray(off, off + len);
+    const same = this.next < this.parent.length - 1 && bytes.length === len && (Array.isArray(c) ? sha256(bytes) === c[0] : isZero(bytes));
+    if (!same) {
+      this.parent = null; // diverged: content-defined cutting from here on
+      return false;
+    }
+    if (Array.isArray(c)) this.out.add(c[0], bytes);
+    this.chunks.push(c);
+    this.next++;
+    this.#last = len;
+    return true;
+  }
+}
+
+async function run({ seq, files }) {
+  const out = new Output(seq);
+  const results = [];
+  for (const f of files) {
+    await out.makeRoom();
+    try {
+      let result;
+      if (f.size <= smallFile && !f.parent) {
+        // Small files are read whole, synchronously: fewer system calls and thread hand-offs than
+        // asynchronous reads, and the pool's other threads keep the disk's queue busy meanwhile.
+        const data = readSmall(f.path, f.size);
+        const chunks = new FileChunks(out, null);
+        chunks.feed(data, true);
+        result = { size: data.length, chunks: chunks.chunks };
+      } else {
+        result = await streamFile(f, out);
+      }
+      results.push(result);
+    } catch (err) {
+      results.push(err?.code === "ENOENT" ? { vanished: true } : { error: String(err?.message ?? err), code: err?.code });
+    }
+  }
+  out.finish(results);
+}
+
+/**
+ * Reads a file block by block — the next block is read while this one is
+ * chunked — with `maxSize` bytes of headroom before each block, where the
+ * previous block's uncut tail (always shorter than maxSize) is copied. The
+ * size is what was actually read.
+ */
+async function streamFile(f, out) {
+  const fh = await open(f.path, "r");
+  let next = null;
+  try {
+    const size0 = Math.max(1, Math.min(blockSize, f.size + 1));
+    // Three blocks in turn: one being chunked, one being read, and the one before whose tail is being carried over.
+    // (A chunk handed on is either compressed into a new buffer or copied: nothing keeps a view of a block.)
+    const ring = [];
+    let turn = 0;
+    const readAt = (position) => {
+      const block = (ring[turn++ % 3] ??= new Uint8Array(maxSize + size0));
+      const read = fh.read(block, maxSize, size0, position).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
+      read.catch(() => {}); // awaited below; a failure while the previous block is chunked must not go unhandled
+      return read;
+    };
+    const chunks = new FileChunks(out, f.parent);
+    let size = 0;
+    let carry = EMPTY;
+    next = readAt(0);
+    for (;;) {
+      const block = await next;
+      const read = block.length - maxSize;
+      const eof = read === 0;
+      size += read;
+      next = eof ? null : readAt(size);
+      const start = maxSize - carry.length;
+      block.set(carry, start);
+      const data = block.subarray(start);
+      carry = data.subarray(chunks.feed(data, eof));
+      if (eof) return { size, chunks: chunks.chunks };
+      await out.makeRoom();
+    }
+  } finally {
+    await next?.catch(() => {});
+    await fh.close();
+  }
+}
