@@ -3,7 +3,7 @@
 // it runs under any loader the parent process uses.
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { decompress } from "zstd-napi";
 
@@ -25,6 +25,21 @@ function writeSkippingZeros(fd, buf, offset) {
   if (start >= 0) writeSync(fd, buf, start, buf.length - start, offset + start);
 }
 
+/** Writes a one-chunk file and sets its owner, mode and mtime through the open file (no path lookups after). */
+function writeWhole(t, raw) {
+  const fd = openSync(t.file, "w", 0o600);
+  try {
+    writeFileSync(fd, raw);
+    if (t.meta) {
+      if (t.meta.uid !== null) fchownSync(fd, t.meta.uid, t.meta.gid);
+      fchmodSync(fd, t.meta.mode); // after chown, which clears set-id bits
+      futimesSync(fd, t.meta.mtime, t.meta.mtime);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 parentPort.on("message", ({ seq, pack, buffers, blobs }) => {
   let written = 0;
   try {
@@ -41,7 +56,7 @@ parentPort.on("message", ({ seq, pack, buffers, blobs }) => {
         return;
       }
       for (const t of b.targets) {
-        if (t.whole) writeFileSync(t.file, raw, { mode: 0o600 });
+        if (t.whole) writeWhole(t, raw);
         else {
           const fd = openSync(t.file, "r+");
           try {

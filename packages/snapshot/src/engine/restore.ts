@@ -60,7 +60,12 @@ interface Target {
   file: string; // absolute path inside the temp dir
   offset: number;
   whole: boolean; // the chunk is the file's only content: write it in one go
+  /** For a whole file: owner (null: not root, left as is), mode and mtime, set by the writer through the open file. */
+  meta?: { uid: number | null; gid: number; mode: number; mtime: number };
 }
+
+/** A file made of one data chunk is written in one go, and its metadata set there and then. */
+const isWhole = (f: FileEntry) => f.chunks.length === 1 && isDataChunk(f.chunks[0]!);
 
 /** Without a cache, fetch the whole pack when at least this share of it is needed. */
 const WHOLE_PACK_SHARE = 0.5;
@@ -92,6 +97,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const inTmp = (rel: string) => path.join(tmp, ...rel.split("/"));
 
   const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
+  const asRoot = process.getuid?.() === 0;
+  const seconds = (ns: string) => Number(BigInt(ns) / 1000n) / 1e6;
   const progress: Progress = {
     phase: "download",
     files: 0,
@@ -112,8 +119,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
     for (const f of files) {
       const abs = inTmp(f.path);
-      const data = f.chunks.filter(isDataChunk);
-      const whole = data.length === 1 && f.chunks.length === 1;
+      const whole = isWhole(f);
       if (!whole) {
         // Holes stay holes: the file is sized first and only data chunks are written.
         const fd = openSync(abs, "w", 0o600);
@@ -129,11 +135,11 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
           plan.set(loc.pack, byChunk);
           const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
           byChunk.set(c[0], slot);
-          slot.targets.push({ file: abs, offset, whole });
+          slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : {}) });
           offset += c[1];
         } else offset += c.zero;
       }
-      if (data.length === 0) progress.files++;
+      if (!f.chunks.some(isDataChunk)) progress.files++;
     }
 
     // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
@@ -175,10 +181,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     // 4. Links, symlinks last; then metadata, directories deepest first.
     for (const e of manifest.entries) if (e.type === "hardlink") linkSync(inTmp(e.link), inTmp(e.path));
     for (const e of manifest.entries) if (e.type === "symlink") symlinkSync(e.target, inTmp(e.path));
-    const asRoot = process.getuid?.() === 0;
-    const seconds = (ns: string) => Number(BigInt(ns) / 1000n) / 1e6;
     for (const e of manifest.entries) {
-      if (e.type === "hardlink" || e.type === "dir") continue;
+      if (e.type === "hardlink" || e.type === "dir" || (e.type === "file" && isWhole(e))) continue; // whole files: done by their writer
       const abs = inTmp(e.path);
       if (asRoot) lchownSync(abs, e.uid, e.gid);
       if (e.type === "symlink") lutimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));

@@ -11,6 +11,7 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
 
@@ -115,7 +116,7 @@ export class S3Store implements ObjectStore {
     const Key = this.s3Key(key);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      return await readBody(out.Body, out.ContentLength);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       throw readError(`get ${key}`, err);
@@ -139,7 +140,7 @@ export class S3Store implements ObjectStore {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-${offset + length - 1}` }),
       );
-      bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      bytes = await readBody(out.Body, out.ContentLength);
       total = totalFromContentRange(out.ContentRange);
       if (out.ContentRange === undefined && bytes.length === out.ContentLength && bytes.length > length) {
         // The server ignored Range and sent the whole object (200).
@@ -290,8 +291,28 @@ function isPreconditionFailed(err: unknown): boolean {
  */
 function readError(action: string, err: unknown): Error {
   const wrapped = new Error(action, { cause: err });
-  if (err instanceof Error && /checksum mismatch/i.test(err.message)) Object.assign(wrapped, { retryable: true });
+  if (err instanceof Error && (/checksum mismatch/i.test(err.message) || (err as { retryable?: boolean }).retryable)) Object.assign(wrapped, { retryable: true });
   return wrapped;
+}
+
+/**
+ * A response body in one buffer of its announced length, filled as it
+ * arrives (the SDK's transformToByteArray keeps every piece, then
+ * concatenates: twice the memory, and a copy of every pack). A body that
+ * ends early or runs long is an error worth a retry.
+ */
+async function readBody(body: unknown, length: number | undefined): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  if (length === undefined || !(body instanceof Readable)) return (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+  const out = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    if (at + piece.length > length) throw Object.assign(new Error(`response body is longer than its Content-Length (${length})`), { retryable: true });
+    out.set(piece, at);
+    at += piece.length;
+  }
+  if (at !== length) throw Object.assign(new Error(`response body ended after ${at} of ${length} bytes`), { retryable: true });
+  return out;
 }
 
 /** "bytes 0-9/1234" → 1234. */
