@@ -1,8 +1,8 @@
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync, appendFileSync, unlinkSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, unlinkSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManifestError, type Manifest } from "../core/manifest.ts";
+import { ManifestError, type ChunkRef, type Manifest } from "../core/manifest.ts";
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
@@ -73,6 +73,55 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       const again = path.join(work, "restored-base");
       await restoreSnapshot({ repo, snapshotId: base.id, target: again });
       expect(existsSync(path.join(again, "secret"))).toBe(true);
+    });
+
+    it("a rewritten file keeps its parent's chunks while their bytes still match, and only those", async () => {
+      const dir = path.join(work, "rewritten");
+      mkdirSync(dir);
+      const file = path.join(dir, "weights.bin");
+      const original = noise(12 * 1024 * 1024, 7);
+      writeFileSync(file, original);
+      const base = await createSnapshot({ repo, source: dir });
+      const baseChunks = fileChunks(base, "weights.bin");
+      expect(baseChunks.length).toBeGreaterThan(3);
+      const roundTrip = async (snap: Manifest, label: string) => {
+        const target = path.join(work, `rewritten-${label}`);
+        await restoreSnapshot({ repo, snapshotId: snap.id, target });
+        expect(readFileSync(path.join(target, "weights.bin")).equals(readFileSync(file))).toBe(true);
+      };
+
+      // Appended: every chunk but the last (which ended at the old end of file) is kept as is.
+      appendFileSync(file, noise(1024 * 1024, 8));
+      const appended = await createSnapshot({ repo, source: dir, parentId: base.id });
+      expect(fileChunks(appended, "weights.bin").slice(0, baseChunks.length - 1)).toEqual(baseChunks.slice(0, -1));
+      expect(appended.stats.newBytes).toBeLessThan(6 * 1024 * 1024);
+      await roundTrip(appended, "appended");
+
+      // Rewritten in the middle, same size: chunks before the edit are kept, the edited one is not.
+      const edited = readFileSync(file);
+      edited.fill(0x5a, 6 * 1024 * 1024, 6 * 1024 * 1024 + 10);
+      writeFileSync(file, edited);
+      const middle = await createSnapshot({ repo, source: dir, parentId: appended.id });
+      const before = fileChunks(appended, "weights.bin");
+      const after = fileChunks(middle, "weights.bin");
+      let offset = 0;
+      for (const [i, c] of before.entries()) {
+        const len = Array.isArray(c) ? c[1] : c.zero;
+        if (offset + len > 6 * 1024 * 1024) {
+          expect(after[i]).not.toEqual(c);
+          break;
+        }
+        expect(after[i]).toEqual(c);
+        offset += len;
+      }
+      await roundTrip(middle, "middle");
+
+      // Changed in its first byte: nothing is kept from the parent's list.
+      edited[0] = edited[0]! ^ 0xff;
+      writeFileSync(file, edited);
+      const head = await createSnapshot({ repo, source: dir, parentId: middle.id });
+      expect(fileChunks(head, "weights.bin")[0]).not.toEqual(fileChunks(middle, "weights.bin")[0]);
+      await roundTrip(head, "head");
     });
 
     it("a second identical snapshot stores nothing new", async () => {
@@ -160,4 +209,11 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       });
     });
   });
+}
+
+/** The chunk list a snapshot recorded for one file. */
+function fileChunks(m: Manifest, rel: string): ChunkRef[] {
+  const e = m.entries.find((x) => x.path === rel);
+  if (e?.type !== "file") throw new Error(`${rel} is not a file in snapshot ${m.id}`);
+  return e.chunks;
 }
