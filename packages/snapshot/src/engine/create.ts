@@ -2,13 +2,14 @@ import { lstatSync, readlinkSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
+import type { IndexFile } from "../core/pack.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
-import { newSnapshotId, type Repository } from "./repository.ts";
-import { entryMeta, scan, specialKind, unchanged, type Scanned } from "./scan.ts";
+import { keys, mapLimit, newSnapshotId, type Repository } from "./repository.ts";
+import { entryMeta, scanYielding, specialKind, unchanged, type Scanned } from "./scan.ts";
 
 export interface CreateOptions {
   repo: Repository;
@@ -87,12 +88,16 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
     // 1. What the repository already holds, and what the parent recorded.
-    const [{ chunks: known }, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
+    //    They load while the tree is walked (sorted, parents before children).
+    const loading = Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
+    loading.catch(() => {}); // awaited below, after the walk
+    const scanned = await scanYielding(source);
+    const [index, parent] = await loading;
+    const known = index.chunks;
     const previous = new Map<string, FileEntry>();
     for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
 
-    // 2. Walk the tree (sorted, parents before children).
-    const scanned = scan(source);
+    // 2. Progress totals, from the walk.
     const progress: Progress = {
       phase: "upload",
       files: 0,
@@ -227,7 +232,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     // 4. Commit: packs, then index, then manifest.
     const packs = await writer.finish();
     let uploaded = writer.uploadedBytes;
-    if (packs.length) uploaded += (await repo.writeIndex({ version: 1, packs })).bytes;
+    const newIndex = packs.length ? await repo.writeIndex({ version: 1, packs }) : null;
+    uploaded += newIndex?.bytes ?? 0;
     const manifest: Manifest = {
       version: 1,
       id: newSnapshotId(now()),
@@ -237,13 +243,14 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       stats: { ...stats, uploadedBytes: uploaded, durationMs: Date.now() - started },
       entries,
     };
-    uploaded += await repo.writeManifest(manifest);
+    const stored = await repo.writeManifest(manifest);
+    uploaded += stored.length;
     manifest.stats.uploadedBytes = uploaded;
 
     // 5. Verify: the manifest reads back, and every chunk it names is indexed and its pack stored.
     progress.phase = "verify";
     report(progress, true);
-    await verifyCommitted(repo, manifest, new Set(packs.map((p) => p.id)));
+    await verifyCommitted(repo, manifest, stored, index, newIndex && { id: newIndex.id, packs });
     manifest.stats.durationMs = Date.now() - started;
     progress.phase = "finish";
     progress.elapsedMs = Date.now() - started;
@@ -260,27 +267,51 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
 }
 
 /**
- * After commit: the manifest reads back, every chunk it names is indexed, and
- * the packs this snapshot wrote exist with their full size (earlier packs
- * were verified by the snapshots that wrote them; `check` re-verifies all).
+ * After commit: the manifest reads back exactly as written; every chunk it
+ * names is in an index file that is still there (the ones read at the start,
+ * or this snapshot's); the packs this snapshot wrote exist with their full
+ * size (earlier packs were verified by the snapshots that wrote them; `check`
+ * re-verifies all).
  */
-export async function verifyCommitted(repo: Repository, manifest: Manifest, newPacks: ReadonlySet<string>): Promise<void> {
-  const back = await repo.readManifest(manifest.id);
-  if (back.entries.length !== manifest.entries.length) throw new Error(`verify snapshot ${manifest.id}: manifest read back differs`);
-  const { chunks, packs } = await repo.loadIndex();
+export async function verifyCommitted(
+  repo: Repository,
+  manifest: Manifest,
+  stored: Uint8Array,
+  index: Awaited<ReturnType<Repository["loadIndex"]>>,
+  added: { id: string; packs: IndexFile["packs"] } | null,
+): Promise<void> {
+  const fail = (what: string) => new Error(`verify snapshot ${manifest.id}: ${what}`);
+  const [back, present] = await Promise.all([
+    repo.store.get(keys.snapshot(manifest.id)),
+    (async () => {
+      const ids = new Set<string>();
+      for await (const o of repo.store.list("index/")) ids.add(o.key.slice("index/".length));
+      return ids;
+    })(),
+  ]);
+  if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(stored)) throw fail("the manifest read back differs from the one written");
+  const newPack = new Map<string, string>(); // chunk → pack, for this snapshot's chunks
+  for (const p of added?.packs ?? []) for (const b of p.blobs) newPack.set(b[0], p.id);
+  if (added && !present.has(added.id)) throw fail(`its index ${added.id} is missing`);
   const needed = new Set<string>();
-  for (const e of back.entries) {
+  for (const e of manifest.entries) {
     if (e.type !== "file") continue;
     for (const c of e.chunks) {
       if (!isDataChunk(c)) continue;
-      const loc = chunks.get(c[0]);
-      if (!loc) throw new Error(`verify snapshot ${manifest.id}: chunk ${c[0]} of ${e.path} is in no index`);
-      needed.add(loc.pack);
+      const pack = newPack.get(c[0]);
+      if (pack) {
+        needed.add(pack);
+        continue;
+      }
+      const loc = index.chunks.get(c[0]);
+      if (!loc) throw fail(`chunk ${c[0]} of ${e.path} is in no index`);
+      const indexId = index.packs.get(loc.pack)?.index;
+      if (!indexId || !present.has(indexId)) throw fail(`chunk ${c[0]} of ${e.path} is listed by index ${indexId}, which is gone`);
     }
   }
-  for (const id of needed) {
-    if (!newPacks.has(id)) continue;
-    const head = await repo.store.head(`packs/${id.slice(0, 2)}/${id}`);
-    if (!head || head.size !== packs.get(id)?.size) throw new Error(`verify snapshot ${manifest.id}: pack ${id} is missing or truncated`);
-  }
+  const sizes = new Map((added?.packs ?? []).map((p) => [p.id, p.size]));
+  await mapLimit([...needed], 8, async (id) => {
+    const head = await repo.store.head(keys.pack(id));
+    if (!head || head.size !== sizes.get(id)) throw fail(`pack ${id} is missing or truncated`);
+  });
 }

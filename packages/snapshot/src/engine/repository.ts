@@ -90,11 +90,11 @@ export class Repository {
     return { id, bytes: data.length };
   }
 
-  /** Commits a snapshot: refuses to overwrite an existing one. */
-  async writeManifest(m: Manifest): Promise<number> {
+  /** Commits a snapshot: refuses to overwrite an existing one. Returns the bytes stored. */
+  async writeManifest(m: Manifest): Promise<Uint8Array> {
     const data = encodeJson(m);
     await this.store.put(keys.snapshot(m.id), data, { ifNoneMatch: true });
-    return data.length;
+    return data;
   }
 
   async readManifest(id: string): Promise<Manifest> {

@@ -9,10 +9,41 @@ export interface Scanned {
   st: BigIntStats;
 }
 
-/** Depth-first, names sorted, parents before children: the order of a manifest's entries. */
+/** The tree under `root`, lazily: depth-first, names sorted, parents before children (the order of a manifest's entries). */
+export function* walkTree(root: string): Generator<Scanned> {
+  function* dir(abs: string, rel: string): Generator<Scanned> {
+    for (const name of readdirSync(abs).sort()) {
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
+      if (!st) continue; // removed while we walked
+      yield { rel: childRel, abs: childAbs, st };
+      if (st.isDirectory()) yield* dir(childAbs, childRel);
+    }
+  }
+  yield* dir(root, "");
+}
+
+/** The whole tree in scan order. */
 export function scan(root: string): Scanned[] {
+  return [...walkTree(root)];
+}
+
+/**
+ * As scan(), but lets the event loop run every few milliseconds, so that
+ * requests started before the walk (a snapshot's index and parent) proceed
+ * while the disk is walked.
+ */
+export async function scanYielding(root: string): Promise<Scanned[]> {
   const out: Scanned[] = [];
-  walk(root, (s) => void out.push(s));
+  let since = performance.now();
+  for (const s of walkTree(root)) {
+    out.push(s);
+    if (out.length % 256 === 0 && performance.now() - since > 4) {
+      await new Promise((r) => setImmediate(r));
+      since = performance.now();
+    }
+  }
   return out;
 }
 
@@ -21,18 +52,8 @@ export function scan(root: string): Scanned[] {
  * `visit` returns false. Returns whether the walk went through to the end.
  */
 export function walk(root: string, visit: (s: Scanned) => boolean | void): boolean {
-  const dir = (abs: string, rel: string): boolean => {
-    for (const name of readdirSync(abs).sort()) {
-      const childAbs = path.join(abs, name);
-      const childRel = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
-      if (!st) continue; // removed while we walked
-      if (visit({ rel: childRel, abs: childAbs, st }) === false) return false;
-      if (st.isDirectory() && !dir(childAbs, childRel)) return false;
-    }
-    return true;
-  };
-  return dir(root, "");
+  for (const s of walkTree(root)) if (visit(s) === false) return false;
+  return true;
 }
 
 /** The metadata every non-hardlink entry records, as the manifest stores it. */

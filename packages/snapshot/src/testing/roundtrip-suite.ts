@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManifestError, type ChunkRef, type Manifest } from "../core/manifest.ts";
+import { isDataChunk, ManifestError, type ChunkRef, type Manifest } from "../core/manifest.ts";
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
@@ -106,7 +106,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       const after = fileChunks(middle, "weights.bin");
       let offset = 0;
       for (const [i, c] of before.entries()) {
-        const len = Array.isArray(c) ? c[1] : c.zero;
+        const len = isDataChunk(c) ? c[1] : c.zero;
         if (offset + len > 6 * 1024 * 1024) {
           expect(after[i]).not.toEqual(c);
           break;
