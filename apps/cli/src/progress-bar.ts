@@ -9,7 +9,8 @@ export function progressLine(p: Progress, width = 24): string {
   const filled = Math.round(share * width);
   const rate = p.elapsedMs > 0 ? p.bytes / MB / (p.elapsedMs / 1000) : 0;
   const left = p.bytesTotal - p.bytes;
-  const eta = rate > 0 && left > 0 ? ` ETA ${formatDuration((left / MB / rate) * 1000)}` : "";
+  // While the tree is still being walked ("scan"), the totals are still growing: no ETA yet.
+  const eta = p.phase !== "scan" && rate > 0 && left > 0 ? ` ETA ${formatDuration((left / MB / rate) * 1000)}` : "";
   return (
     `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.round(share * 100)).padStart(3)}% ` +
     `${size(p.bytes)}/${size(p.bytesTotal)} ${p.files}/${p.filesTotal} files ${rate.toFixed(0)} MB/s${eta}  ${p.phase}`

@@ -9,7 +9,7 @@ import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Repository } from "./repository.ts";
-import { entryMeta, scanYielding, specialKind, unchanged, type Scanned } from "./scan.ts";
+import { entryMeta, specialKind, unchanged, walkTree, type Scanned } from "./scan.ts";
 
 export interface CreateOptions {
   repo: Repository;
@@ -88,25 +88,14 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
     // 1. What the repository already holds, and what the parent recorded.
-    //    They load while the tree is walked (sorted, parents before children).
-    const loading = Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
-    loading.catch(() => {}); // awaited below, after the walk
-    const scanned = await scanYielding(source);
-    const [index, parent] = await loading;
+    const [index, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
     const known = index.chunks;
     const previous = new Map<string, FileEntry>();
     for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
 
-    // 2. Progress totals, from the walk.
-    const progress: Progress = {
-      phase: "upload",
-      files: 0,
-      filesTotal: scanned.filter((s) => s.st.isFile()).length,
-      bytes: 0,
-      bytesTotal: scanned.reduce((sum, s) => sum + (s.st.isFile() ? Number(s.st.size) : 0), 0),
-      transferredBytes: 0,
-      elapsedMs: 0,
-    };
+    // 2. Walk the tree (sorted, parents before children) and hand its files to the workers as they come:
+    //    reading overlaps the walk. The totals grow until the walk is done.
+    const progress: Progress = { phase: "scan", files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0, transferredBytes: 0, elapsedMs: 0 };
     const report = throttle(opts.onProgress);
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
@@ -177,7 +166,12 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     };
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
-    for (const s of scanned) {
+    let since = performance.now();
+    for (const s of walkTree(source)) {
+      if (performance.now() - since > 4) {
+        await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
+        since = performance.now();
+      }
       const common = entryMeta(s);
       if (s.st.isDirectory()) {
         entries.push({ ...common, type: "dir" });
@@ -186,6 +180,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         entries.push({ ...common, type: "symlink", target: readlinkSync(s.abs) });
         stats.symlinks++;
       } else if (s.st.isFile()) {
+        progress.filesTotal++;
+        progress.bytesTotal += Number(s.st.size);
         const inode = `${s.st.dev}:${s.st.ino}`;
         const first = s.st.nlink > 1n ? hardlinks.get(inode) : undefined;
         stats.files++;
@@ -213,6 +209,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         stats.skipped.push(`${s.rel} (${specialKind(s.st)})`);
       }
     }
+    progress.phase = "upload";
     if (batch.length) await send();
     while (running.size) await Promise.race(running);
     if (failure) throw failure;

@@ -1,5 +1,6 @@
 /** What long operations report, for progress bars and the agent's reports to the API. */
 export interface Progress {
+  /** "scan": a snapshot still walking its tree (files are read meanwhile; the totals grow until it is done). */
   phase: "scan" | "upload" | "verify" | "download" | "finish";
   files: number;
   filesTotal: number;
@@ -16,7 +17,8 @@ export type ProgressListener = (p: Progress) => void;
 export function rates(p: Progress): { bytesPerSecond: number; etaMs: number | null } {
   const bytesPerSecond = p.elapsedMs > 0 ? (p.bytes / p.elapsedMs) * 1000 : 0;
   const left = p.bytesTotal - p.bytes;
-  return { bytesPerSecond, etaMs: bytesPerSecond > 0 && left >= 0 ? (left / bytesPerSecond) * 1000 : null };
+  // During "scan" the totals still grow as the walk finds more: no ETA yet.
+  return { bytesPerSecond, etaMs: p.phase !== "scan" && bytesPerSecond > 0 && left >= 0 ? (left / bytesPerSecond) * 1000 : null };
 }
 
 /** Calls `listener` at most every `intervalMs`, plus always for the final report. */

@@ -30,24 +30,6 @@ export function scan(root: string): Scanned[] {
 }
 
 /**
- * As scan(), but lets the event loop run every few milliseconds, so that
- * requests started before the walk (a snapshot's index and parent) proceed
- * while the disk is walked.
- */
-export async function scanYielding(root: string): Promise<Scanned[]> {
-  const out: Scanned[] = [];
-  let since = performance.now();
-  for (const s of walkTree(root)) {
-    out.push(s);
-    if (out.length % 256 === 0 && performance.now() - since > 4) {
-      await new Promise((r) => setImmediate(r));
-      since = performance.now();
-    }
-  }
-  return out;
-}
-
-/**
  * Visits the tree in scan order without holding it in memory; stops early when
  * `visit` returns false. Returns whether the walk went through to the end.
  */

@@ -24,7 +24,7 @@ function WorkInProgress({ actions }: { actions: Action[] }) {
   const total = Number(p.bytesTotal ?? 0);
   const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
   const rate = p.elapsedMs ? (done / Number(p.elapsedMs)) * 1000 : 0;
-  const eta = rate > 0 && total > done ? ((total - done) / rate) * 1000 : null;
+  const eta = p.phase !== "scan" && rate > 0 && total > done ? ((total - done) / rate) * 1000 : null; // while scanning, the totals still grow
   const label = current.kind === "start" ? "Restoring" : current.kind === "park" ? "Snapshotting for park" : current.kind === "snapshot" ? "Snapshotting" : "Working";
   return (
     <section className="card" aria-live="polite">
