@@ -18,13 +18,17 @@
  */
 export interface ObjectStore {
   put(key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }): Promise<void>;
-  get(key: string): Promise<Uint8Array>;
+  /** With `alloc`, the object is read into the buffer it returns for the object's size (the result is a view of it). */
+  get(key: string, alloc?: Allocate): Promise<Uint8Array>;
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
   head(key: string): Promise<{ size: number } | null>;
   /** Keys under `prefix`, with size and last-modified time (GC's grace period needs ages). */
   list(prefix: string): AsyncIterable<{ key: string; size: number; lastModified: Date }>;
   delete(key: string): Promise<void>;
 }
+
+/** Gives get() a buffer of at least `size` bytes to read an object into (restores recycle their pack buffers). */
+export type Allocate = (size: number) => Uint8Array;
 
 export class ObjectNotFoundError extends Error {
   constructor(readonly key: string) {

@@ -1,5 +1,7 @@
 import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile, open } from "node:fs/promises";
 import path from "node:path";
+import type { Allocate } from "../object-store.ts";
+import { readInto } from "../stores/dir-store.ts";
 
 /**
  * Node-local cache of whole packs, bounded in size, least recently used
@@ -25,10 +27,11 @@ export class PackCache {
     return stat(this.#file(id)).then(() => true, () => false);
   }
 
-  async get(id: string): Promise<Buffer | null> {
+  /** A cached pack (read into what `alloc` gives, if given), or null. */
+  async get(id: string, alloc?: Allocate): Promise<Uint8Array | null> {
     const file = this.#file(id);
     try {
-      const data = await readFile(file);
+      const data = alloc ? await readInto(file, alloc) : await readFile(file);
       const now = new Date();
       await utimes(file, now, now).catch(() => {});
       return data;

@@ -3,7 +3,7 @@
 // it runs under any loader the parent process uses.
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { decompress } from "zstd-napi";
 
@@ -40,7 +40,29 @@ function writeWhole(t, raw) {
   }
 }
 
-parentPort.on("message", ({ seq, pack, buffers, blobs }) => {
+/** Before any pack: the directories (parents first) and the files that are written chunk by chunk, sized. */
+function prepare({ dirs, sized }) {
+  for (const dir of dirs) mkdirSync(dir, { mode: 0o700 });
+  for (const [file, size] of sized) {
+    const fd = openSync(file, "w", 0o600);
+    try {
+      ftruncateSync(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout }) => {
+  if (layout) {
+    try {
+      prepare(layout);
+      parentPort.postMessage({ seq });
+    } catch (err) {
+      parentPort.postMessage({ seq, error: String(err && err.message ? err.message : err), code: err && err.code });
+    }
+    return;
+  }
   let written = 0;
   try {
     for (const b of blobs) {

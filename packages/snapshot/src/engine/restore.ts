@@ -1,14 +1,11 @@
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
-  closeSync,
   existsSync,
-  ftruncateSync,
   lchownSync,
   linkSync,
   lutimesSync,
   mkdirSync,
-  openSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -18,7 +15,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { isDataChunk, validateManifest, type Entry, type FileEntry } from "../core/manifest.ts";
 import type { BlobEntry } from "../core/pack.ts";
-import { ObjectNotFoundError } from "../object-store.ts";
+import { ObjectNotFoundError, type Allocate } from "../object-store.ts";
 import { compareWithManifest } from "./local-copy.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
@@ -69,6 +66,8 @@ const isWhole = (f: FileEntry) => f.chunks.length === 1 && isDataChunk(f.chunks[
 
 /** Without a cache, fetch the whole pack when at least this share of it is needed. */
 const WHOLE_PACK_SHARE = 0.5;
+/** Packs up to this size are read into recycled buffers (bigger ones, rare, get their own). */
+const MAX_SLOT = 64 * 1024 * 1024;
 /** Ranged reads closer than this are merged into one request. */
 const RANGE_GAP = 256 * 1024;
 
@@ -82,12 +81,14 @@ const RANGE_GAP = 256 * 1024;
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const { repo } = opts;
+  const indexed = repo.loadIndex(); // loads while the manifest is read and checked
+  indexed.catch(() => {});
   const manifest = await repo.readManifest(opts.snapshotId);
   // Comparing writes nothing, so it may come before validation: a kept target needs none.
   const check = opts.reuseTarget ? compareWithManifest(manifest, opts.target) : null;
   if (check?.matches) return { files: check.files, bytes: check.bytes, fetchedBytes: 0, durationMs: Date.now() - started, source: "local", targetCheck: check.reason };
   validateManifest(manifest);
-  const { chunks, packs } = await repo.loadIndex();
+  const { chunks, packs } = await indexed;
 
   const target = path.resolve(opts.target);
   const parent = path.dirname(target);
@@ -112,20 +113,23 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore");
 
   try {
-    // 1. Directories (writable while we fill them; final modes at the end).
-    for (const e of manifest.entries) if (e.type === "dir") mkdirSync(inTmp(e.path), { mode: 0o700 });
+    // 1. Directories (writable while we fill them; final modes at the end) and files made of more than one
+    //    chunk, sized first so that holes stay holes and only data chunks are written. A writer thread creates
+    //    them while the first packs are fetched; no pack is written before they exist.
+    const layout = {
+      dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
+      sized: files.filter((f) => !isWhole(f)).map((f) => [inTmp(f.path), f.size] as const),
+    };
+    const prepared = writers.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
+      if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
+    });
+    prepared.catch(() => {}); // awaited before the first pack is written
 
     // 2. Plan: which chunks each pack must provide, and where each goes.
     const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
     for (const f of files) {
       const abs = inTmp(f.path);
       const whole = isWhole(f);
-      if (!whole) {
-        // Holes stay holes: the file is sized first and only data chunks are written.
-        const fd = openSync(abs, "w", 0o600);
-        ftruncateSync(fd, f.size);
-        closeSync(fd);
-      }
       let offset = 0;
       for (const c of f.chunks) {
         if (isDataChunk(c)) {
@@ -145,10 +149,17 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
     const remaining = new Map<string, number>(); // file → chunks still to write
     for (const byChunk of plan.values()) for (const { targets } of byChunk.values()) for (const t of targets) remaining.set(t.file, (remaining.get(t.file) ?? 0) + 1);
+    // Whole packs are read into recycled shared buffers, one per pack in flight: a writer thread reads the
+    // pack where it lies, and the buffer takes the next pack once it is written (no allocation per pack).
+    const slotSize = Math.min(MAX_SLOT, Math.max(...[...plan.keys()].map((id) => packs.get(id)?.size ?? MAX_SLOT)));
+    const slots: Uint8Array[] = [];
     await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
       const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
-      const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n));
-      // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in move to it (no copy).
+      let slot: Uint8Array | null = null;
+      const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
+      const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
+      await prepared;
+      // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in are shared with it or move to it (no copy).
       const buffers: ArrayBufferLike[] = [];
       const bufferIndex = new Map<ArrayBufferLike, number>();
       const jobs = [...byChunk].map(([id, slot]) => {
@@ -160,6 +171,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       // Buffers of Node's shared pool (small allocations) are copied, never moved.
       const movable = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize);
       const done = await writers.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
+      if (slot) slots.push(slot); // written: free for the next pack
       if (done.corrupt) {
         if (opts.cache) await opts.cache.drop(packId);
         throw new Error(done.corrupt);
@@ -228,9 +240,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 }
 
 /** The stored bytes of `blobs` from one pack: from the node cache, the whole pack, or merged ranged reads. */
-async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId: string, packSize: number | undefined, blobs: BlobEntry[], onFetched: (n: number) => void) {
+async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId: string, packSize: number | undefined, blobs: BlobEntry[], onFetched: (n: number) => void, alloc?: Allocate) {
   const out = new Map<string, Uint8Array>();
-  const cached = cache ? await cache.get(packId) : null;
+  const cached = cache ? await cache.get(packId, alloc) : null;
   const needed = blobs.reduce((s, b) => s + b.length, 0);
   // The index records each pack's size; a HEAD is needed only for an index written without it.
   const size = cached ? cached.length : (packSize ?? (await repo.store.head(keys.pack(packId)))?.size);
@@ -238,7 +250,7 @@ async function fetchBlobs(repo: Repository, cache: PackCache | undefined, packId
   if (cached || cache || (size !== undefined && needed >= size * WHOLE_PACK_SHARE)) {
     let pack = cached;
     if (!pack) {
-      const got = await getPack(repo, packId, () => repo.store.get(keys.pack(packId)));
+      const got = await getPack(repo, packId, () => repo.store.get(keys.pack(packId), alloc));
       pack = Buffer.from(got.buffer, got.byteOffset, got.byteLength); // a view, not a copy
       onFetched(pack.length);
       await cache?.put(packId, pack).catch(() => {});

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type Dirent, promises as fs } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
+import { ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, TEMP_PREFIX, type ListEntry } from "./keys.ts";
 
 /**
@@ -57,10 +57,11 @@ export class DirectoryStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, alloc?: Allocate): Promise<Uint8Array> {
     const path = this.pathOf(key);
     try {
-      return new Uint8Array(await fs.readFile(path));
+      if (!alloc) return new Uint8Array(await fs.readFile(path));
+      return await readInto(path, alloc);
     } catch (err) {
       if (isMissing(err)) throw new ObjectNotFoundError(key);
       throw new Error(`get ${key}`, { cause: err });
@@ -212,4 +213,23 @@ function errnoOf(err: unknown): string | undefined {
 function isMissing(err: unknown): boolean {
   const code = errnoOf(err);
   return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR";
+}
+
+/** A whole file read into the buffer `alloc` gives for its size (objects are immutable: the size holds). */
+export async function readInto(file: string, alloc: Allocate): Promise<Uint8Array> {
+  const fh = await fs.open(file, "r");
+  try {
+    const size = (await fh.stat()).size;
+    const given = alloc(size);
+    const buf = given.length >= size ? given.subarray(0, size) : new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await fh.read(buf, at, size - at, at);
+      if (bytesRead === 0) throw new Error(`${file} ended after ${at} of ${size} bytes`);
+      at += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
 }

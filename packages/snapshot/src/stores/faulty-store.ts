@@ -1,4 +1,4 @@
-import type { ObjectStore } from "../object-store.ts";
+import type { Allocate, ObjectStore } from "../object-store.ts";
 import type { ListEntry } from "./keys.ts";
 
 export type StoreOp = "put" | "get" | "getRange" | "head" | "list" | "delete";
@@ -86,9 +86,9 @@ export class FaultyStore implements ObjectStore {
     return this.inner.put(key, body, opts);
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, alloc?: Allocate): Promise<Uint8Array> {
     const fault = await this.before("get", key);
-    return this.truncated(fault, await this.inner.get(key));
+    return this.truncated(fault, await this.inner.get(key, alloc));
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {

@@ -112,7 +112,7 @@ export function withRetries(store: ObjectStore, opts: RetryOptions): ObjectStore
           throw err;
         }
       }),
-    get: (key) => retry(() => store.get(key)),
+    get: (key, alloc) => retry(() => store.get(key, alloc)),
     getRange: (key, offset, length) =>
       retry(async () => {
         const bytes = await store.getRange(key, offset, length);

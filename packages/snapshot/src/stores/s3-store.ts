@@ -12,7 +12,7 @@ import {
   type CompletedPart,
 } from "@aws-sdk/client-s3";
 import { Readable } from "node:stream";
-import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
+import { ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
 
 const MiB = 1024 * 1024;
@@ -112,11 +112,11 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, alloc?: Allocate): Promise<Uint8Array> {
     const Key = this.s3Key(key);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-      return await readBody(out.Body, out.ContentLength);
+      return await readBody(out.Body, out.ContentLength, alloc);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       throw readError(`get ${key}`, err);
@@ -301,10 +301,11 @@ function readError(action: string, err: unknown): Error {
  * concatenates: twice the memory, and a copy of every pack). A body that
  * ends early or runs long is an error worth a retry.
  */
-async function readBody(body: unknown, length: number | undefined): Promise<Uint8Array> {
+async function readBody(body: unknown, length: number | undefined, alloc?: Allocate): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   if (length === undefined || !(body instanceof Readable)) return (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-  const out = Buffer.allocUnsafeSlow(length);
+  const given = alloc?.(length);
+  const out = given && given.length >= length ? given.subarray(0, length) : Buffer.allocUnsafeSlow(length);
   let at = 0;
   for await (const piece of body as AsyncIterable<Buffer>) {
     if (at + piece.length > length) throw Object.assign(new Error(`response body is longer than its Content-Length (${length})`), { retryable: true });
