@@ -55,7 +55,7 @@ async function deleteUnder(prefix: string): Promise<void> {
 /** A store under its own prefix of the run's bucket, with S3's smallest part size and a tiny list page. */
 function makeS3Store(overrides: Partial<S3StoreOptions> = {}): { store: S3Store; prefix: string } {
   const prefix = `run/${++storeCount}`;
-  const store = new S3Store({ ...connection, bucket, prefix, partSize: MIN_PART_SIZE, listPageSize: 7, ...overrides });
+  const store = new S3Store({ ...connection, bucket, prefix, partSize: MIN_PART_SIZE, multipartThreshold: MIN_PART_SIZE, listPageSize: 7, ...overrides });
   return { store, prefix };
 }
 
@@ -99,6 +99,37 @@ describe("S3Store specifics (versitygw)", () => {
       "CompleteMultipartUploadCommand",
       "PutObjectCommand",
     ]);
+  });
+
+  it("sends a single put unsigned with a CRC32 the server checks: a body damaged on the way is refused, retryable", async () => {
+    const { store } = makeS3Store();
+    const sent: Record<string, string>[] = [];
+    let damage = false;
+    store.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { method: string; headers: Record<string, string>; body: Uint8Array };
+        if (request.method !== "PUT") return next(args);
+        sent.push({ ...request.headers });
+        // After signing: what a flipped bit on the wire looks like to the server.
+        if (damage) request.body = Uint8Array.from(request.body, (b, i) => (i === 100 ? b ^ 1 : b));
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "damageBody", priority: "low" },
+    );
+    const body = testBytes(MIN_PART_SIZE - 1, 9); // one PutObject (this store goes multipart above 5 MiB)
+    await store.put("packs/ok", body);
+    expect(sent[0]!["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
+    expect(sent[0]!["x-amz-checksum-crc32"]).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+    expect(Buffer.from(await store.get("packs/ok")).equals(Buffer.from(body))).toBe(true);
+
+    damage = true;
+    const err = await store.put("packs/damaged", body).then(
+      () => null,
+      (e: unknown) => e as Error & { retryable?: boolean },
+    );
+    expect(err?.message).toBe("put packs/damaged");
+    expect(err?.retryable).toBe(true);
+    expect(await store.head("packs/damaged")).toBeNull();
   });
 
   it("aborts the multipart upload when a part fails, leaving nothing behind", async () => {
