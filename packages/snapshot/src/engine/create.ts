@@ -27,6 +27,8 @@ export interface CreateOptions {
   now?: () => Date;
   /** How long the snapshot's lock outlives a crashed writer (it is refreshed while the snapshot runs). */
   lockTtlMs?: number;
+  /** Files bigger than this are read in segments of this size on several threads (default SEGMENT, 64 MiB; tests use small ones). */
+  segmentSize?: number;
   /** Worker threads that read, chunk, hash and compress. Default: one per core (at most 4). */
   threads?: number;
 }
@@ -37,6 +39,14 @@ const READ_BLOCK = 8 * 1024 * 1024;
 /** A request's files: up to this many, or this many bytes (a big file ends its request). */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * Files bigger than this are read in segments of this size, each chunked on
+ * its own by whichever thread is free: a 10 GB checkpoint is not one thread's
+ * task while the others idle. Segments start at fixed offsets, so they fall
+ * alike in every snapshot of a file (an edit costs at most the chunks of its
+ * own segment's edges in dedup).
+ */
+const SEGMENT = 64 * 1024 * 1024;
 /** Requests queued per thread: the next one's reads run while a thread works on its current one. */
 const JOBS_PER_THREAD = 2;
 /** A thread hands over its new chunks at least every this many (compressed) bytes. */
@@ -131,30 +141,54 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         Atomics.notify(consumed, 0);
       }));
     let failure: unknown = null;
-    let batch: { entry: FileEntry; s: Scanned; parent?: readonly ChunkRef[] }[] = [];
+    // A file is read in one piece, or in segments (see SEGMENT); its entry is complete when all are back.
+    interface Reading {
+      entry: FileEntry;
+      s: Scanned;
+      parts: FileResult[];
+      left: number;
+    }
+    interface Piece {
+      file: Reading;
+      part: number;
+      bytes: number;
+      offset?: number;
+      length?: number;
+      parent?: readonly ChunkRef[];
+      trustLast?: boolean;
+    }
+    const finish = ({ entry, s, parts }: Reading) => {
+      progress.files++;
+      if (parts.some((r) => "vanished" in r)) return void vanished.add(entry.path);
+      entry.chunks = [];
+      entry.size = 0;
+      for (const r of parts) {
+        if ("error" in r) throw new Error(`read ${s.rel}: ${r.error}`);
+        if ("vanished" in r) continue;
+        entry.chunks.push(...r.chunks);
+        entry.size += r.size;
+      }
+      stats.bytes += entry.size;
+      progress.bytes += entry.size;
+    };
+    let batch: Piece[] = [];
     let batchBytes = 0;
     const send = async () => {
-      const files = batch;
+      const pieces = batch;
       batch = [];
       batchBytes = 0;
       while (running.size >= threads * JOBS_PER_THREAD && !failure) await Promise.race(running);
       if (failure) throw failure;
+      const files = pieces.map((p) => ({ path: p.file.s.abs, size: Number(p.file.s.st.size), parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
       const request: Promise<void> = workers!
-        .run<WorkerReply>({ files: files.map((f) => ({ path: f.s.abs, size: Number(f.s.st.size), parent: f.parent })) }, [], (partial) => pack(partial as unknown as Output))
+        .run<WorkerReply>({ files }, [], (partial) => pack(partial as unknown as Output))
         .then(async (reply) => {
           if (reply.error !== undefined) throw new Error(reply.error);
           await pack(reply);
           for (const [i, r] of reply.results.entries()) {
-            const { entry, s } = files[i]!;
-            if ("vanished" in r) vanished.add(entry.path);
-            else if ("error" in r) throw new Error(`read ${s.rel}: ${r.error}`);
-            else {
-              entry.size = r.size;
-              entry.chunks = r.chunks;
-              stats.bytes += r.size;
-              progress.bytes += r.size;
-            }
-            progress.files++;
+            const { file, part } = pieces[i]!;
+            file.parts[part] = r;
+            if (--file.left === 0) finish(file);
           }
           progress.transferredBytes = writer.uploadedBytes;
           progress.elapsedMs = Date.now() - started;
@@ -163,6 +197,25 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         .catch((err: unknown) => void (failure ??= err))
         .finally(() => running.delete(request));
       running.add(request);
+    };
+    const read = async (entry: FileEntry, s: Scanned, before: FileEntry | undefined) => {
+      const size = Number(s.st.size);
+      const segment = opts.segmentSize ?? SEGMENT;
+      const count = Math.max(1, Math.ceil(size / segment));
+      const file: Reading = { entry, s, parts: [], left: count };
+      for (let part = 0; part < count; part++) {
+        let piece: Piece;
+        if (count === 1) piece = { file, part, bytes: size, ...(before && before.chunks.length > 1 ? { parent: before.chunks } : {}) };
+        else {
+          const offset = part * segment;
+          const last = part === count - 1;
+          const seg = before ? parentSegment(before.chunks, offset, offset + segment) : null;
+          piece = { file, part, offset, bytes: last ? size - offset : segment, ...(last ? {} : { length: segment }), ...(seg ? { parent: seg.chunks, trustLast: seg.complete && !last } : {}) };
+        }
+        batch.push(piece);
+        batchBytes += piece.bytes;
+        if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await send();
+      }
     };
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
@@ -202,9 +255,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
           progress.files++;
           continue;
         }
-        batch.push({ entry, s, ...(before && before.chunks.length > 1 ? { parent: before.chunks } : {}) });
-        batchBytes += Number(s.st.size);
-        if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await send();
+        await read(entry, s, before);
       } else {
         stats.skipped.push(`${s.rel} (${specialKind(s.st)})`);
       }
@@ -311,4 +362,25 @@ export async function verifyCommitted(
     const head = await repo.store.head(keys.pack(id));
     if (!head || head.size !== sizes.get(id)) throw fail(`pack ${id} is missing or truncated`);
   });
+}
+
+/**
+ * The parent's chunks of the segment [start, end) of a file, if one of them
+ * starts exactly at `start` (else the parent cut that region otherwise, and
+ * none can be reused); `complete` when they end exactly at `end`.
+ */
+function parentSegment(chunks: readonly ChunkRef[], start: number, end: number): { chunks: ChunkRef[]; complete: boolean } | null {
+  const out: ChunkRef[] = [];
+  let at = 0;
+  let first = -1;
+  for (const c of chunks) {
+    const len = isDataChunk(c) ? c[1] : c.zero;
+    if (at >= start && at < end) {
+      if (first < 0) first = at;
+      out.push(c);
+    }
+    at += len;
+    if (at >= end && out.length) return first === start ? { chunks: out, complete: at === end } : null;
+  }
+  return first === start && out.length ? { chunks: out, complete: at === end } : null;
 }

@@ -144,18 +144,21 @@ function readSmall(file, size) {
 
 /**
  * Cuts one file's bytes into chunks as they arrive. With the parent
- * snapshot's chunk list for the same path, its chunks are first checked by
- * hash in order — an appended or partly rewritten file skips the gear scan
- * over its unchanged start (cut points depend only on the bytes since the
- * last cut, so a matching prefix cuts the same). The parent's last chunk is
- * never taken as is: it ended at the old end of file, not at a cut point.
+ * snapshot's chunk list for the same path (or segment), its chunks are first
+ * checked by hash in order — an appended or partly rewritten file skips the
+ * gear scan over its unchanged start (cut points depend only on the bytes
+ * since the last cut, so a matching prefix cuts the same). The parent's last
+ * chunk is not taken as is unless it ended at a segment's end: it ended at
+ * the old end of file, not at a cut point.
  */
 class FileChunks {
   chunks = [];
 
-  constructor(out, parent) {
+  /** `trustLast`: the parent's last chunk ended at a segment's end, a cut both snapshots make, not at its old end of file. */
+  constructor(out, parent, trustLast = false) {
     this.out = out;
-    this.parent = parent && parent.length > 1 ? parent : null;
+    this.usable = parent ? parent.length - (trustLast ? 0 : 1) : 0;
+    this.parent = this.usable > 0 ? parent : null;
     this.next = 0;
   }
 
@@ -178,10 +181,14 @@ class FileChunks {
   #last = 0;
 
   #reuse(data, off) {
+    if (this.next >= this.usable) {
+      this.parent = null; // the parent's list is used up: content-defined cutting from here on
+      return false;
+    }
     const c = this.parent[this.next];
     const len = Array.isArray(c) ? c[1] : c.zero;
     const bytes = data.subarray(off, off + len);
-    const same = this.next < this.parent.length - 1 && bytes.length === len && (Array.isArray(c) ? sha256(bytes) === c[0] : isZero(bytes));
+    const same = bytes.length === len && (Array.isArray(c) ? sha256(bytes) === c[0] : isZero(bytes));
     if (!same) {
       this.parent = null; // diverged: content-defined cutting from here on
       return false;
@@ -201,7 +208,7 @@ async function run({ seq, files }) {
     await out.makeRoom();
     try {
       let result;
-      if (f.size <= smallFile && !f.parent) {
+      if (f.size <= smallFile && !f.parent && f.offset === undefined) {
         // Small files are read whole, synchronously: fewer system calls and thread hand-offs than
         // asynchronous reads, and the pool's other threads keep the disk's queue busy meanwhile.
         const data = readSmall(f.path, f.size);
@@ -228,19 +235,23 @@ async function run({ seq, files }) {
 async function streamFile(f, out) {
   const fh = await open(f.path, "r");
   let next = null;
+  // A segment of a big file: `length` bytes from `offset` (the last segment: to the end of the file).
+  const from = f.offset ?? 0;
+  const limit = f.length ?? Infinity;
   try {
-    const size0 = Math.max(1, Math.min(blockSize, f.size + 1));
+    const size0 = Math.max(1, Math.min(blockSize, (f.length ?? f.size - from) + 1));
     // Three blocks in turn: one being chunked, one being read, and the one before whose tail is being carried over.
     // (A chunk handed on is either compressed into a new buffer or copied: nothing keeps a view of a block.)
     const ring = [];
     let turn = 0;
-    const readAt = (position) => {
+    const readAt = (done) => {
       const block = (ring[turn++ % 3] ??= new Uint8Array(maxSize + size0));
-      const read = fh.read(block, maxSize, size0, position).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
+      const want = Math.min(size0, limit - done);
+      const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : fh.read(block, maxSize, want, from + done).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
       read.catch(() => {}); // awaited below; a failure while the previous block is chunked must not go unhandled
       return read;
     };
-    const chunks = new FileChunks(out, f.parent);
+    const chunks = new FileChunks(out, f.parent, f.trustLast);
     let size = 0;
     let carry = EMPTY;
     next = readAt(0);

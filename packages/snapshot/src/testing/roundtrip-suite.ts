@@ -124,6 +124,51 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       await roundTrip(head, "head");
     });
 
+    it("a big file is read in segments: byte-exact, and an edit re-reads only its own segment's chunks", async () => {
+      const dir = path.join(work, "segmented");
+      mkdirSync(dir);
+      const file = path.join(dir, "checkpoint.bin");
+      const segmentSize = 2 * 1024 * 1024;
+      writeFileSync(file, Buffer.concat([noise(5 * 1024 * 1024, 21), Buffer.alloc(1024 * 1024), noise(1536 * 1024, 22)])); // 3.75 segments, a hole in the third
+      const base = await createSnapshot({ repo, source: dir, segmentSize });
+      const roundTrip = async (snap: Manifest, label: string) => {
+        const target = path.join(work, `segmented-${label}`);
+        await restoreSnapshot({ repo, snapshotId: snap.id, target });
+        expect(readFileSync(path.join(target, "checkpoint.bin")).equals(readFileSync(file))).toBe(true);
+      };
+      await roundTrip(base, "base");
+      // Every segment starts a chunk.
+      const starts = new Set<number>();
+      let at = 0;
+      for (const c of fileChunks(base, "checkpoint.bin")) {
+        starts.add(at);
+        at += isDataChunk(c) ? c[1] : c.zero;
+      }
+      expect([0, 1, 2, 3].every((k) => starts.has(k * segmentSize))).toBe(true);
+      // The same bytes give the same chunks, whichever thread read which segment.
+      const again = await createSnapshot({ repo, source: dir, segmentSize });
+      expect(fileChunks(again, "checkpoint.bin")).toEqual(fileChunks(base, "checkpoint.bin"));
+
+      // An edit in the third segment: the chunks of the first two are kept as they were.
+      const edited = readFileSync(file);
+      edited.fill(7, 4 * 1024 * 1024 + 100, 4 * 1024 * 1024 + 200);
+      writeFileSync(file, edited);
+      const next = await createSnapshot({ repo, source: dir, parentId: base.id, segmentSize });
+      const before = fileChunks(base, "checkpoint.bin");
+      const after = fileChunks(next, "checkpoint.bin");
+      const inFirstTwo = (list: ChunkRef[]) => {
+        let offset = 0;
+        return list.filter((c) => {
+          const keep = offset < 2 * segmentSize;
+          offset += isDataChunk(c) ? c[1] : c.zero;
+          return keep;
+        });
+      };
+      expect(inFirstTwo(after)).toEqual(inFirstTwo(before));
+      expect(next.stats.newBytes).toBeLessThanOrEqual(segmentSize);
+      await roundTrip(next, "edited");
+    });
+
     it("a second identical snapshot stores nothing new", async () => {
       const again = await createSnapshot({ repo, source, parentId: first.id });
       expect(again.stats.newBytes).toBe(0);
