@@ -95,7 +95,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   mkdirSync(parent, { recursive: true });
   const tmp = path.join(parent, `.${path.basename(target)}.restore-${randomBytes(4).toString("hex")}`);
   mkdirSync(tmp, { mode: 0o700 });
-  const inTmp = (rel: string) => path.join(tmp, ...rel.split("/"));
+  const inTmp = (rel: string) => `${tmp}/${rel}`; // validated: relative, "/"-separated, no empty, "." or ".." segment
 
   const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
   const asRoot = process.getuid?.() === 0;

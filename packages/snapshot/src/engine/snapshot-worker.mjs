@@ -133,9 +133,12 @@ function readSmall(file, size) {
         bigger.set(scratch);
         scratch = bigger;
       }
-      const got = readSync(fd, scratch, n, scratch.length - n, null);
-      if (got === 0) return scratch.subarray(0, n);
+      const want = scratch.length - n;
+      const got = readSync(fd, scratch, n, want, null);
       n += got;
+      // Having read all the walk saw, a short read is the end: no extra read() to find it (a system call per
+      // file saved). Short of that size, only a read of nothing is (a network filesystem may read short).
+      if (got === 0 || (got < want && n >= size)) return scratch.subarray(0, n);
     }
   } finally {
     closeSync(fd);
