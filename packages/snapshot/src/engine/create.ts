@@ -29,7 +29,7 @@ export interface CreateOptions {
   lockTtlMs?: number;
   /** Files bigger than this are read in segments of this size on several threads (default SEGMENT, 64 MiB; tests use small ones). */
   segmentSize?: number;
-  /** Worker threads that read, chunk, hash and compress. Default: one per core (at most 4). */
+  /** Worker threads that read, chunk, hash and compress. Default: two per core, 2 to 8 (each has a 64 MiB output ring). */
   threads?: number;
 }
 
@@ -71,7 +71,6 @@ interface Output {
 type FileResult = { size: number; chunks: ChunkRef[] } | { vanished: true } | { error: string; code?: string };
 type WorkerReply = (Output & { error?: undefined; results: FileResult[] }) | { error: string; results?: undefined };
 
-
 /**
  * Takes a snapshot of `source`. The commit protocol keeps the repository
  * consistent at every instant: packs first, then the index, then the
@@ -109,7 +108,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const report = throttle(opts.onProgress);
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
-    const entries: Entry[] = [];
+    let entries: Entry[] = [];
     const vanished = new Set<string>(); // files deleted since the walk: left out, with their hardlinks
 
     // 3. Reading, chunking, hashing and compressing run on worker threads; here, new chunks go into packs.
@@ -124,28 +123,38 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       ringBytes: RING_BYTES,
     });
     const pending = new Set<string>(); // chunks added by this snapshot (two threads may both send one)
-    let packing: Promise<void> = Promise.resolve(); // blobs are packed one at a time, in arrival order
-    const pack = (out: Output): Promise<void> =>
-      (packing = packing.then(async () => {
-        const ring = new Uint8Array(out.ring);
-        for (const b of out.blobs) {
-          if (known.has(b.id) || pending.has(b.id)) continue;
-          pending.add(b.id);
-          stats.newBytes += b.rawLength;
-          stats.newChunks++;
-          await writer.add(b.id, ring.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed);
-        }
-        // Copied into packs: the thread may reuse its ring up to here.
-        const consumed = new BigInt64Array(out.consumed);
-        Atomics.store(consumed, 0, BigInt(out.end));
-        Atomics.notify(consumed, 0);
-      }));
+    let packing: Promise<void> = Promise.resolve();
+    // Each reply's chunks are copied into packs, in arrival order; then (always, even when the snapshot has
+    // failed) the thread may reuse its ring up to the reply's end, so no thread waits forever for room.
+    const pack = (out: Output): Promise<void> => {
+      const done = packing
+        .then(async () => {
+          if (failure) throw failure;
+          const ring = new Uint8Array(out.ring);
+          for (const b of out.blobs) {
+            if (known.has(b.id) || pending.has(b.id)) continue;
+            pending.add(b.id);
+            stats.newBytes += b.rawLength;
+            stats.newChunks++;
+            await writer.add(b.id, ring.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed);
+          }
+        })
+        .finally(() => {
+          const consumed = new BigInt64Array(out.consumed);
+          Atomics.store(consumed, 0, BigInt(out.end));
+          Atomics.notify(consumed, 0);
+        });
+      packing = done.catch(() => {});
+      return done;
+    };
     let failure: unknown = null;
     // A file is read in one piece, or in segments (see SEGMENT); its entry is complete when all are back.
     interface Reading {
       entry: FileEntry;
       s: Scanned;
       parts: FileResult[];
+      /** Each part's length as sent (segments), to tell a part cut short. */
+      lengths: number[];
       left: number;
     }
     interface Piece {
@@ -157,16 +166,22 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       parent?: readonly ChunkRef[];
       trustLast?: boolean;
     }
-    const finish = ({ entry, s, parts }: Reading) => {
+    const finish = ({ entry, s, parts, lengths }: Reading) => {
       progress.files++;
       if (parts.some((r) => "vanished" in r)) return void vanished.add(entry.path);
       entry.chunks = [];
       entry.size = 0;
-      for (const r of parts) {
-        if ("error" in r) throw new Error(`read ${s.rel}: ${r.error}`);
-        if ("vanished" in r) continue;
-        entry.chunks.push(...r.chunks);
+      for (const [i, r] of parts.entries()) {
+        if ("vanished" in r) continue; // (handled above)
+        if ("error" in r) throw Object.assign(new Error(`read ${s.rel}: ${r.error}`), { code: r.code });
+        entry.chunks = entry.chunks.concat(r.chunks);
         entry.size += r.size;
+        if (i < parts.length - 1 && r.size < lengths[i]!) {
+          // Shorter than its segment: the file was cut while it was read. Later segments may hold bytes
+          // from after that, at offsets that no longer follow: keep the consistent start only.
+          stats.skipped.push(`${s.rel} (changed while it was read: its first ${entry.size} bytes are kept)`);
+          break;
+        }
       }
       stats.bytes += entry.size;
       progress.bytes += entry.size;
@@ -181,7 +196,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       if (failure) throw failure;
       const files = pieces.map((p) => ({ path: p.file.s.abs, size: Number(p.file.s.st.size), parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
       const request: Promise<void> = workers!
-        .run<WorkerReply>({ files }, [], (partial) => pack(partial as unknown as Output))
+        .run<WorkerReply>({ files }, [], (partial) => void pack(partial as unknown as Output).catch((err: unknown) => void (failure ??= err)))
         .then(async (reply) => {
           if (reply.error !== undefined) throw new Error(reply.error);
           await pack(reply);
@@ -202,7 +217,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       const size = Number(s.st.size);
       const segment = opts.segmentSize ?? SEGMENT;
       const count = Math.max(1, Math.ceil(size / segment));
-      const file: Reading = { entry, s, parts: [], left: count };
+      const file: Reading = { entry, s, parts: [], lengths: [], left: count };
       for (let part = 0; part < count; part++) {
         let piece: Piece;
         if (count === 1) piece = { file, part, bytes: size, ...(before && before.chunks.length > 1 ? { parent: before.chunks } : {}) };
@@ -212,6 +227,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
           const seg = before ? parentSegment(before.chunks, offset, offset + segment) : null;
           piece = { file, part, offset, bytes: last ? size - offset : segment, ...(last ? {} : { length: segment }), ...(seg ? { parent: seg.chunks, trustLast: seg.complete && !last } : {}) };
         }
+        file.lengths[part] = piece.bytes;
         batch.push(piece);
         batchBytes += piece.bytes;
         if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await send();
@@ -271,7 +287,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         stats.skipped.push(`${e.path} (vanished during the snapshot)`);
         stats.files--;
       }
-      entries.splice(0, entries.length, ...entries.filter((e) => !gone(e)));
+      entries = entries.filter((e) => !gone(e));
     }
     progress.transferredBytes = writer.uploadedBytes;
     progress.elapsedMs = Date.now() - started;
@@ -305,6 +321,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     report(progress, true);
     return manifest;
   } catch (err) {
+    await workers?.close(); // a request still running fails with it, so none is left to wait for
     await Promise.allSettled(running);
     await writer.abort();
     throw err;

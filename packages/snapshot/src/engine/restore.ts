@@ -188,6 +188,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       progress.elapsedMs = Date.now() - started;
       report(progress);
     });
+    await prepared; // (a snapshot with no file content sends no pack: the layout must still be there)
     await writers.close(); // every chunk is written
 
     // 4. Links, symlinks last; then metadata, directories deepest first.

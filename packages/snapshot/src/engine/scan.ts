@@ -12,7 +12,16 @@ export interface Scanned {
 /** The tree under `root`, lazily: depth-first, names sorted, parents before children (the order of a manifest's entries). */
 export function* walkTree(root: string): Generator<Scanned> {
   function* dir(abs: string, rel: string): Generator<Scanned> {
-    for (const name of readdirSync(abs).sort()) {
+    let names: string[];
+    try {
+      names = readdirSync(abs).sort();
+    } catch (err) {
+      // Removed (or replaced by a file) since its lstat: a live session's temp directory. Recorded empty.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw err;
+    }
+    for (const name of names) {
       const childAbs = path.join(abs, name);
       const childRel = rel ? `${rel}/${name}` : name;
       const st = lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });

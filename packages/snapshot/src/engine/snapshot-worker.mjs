@@ -4,7 +4,9 @@
 // under any loader the parent process uses.
 //
 // workerData: { known: string[] (chunk ids the repository holds), chunker, level, smallFile, blockSize, flushBytes, ringBytes }
-// request:    { seq, files: [{ path, size, parent?: ChunkRef[] }] }
+// request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
+//             (offset/length: one segment of a big file, chunked on its own; trustLast: the parent's
+//             chunks of the segment end at its end, see FileChunks). One request at a time.
 // replies:    { seq, partial: true, ring, consumed, end, blobs }
 //             { seq, ring, consumed, end, blobs, results: [{ size, chunks } | { vanished: true } | { error, code }] }
 // A blob is a chunk new to this thread, at `offset` in its ring (see Output):
@@ -54,6 +56,7 @@ const consumed = new BigInt64Array(new SharedArrayBuffer(8));
 let written = 0; // bytes of the ring ever used (wrap-around skips included)
 /** The most one feed() can add: a block's worth of chunks, each at its compress bound. */
 const FEED_ROOM = 2 * (blockSize + maxSize);
+if (FEED_ROOM > RING / 2) throw new Error(`snapshot worker: a ${RING}-byte ring cannot hold two feeds of ${FEED_ROOM} bytes`);
 
 /** The new chunks of one request, handed over in parts while it runs. */
 class Output {
@@ -70,8 +73,11 @@ class Output {
     known.add(id);
     const room = zstd.compressBound(data.length);
     let at = written % RING;
-    if (at + room > RING) {
-      written += RING - at; // no room before the end: skip to the start
+    const skip = at + room > RING ? RING - at : 0; // no room before the end: start over at the front
+    // Never past what the main thread has copied out (makeRoom() keeps a feed's worth free; this is the guard).
+    if (written + skip + room - Number(Atomics.load(consumed, 0)) > RING) throw new Error("snapshot worker: output ring overflow");
+    if (skip) {
+      written += skip;
       at = 0;
     }
     let length = cctx.compress2(ring.subarray(at, at + room), data);
@@ -98,10 +104,10 @@ class Output {
   async makeRoom() {
     if (this.bytes >= flushBytes) this.#post({ partial: true });
     for (;;) {
-      const used = BigInt(written) - Atomics.load(consumed, 0);
-      if (Number(used) + FEED_ROOM <= RING) return;
+      const done = Atomics.load(consumed, 0);
+      if (written - Number(done) + FEED_ROOM <= RING) return;
       if (this.blobs.length) this.#post({ partial: true });
-      const wait = Atomics.waitAsync(consumed, 0, Atomics.load(consumed, 0), 1000);
+      const wait = Atomics.waitAsync(consumed, 0, done, 1000);
       if (wait.async) await wait.value;
     }
   }
@@ -118,24 +124,22 @@ class Output {
 }
 
 /** A buffer kept for reading small files whole (their chunks are consumed before the next read). */
-let scratch = new Uint8Array(64 * 1024);
+const scratch = new Uint8Array(smallFile + 1);
 
-/** Reads a small file whole into the scratch buffer (no allocation per file); returns a view of its bytes. */
+/**
+ * Reads a small file whole into the scratch buffer (no allocation per file);
+ * returns a view of its bytes, or null if it has grown past a small file
+ * since the walk (it is then streamed like a big one: a feed must fit the ring).
+ */
 function readSmall(file, size) {
-  if (scratch.length < size + 1) scratch = new Uint8Array(Math.max(size + 1, 2 * scratch.length));
   const fd = openSync(file, "r");
   try {
     let n = 0;
     for (;;) {
-      if (n === scratch.length) {
-        // Grew since the walk: make room and go on reading.
-        const bigger = new Uint8Array(2 * scratch.length);
-        bigger.set(scratch);
-        scratch = bigger;
-      }
       const want = scratch.length - n;
       const got = readSync(fd, scratch, n, want, null);
       n += got;
+      if (n > smallFile) return null;
       // Having read all the walk saw, a short read is the end: no extra read() to find it (a system call per
       // file saved). Short of that size, only a read of nothing is (a network filesystem may read short).
       if (got === 0 || (got < want && n >= size)) return scratch.subarray(0, n);
@@ -211,10 +215,10 @@ async function run({ seq, files }) {
     await out.makeRoom();
     try {
       let result;
-      if (f.size <= smallFile && !f.parent && f.offset === undefined) {
-        // Small files are read whole, synchronously: fewer system calls and thread hand-offs than
-        // asynchronous reads, and the pool's other threads keep the disk's queue busy meanwhile.
-        const data = readSmall(f.path, f.size);
+      // Small files are read whole, synchronously: fewer system calls and thread hand-offs than
+      // asynchronous reads, and the pool's other threads keep the disk's queue busy meanwhile.
+      const data = f.size <= smallFile && !f.parent && f.offset === undefined ? readSmall(f.path, f.size) : null;
+      if (data) {
         const chunks = new FileChunks(out, null);
         chunks.feed(data, true);
         result = { size: data.length, chunks: chunks.chunks };
@@ -230,6 +234,14 @@ async function run({ seq, files }) {
 }
 
 /**
+ * Three read blocks in turn, kept for the thread's life (one request, and one
+ * file, at a time): one being chunked, one being read, and the one before
+ * whose tail is being carried over. A chunk handed on is compressed or copied
+ * into the ring: nothing keeps a view of a block.
+ */
+const blocks = [];
+
+/**
  * Reads a file block by block — the next block is read while this one is
  * chunked — with `maxSize` bytes of headroom before each block, where the
  * previous block's uncut tail (always shorter than maxSize) is copied. The
@@ -242,14 +254,10 @@ async function streamFile(f, out) {
   const from = f.offset ?? 0;
   const limit = f.length ?? Infinity;
   try {
-    const size0 = Math.max(1, Math.min(blockSize, (f.length ?? f.size - from) + 1));
-    // Three blocks in turn: one being chunked, one being read, and the one before whose tail is being carried over.
-    // (A chunk handed on is either compressed into a new buffer or copied: nothing keeps a view of a block.)
-    const ring = [];
     let turn = 0;
     const readAt = (done) => {
-      const block = (ring[turn++ % 3] ??= new Uint8Array(maxSize + size0));
-      const want = Math.min(size0, limit - done);
+      const block = (blocks[turn++ % 3] ??= new Uint8Array(maxSize + blockSize));
+      const want = Math.min(blockSize, limit - done);
       const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : fh.read(block, maxSize, want, from + done).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
       read.catch(() => {}); // awaited below; a failure while the previous block is chunked must not go unhandled
       return read;

@@ -32,10 +32,6 @@ export class WorkerPool {
     }
   }
 
-  get threads(): number {
-    return this.#workers.length;
-  }
-
   /** Sends `message` (with a `seq` added) to the least busy thread; resolves with its reply. */
   run<R extends object>(message: Record<string, unknown>, transfer: readonly Transferable[] = [], onPartial?: Partial): Promise<R> {
     if (this.#failed) return Promise.reject(this.#failed);

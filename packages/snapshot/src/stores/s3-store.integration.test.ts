@@ -101,7 +101,7 @@ describe("S3Store specifics (versitygw)", () => {
     ]);
   });
 
-  it("sends a single put unsigned with a CRC32 the server checks: a body damaged on the way is refused, retryable", async () => {
+  it("sends a single put with a CRC32 the server checks, unsigned to this host: a body damaged on the way is refused, retryable", async () => {
     const { store } = makeS3Store();
     const sent: Record<string, string>[] = [];
     let damage = false;
@@ -121,6 +121,12 @@ describe("S3Store specifics (versitygw)", () => {
     expect(sent[0]!["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
     expect(sent[0]!["x-amz-checksum-crc32"]).toMatch(/^[A-Za-z0-9+/]{6}==$/);
     expect(Buffer.from(await store.get("packs/ok")).equals(Buffer.from(body))).toBe(true);
+
+    // Over plain HTTP to another host the payload stays signed (a CRC can be forged to match an altered body).
+    const remote = makeS3Store({ endpoint: "http://s3.example.internal:7070", client: store.client }).store;
+    await remote.put("packs/remote", body);
+    expect(sent.at(-1)!["x-amz-content-sha256"]).toMatch(/^[0-9a-f]{64}$/);
+    expect(sent.at(-1)!["x-amz-checksum-crc32"]).toBe(sent[0]!["x-amz-checksum-crc32"]);
 
     damage = true;
     const err = await store.put("packs/damaged", body).then(

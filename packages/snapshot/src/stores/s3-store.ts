@@ -50,10 +50,12 @@ export interface S3StoreOptions {
  *   above it (the object appears atomically at CompleteMultipartUpload; a
  *   failed upload is aborted so no parts are left billed).
  * - A PutObject carries a CRC32 of its body (x-amz-checksum-crc32, computed
- *   natively) that the server verifies, and an unsigned payload: signing the
- *   payload costs a SHA-256 of every byte on both ends (~10% of a snapshot's
- *   CPU), the SDK leaves payloads unsigned over TLS anyway, and the CRC still
- *   catches corruption in transit (BadDigest, retryable).
+ *   natively) that the server verifies, so corruption in transit is refused
+ *   (BadDigest, retryable). Over TLS or to this host its payload goes
+ *   unsigned: signing costs a SHA-256 of every byte on both ends (~10% of a
+ *   snapshot's CPU), and the SDK leaves payloads unsigned over TLS anyway.
+ *   Over plain HTTP to another host the payload stays signed (a CRC can be
+ *   forged to match an altered body; a signature cannot).
  * - `ifNoneMatch` sends `If-None-Match: *` (on PutObject and on
  *   CompleteMultipartUpload); 412 PreconditionFailed becomes
  *   ObjectExistsError. A server that ignores the header silently overwrites:
@@ -71,6 +73,8 @@ export class S3Store implements ObjectStore {
   readonly prefix: string;
   readonly partSize: number;
   readonly multipartThreshold: number;
+  /** Payloads go unsigned (CRC32-checked) only where nobody can alter them on the way: TLS, or this host. */
+  private readonly unsignedPayloads: boolean;
   private readonly maxConcurrency: number;
   private readonly listPageSize: number | undefined;
 
@@ -85,6 +89,7 @@ export class S3Store implements ObjectStore {
       throw new Error(`S3 part size must be an integer of at least ${MIN_PART_SIZE} bytes, got ${this.partSize}`);
     }
     this.multipartThreshold = opts.multipartThreshold ?? Math.max(64 * MiB, this.partSize);
+    this.unsignedPayloads = opts.endpoint === undefined ? !opts.client : privateTransport(opts.endpoint);
     this.maxConcurrency = Math.max(1, opts.maxConcurrency ?? 4);
     if (opts.listPageSize !== undefined && !(opts.listPageSize >= 1 && opts.listPageSize <= 1000)) {
       throw new Error(`S3 list page size must be 1..1000, got ${opts.listPageSize}`);
@@ -111,7 +116,7 @@ export class S3Store implements ObjectStore {
     try {
       if (body.length <= this.multipartThreshold) {
         const command = new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.length, IfNoneMatch, ChecksumCRC32: crc32Base64(body) });
-        unsignedPayload(command);
+        if (this.unsignedPayloads) unsignedPayload(command);
         await this.client.send(command);
       } else {
         await this.putMultipart(Key, body, IfNoneMatch);
@@ -325,6 +330,16 @@ async function readBody(body: unknown, length: number | undefined, alloc?: Alloc
   }
   if (at !== length) throw Object.assign(new Error(`response body ended after ${at} of ${length} bytes`), { retryable: true });
   return out;
+}
+
+/** An endpoint whose traffic nobody else can alter: HTTPS, or a loopback address. */
+function privateTransport(endpoint: string): boolean {
+  try {
+    const u = new URL(endpoint);
+    return u.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname) || u.hostname.startsWith("127.");
+  } catch {
+    return false;
+  }
 }
 
 /** A body's CRC32 as S3 checksum headers carry it: big-endian, base64. */

@@ -1,0 +1,68 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ObjectStore } from "../object-store.ts";
+import { DirectoryStore } from "../stores/dir-store.ts";
+import { describeTree } from "../testing/tree.ts";
+import { createSnapshot } from "./create.ts";
+import { Repository } from "./repository.ts";
+import { restoreSnapshot } from "./restore.ts";
+
+let work: string;
+beforeEach(() => {
+  work = mkdtempSync(path.join(tmpdir(), "daybox-failures-"));
+});
+afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+/** A directory store whose pack uploads fail after the first one (a full disk, a bucket gone read-only). */
+function failingPacks(dir: string): ObjectStore {
+  const inner = new DirectoryStore(dir);
+  let packs = 0;
+  return {
+    put: async (key, body, opts) => {
+      if (key.startsWith("packs/") && ++packs > 1) {
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error(`put ${key}: no space left (injected)`);
+      }
+      return inner.put(key, body, opts);
+    },
+    get: (key, alloc) => inner.get(key, alloc),
+    getRange: (key, offset, length) => inner.getRange(key, offset, length),
+    head: (key) => inner.head(key),
+    list: (prefix) => inner.list(prefix),
+    delete: (key) => inner.delete(key),
+  };
+}
+
+describe("snapshot engine failures", () => {
+  it("a snapshot whose uploads start failing fails promptly: worker threads never wait forever for room", { timeout: 60_000 }, async () => {
+    // Big files that do not compress: a 64 MiB segment alone overfills a thread's output ring while uploads fail.
+    const source = path.join(work, "src");
+    mkdirSync(source);
+    const big = Buffer.alloc(96 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) writeFileSync(path.join(source, `weights-${i}.bin`), randomFillSync(big));
+    const repo = await Repository.open(failingPacks(path.join(work, "repo")));
+    const started = Date.now();
+    await expect(createSnapshot({ repo, source, packSize: 4 * 1024 * 1024, threads: 2 })).rejects.toThrow(/upload pack/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(await repo.snapshotIds()).toEqual([]);
+  });
+
+  it("restores a tree with no file content at all: directories, empty files, a symlink", async () => {
+    const source = path.join(work, "empty-src");
+    mkdirSync(path.join(source, "a", "b"), { recursive: true });
+    mkdirSync(path.join(source, "empty-dir"));
+    writeFileSync(path.join(source, "a", "b", ".keep"), "");
+    writeFileSync(path.join(source, "zero"), "");
+    symlinkSync("a/b/.keep", path.join(source, "link"));
+    const repo = await Repository.open(new DirectoryStore(path.join(work, "repo")));
+    const snap = await createSnapshot({ repo, source });
+    expect(snap.stats.newChunks).toBe(0);
+    const target = path.join(work, "restored");
+    await restoreSnapshot({ repo, snapshotId: snap.id, target });
+    const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeMs: 0 } : v]));
+    expect(strip(describeTree(target))).toEqual(strip(describeTree(source)));
+  });
+});
