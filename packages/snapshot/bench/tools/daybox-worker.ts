@@ -6,13 +6,9 @@
  * {op:"snapshot", repoUrl, source, parentId?, cacheDir?} → {id, stats}
  * {op:"restore", repoUrl, snapshotId, target, cacheDir?}  → RestoreResult
  * S3 settings from DAYBOX_S3_ENDPOINT / AWS_* (as the CLI reads them).
- * Experiment knob (not the product's wiring): DAYBOX_BENCH_SDK_CHECKSUMS=when_required
- * builds the S3Store on a client that skips the SDK's own CRC32 request
- * checksums and response validation (the engine verifies every chunk's sha256 anyway).
  */
 import { createSnapshot, PackCache, Repository, restoreSnapshot } from "../../src/index.ts";
-import { S3Client } from "@aws-sdk/client-s3";
-import { parseStoreUrl, S3Store, withRetries } from "../../src/stores/index.ts";
+import { parseStoreUrl, withRetries } from "../../src/stores/index.ts";
 
 interface Req {
   op: "snapshot" | "restore";
@@ -27,21 +23,7 @@ interface Req {
 const req = JSON.parse(process.argv[2]!) as Req;
 const t0 = performance.now();
 // Same wiring as `daybox snapshot` (apps/cli/src/commands/snapshot.ts).
-const store = withRetries(process.env["DAYBOX_BENCH_SDK_CHECKSUMS"] === "when_required" ? lightStore(req.repoUrl) : parseStoreUrl(req.repoUrl, process.env), { attempts: 5, baseDelayMs: 200 });
-
-function lightStore(url: string) {
-  const u = new URL(url);
-  const client = new S3Client({
-    endpoint: process.env["DAYBOX_S3_ENDPOINT"]!,
-    region: process.env["AWS_REGION"] ?? "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: process.env["AWS_ACCESS_KEY_ID"]!, secretAccessKey: process.env["AWS_SECRET_ACCESS_KEY"]! },
-    maxAttempts: 1,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
-  return new S3Store({ bucket: u.hostname, prefix: u.pathname.replace(/^\/+/, ""), client });
-}
+const store = withRetries(parseStoreUrl(req.repoUrl, process.env), { attempts: 5, baseDelayMs: 200 });
 const repo = await Repository.open(store);
 const cache = req.cacheDir ? new PackCache(req.cacheDir, 64 * 1024 ** 3) : undefined;
 const phases: Record<string, number> = {};
