@@ -1,7 +1,7 @@
 import { lstatSync, readlinkSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
+import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
 import type { IndexFile } from "../core/pack.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
@@ -282,7 +282,35 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     if (failure) throw failure;
     await packing;
     if (vanished.size) {
-      const gone = (e: Entry) => vanished.has(e.type === "hardlink" ? e.link : e.path);
+      // A hardlinked file whose first name vanished: its other names may still hold the content. The first of
+      // them that is still a file becomes the file entry (read now), the others link to it.
+      const orphans = new Map<string, HardlinkEntry[]>();
+      for (const e of entries) if (e.type === "hardlink" && vanished.has(e.link)) orphans.set(e.link, [...(orphans.get(e.link) ?? []), e]);
+      for (const links of orphans.values()) {
+        let heir: FileEntry | null = null;
+        for (const link of links) {
+          if (heir) {
+            link.link = heir.path;
+            continue;
+          }
+          const abs = path.join(source, link.path);
+          const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          if (!st?.isFile()) {
+            vanished.add(link.path); // gone too
+            continue;
+          }
+          const found: Scanned = { rel: link.path, abs, st };
+          const file: FileEntry = { ...entryMeta(found), type: "file", size: 0, chunks: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
+          entries[entries.indexOf(link)] = file;
+          heir = file;
+          await read(file, found, undefined);
+        }
+      }
+      if (batch.length) await send();
+      while (running.size) await Promise.race(running);
+      if (failure) throw failure;
+      await packing;
+      const gone = (e: Entry) => vanished.has(e.path) || (e.type === "hardlink" && vanished.has(e.link));
       for (const e of entries.filter(gone)) {
         stats.skipped.push(`${e.path} (vanished during the snapshot)`);
         stats.files--;

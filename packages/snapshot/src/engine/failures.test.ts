@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -48,6 +48,37 @@ describe("snapshot engine failures", () => {
     await expect(createSnapshot({ repo, source, packSize: 4 * 1024 * 1024, threads: 2 })).rejects.toThrow(/upload pack/);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(await repo.snapshotIds()).toEqual([]);
+  });
+
+  it("keeps the other names of a hardlinked file whose first name is deleted before it is read", { timeout: 60_000 }, async () => {
+    const source = path.join(work, "links-src");
+    mkdirSync(source);
+    // The one thread is busy with a big file (walked first) while the test deletes the first name of the pair.
+    writeFileSync(path.join(source, "0-big.bin"), randomFillSync(Buffer.alloc(160 * 1024 * 1024)));
+    writeFileSync(path.join(source, "a-first"), "the content both names shared\n");
+    linkSync(path.join(source, "a-first"), path.join(source, "b-second"));
+    const inner = new DirectoryStore(path.join(work, "repo"));
+    let deleted: Promise<void> | null = null;
+    const store: ObjectStore = {
+      put: (key, body, opts) => inner.put(key, body, opts),
+      get: (key, alloc) => inner.get(key, alloc),
+      getRange: (key, offset, length) => inner.getRange(key, offset, length),
+      head: (key) => inner.head(key),
+      // The snapshot lists the indexes just before it walks: the walk (3 entries) is done well within 100 ms,
+      // the thread's 160 MiB take far longer.
+      list: (prefix) => {
+        if (prefix === "index/" && !deleted) deleted = new Promise((r) => setTimeout(r, 100)).then(() => unlinkSync(path.join(source, "a-first")));
+        return inner.list(prefix);
+      },
+      delete: (key) => inner.delete(key),
+    };
+    const repo = await Repository.open(store);
+    const snap = await createSnapshot({ repo, source, threads: 1, segmentSize: 1024 * 1024 * 1024 });
+    await deleted;
+    const target = path.join(work, "links-restored");
+    await restoreSnapshot({ repo, snapshotId: snap.id, target });
+    expect(readFileSync(path.join(target, "b-second"), "utf8")).toBe("the content both names shared\n");
+    expect(existsSync(path.join(target, "a-first"))).toBe(false);
   });
 
   it("restores a tree with no file content at all: directories, empty files, a symlink", async () => {
