@@ -30,6 +30,12 @@ export interface ObjectStore {
 /** Gives get() a buffer of at least `size` bytes to read an object into (restores recycle their pack buffers). */
 export type Allocate = (size: number) => Uint8Array;
 
+/** A buffer of exactly `size` bytes: from `alloc` when it gives one big enough, else a new one. */
+export function bufferFor(size: number, alloc?: Allocate): Uint8Array {
+  const given = alloc?.(size);
+  return given && given.length >= size ? given.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+}
+
 export class ObjectNotFoundError extends Error {
   constructor(readonly key: string) {
     super(`object ${key} not found`);

@@ -9,6 +9,8 @@ export type ChunkRef = DataChunk | ZeroRun;
 export type DataChunk = readonly [id: string, length: number];
 export type ZeroRun = { readonly zero: number };
 export const isDataChunk = (c: ChunkRef): c is DataChunk => Array.isArray(c);
+/** The bytes a chunk reference stands for. */
+export const chunkLength = (c: ChunkRef): number => (isDataChunk(c) ? c[1] : c.zero);
 
 interface Common {
   path: string; // relative, "/"-separated, no "." or ".." segments
@@ -138,7 +140,7 @@ export function validateManifest(m: Manifest): void {
         }
         let sum = 0;
         for (const c of e.chunks ?? []) {
-          const len = isDataChunk(c) ? c[1] : c.zero;
+          const len = chunkLength(c);
           if (isDataChunk(c) && !ID.test(c[0])) problems.push(`${e.path}: bad chunk id ${String(c[0]).slice(0, 70)}`);
           if (!Number.isSafeInteger(len) || len <= 0) problems.push(`${e.path}: bad chunk length ${len}`);
           sum += len;

@@ -1,7 +1,7 @@
 import { lstatSync, readlinkSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
+import { chunkLength, isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
 import type { IndexFile } from "../core/pack.ts";
 import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
@@ -233,6 +233,13 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await send();
       }
     };
+    /** Sends what is batched and waits until every file sent is read and its new chunks packed. */
+    const drain = async () => {
+      if (batch.length) await send();
+      while (running.size) await Promise.race(running);
+      if (failure) throw failure;
+      await packing;
+    };
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
     let since = performance.now();
@@ -277,10 +284,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       }
     }
     progress.phase = "upload";
-    if (batch.length) await send();
-    while (running.size) await Promise.race(running);
-    if (failure) throw failure;
-    await packing;
+    await drain();
     if (vanished.size) {
       // A hardlinked file whose first name vanished: its other names may still hold the content. The first of
       // them that is still a file becomes the file entry (read now), the others link to it.
@@ -306,10 +310,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
           await read(file, found, undefined);
         }
       }
-      if (batch.length) await send();
-      while (running.size) await Promise.race(running);
-      if (failure) throw failure;
-      await packing;
+      await drain();
       const gone = (e: Entry) => vanished.has(e.path) || (e.type === "hardlink" && vanished.has(e.link));
       for (const e of entries.filter(gone)) {
         stats.skipped.push(`${e.path} (vanished during the snapshot)`);
@@ -374,14 +375,7 @@ export async function verifyCommitted(
   added: { id: string; packs: IndexFile["packs"] } | null,
 ): Promise<void> {
   const fail = (what: string) => new Error(`verify snapshot ${manifest.id}: ${what}`);
-  const [back, present] = await Promise.all([
-    repo.store.get(keys.snapshot(manifest.id)),
-    (async () => {
-      const ids = new Set<string>();
-      for await (const o of repo.store.list("index/")) ids.add(o.key.slice("index/".length));
-      return ids;
-    })(),
-  ]);
+  const [back, present] = await Promise.all([repo.store.get(keys.snapshot(manifest.id)), repo.indexIds().then((ids) => new Set(ids))]);
   if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(stored)) throw fail("the manifest read back differs from the one written");
   const newPack = new Map<string, string>(); // chunk → pack, for this snapshot's chunks
   for (const p of added?.packs ?? []) for (const b of p.blobs) newPack.set(b[0], p.id);
@@ -419,7 +413,7 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
   let at = 0;
   let first = -1;
   for (const c of chunks) {
-    const len = isDataChunk(c) ? c[1] : c.zero;
+    const len = chunkLength(c);
     if (at >= start && at < end) {
       if (first < 0) first = at;
       out.push(c);

@@ -68,13 +68,18 @@ export class Repository {
     return new Repository(store, decodeJson<RepoConfig>(await store.get(keys.config), "repository config"));
   }
 
+  /** The ids of the repository's index files. */
+  async indexIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const o of this.store.list("index/")) ids.push(o.key.slice("index/".length));
+    return ids;
+  }
+
   /** Every chunk the repository's indexes know, with where it is stored. */
   async loadIndex(): Promise<{ chunks: Map<string, Location>; packs: Map<string, { size: number; index: string }> }> {
     const chunks = new Map<string, Location>();
     const packs = new Map<string, { size: number; index: string }>();
-    const ids: string[] = [];
-    for await (const o of this.store.list("index/")) ids.push(o.key.slice("index/".length));
-    const files = await mapLimit(ids, 8, async (id) => [id, decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`)] as const);
+    const files = await mapLimit(await this.indexIds(), 8, async (id) => [id, decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`)] as const);
     for (const [indexId, file] of files) {
       for (const p of file.packs) {
         packs.set(p.id, { size: p.size, index: indexId });

@@ -33,11 +33,6 @@ export function* walkTree(root: string): Generator<Scanned> {
   yield* dir(root, "");
 }
 
-/** The whole tree in scan order. */
-export function scan(root: string): Scanned[] {
-  return [...walkTree(root)];
-}
-
 /**
  * Visits the tree in scan order without holding it in memory; stops early when
  * `visit` returns false. Returns whether the walk went through to the end.

@@ -173,8 +173,9 @@ class FileChunks {
   feed(data, eof) {
     let off = 0;
     while (off < data.length && (eof || data.length - off >= maxSize)) {
-      if (this.parent && this.#reuse(data, off)) {
-        off += this.#last;
+      const reused = this.parent ? this.#reuse(data, off) : 0;
+      if (reused) {
+        off += reused;
         continue;
       }
       const len = chunker.cut(data.subarray(off), eof);
@@ -185,12 +186,11 @@ class FileChunks {
     return off;
   }
 
-  #last = 0;
-
+  /** The length of the parent's next chunk if the bytes at `off` are that chunk (it is then taken), else 0. */
   #reuse(data, off) {
     if (this.next >= this.usable) {
       this.parent = null; // the parent's list is used up: content-defined cutting from here on
-      return false;
+      return 0;
     }
     const c = this.parent[this.next];
     const len = Array.isArray(c) ? c[1] : c.zero;
@@ -198,13 +198,12 @@ class FileChunks {
     const same = bytes.length === len && (Array.isArray(c) ? sha256(bytes) === c[0] : isZero(bytes));
     if (!same) {
       this.parent = null; // diverged: content-defined cutting from here on
-      return false;
+      return 0;
     }
     if (Array.isArray(c)) this.out.add(c[0], bytes);
     this.chunks.push(c);
     this.next++;
-    this.#last = len;
-    return true;
+    return len;
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type Dirent, promises as fs } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
+import { bufferFor, ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, TEMP_PREFIX, type ListEntry } from "./keys.ts";
 
 /**
@@ -220,8 +220,7 @@ export async function readInto(file: string, alloc: Allocate): Promise<Uint8Arra
   const fh = await fs.open(file, "r");
   try {
     const size = (await fh.stat()).size;
-    const given = alloc(size);
-    const buf = given.length >= size ? given.subarray(0, size) : new Uint8Array(size);
+    const buf = bufferFor(size, alloc);
     let at = 0;
     while (at < size) {
       const { bytesRead } = await fh.read(buf, at, size - at, at);

@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
-import { ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
+import { bufferFor, ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
 
 const MiB = 1024 * 1024;
@@ -320,8 +320,7 @@ function readError(action: string, err: unknown): Error {
 async function readBody(body: unknown, length: number | undefined, alloc?: Allocate): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   if (length === undefined || !(body instanceof Readable)) return (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-  const given = alloc?.(length);
-  const out = given && given.length >= length ? given.subarray(0, length) : Buffer.allocUnsafeSlow(length);
+  const out = bufferFor(length, alloc);
   let at = 0;
   for await (const piece of body as AsyncIterable<Buffer>) {
     if (at + piece.length > length) throw Object.assign(new Error(`response body is longer than its Content-Length (${length})`), { retryable: true });
@@ -336,7 +335,7 @@ async function readBody(body: unknown, length: number | undefined, alloc?: Alloc
 function privateTransport(endpoint: string): boolean {
   try {
     const u = new URL(endpoint);
-    return u.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname) || u.hostname.startsWith("127.");
+    return u.protocol === "https:" || ["localhost", "[::1]"].includes(u.hostname) || u.hostname.startsWith("127.");
   } catch {
     return false;
   }

@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isDataChunk, ManifestError, type ChunkRef, type Manifest } from "../core/manifest.ts";
+import { chunkLength, ManifestError, type ChunkRef, type Manifest } from "../core/manifest.ts";
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
@@ -106,7 +106,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       const after = fileChunks(middle, "weights.bin");
       let offset = 0;
       for (const [i, c] of before.entries()) {
-        const len = isDataChunk(c) ? c[1] : c.zero;
+        const len = chunkLength(c);
         if (offset + len > 6 * 1024 * 1024) {
           expect(after[i]).not.toEqual(c);
           break;
@@ -142,7 +142,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       let at = 0;
       for (const c of fileChunks(base, "checkpoint.bin")) {
         starts.add(at);
-        at += isDataChunk(c) ? c[1] : c.zero;
+        at += chunkLength(c);
       }
       expect([0, 1, 2, 3].every((k) => starts.has(k * segmentSize))).toBe(true);
       // The same bytes give the same chunks, whichever thread read which segment.
@@ -160,7 +160,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
         let offset = 0;
         return list.filter((c) => {
           const keep = offset < 2 * segmentSize;
-          offset += isDataChunk(c) ? c[1] : c.zero;
+          offset += chunkLength(c);
           return keep;
         });
       };
