@@ -50,6 +50,19 @@ describe("snapshot engine failures", () => {
     expect(await repo.snapshotIds()).toEqual([]);
   });
 
+  it("fails promptly with many batches for one thread while uploads fail", { timeout: 60_000 }, async () => {
+    // 3,000 small files are ~50 batches: the walk waits for the one thread while packing fails.
+    const source = path.join(work, "many");
+    mkdirSync(source);
+    const data = Buffer.alloc(16 * 1024);
+    for (let i = 0; i < 3000; i++) writeFileSync(path.join(source, `f${i}`), randomFillSync(data));
+    const repo = await Repository.open(failingPacks(path.join(work, "repo")));
+    const started = Date.now();
+    await expect(createSnapshot({ repo, source, packSize: 256 * 1024, threads: 1 })).rejects.toThrow(/upload pack/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(await repo.snapshotIds()).toEqual([]);
+  });
+
   it("keeps the other names of a hardlinked file whose first name is deleted before it is read", { timeout: 60_000 }, async () => {
     const source = path.join(work, "links-src");
     mkdirSync(source);
