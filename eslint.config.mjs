@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript run by Node (worker threads, the CLI's launcher and build script).
+    files: ["**/*.{js,mjs}"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly" } },
+  },
+  {
     // Pure decision code: no I/O, no environment, no wall clock.
     files: ["packages/{core,scheduler,policy}/src/**/*.ts"],
     ignores: ["**/*.test.ts", "packages/core/src/ids.ts", "packages/core/src/time.ts"],

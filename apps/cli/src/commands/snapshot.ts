@@ -38,8 +38,8 @@ export function registerSnapshotCommands(program: Command): void {
     .option("--parent <id>", "parent snapshot id, or `latest`")
     .option("--tag <key=value...>", "tags to record, e.g. session=ses-…")
     .option("--cache <dir>", "node-local pack cache to fill")
-    .option("--level <n>", "zstd level (1 fastest … 19 smallest)", integer(1, 19), 3)
-    .action(async (dir: string, opts: RepoOpts & { parent?: string; tag?: string[]; level: number }) => {
+    .option("--level <n>", "zstd level, 1 fastest … 19 smallest (default 1: with the repository's dictionary it stores less than 3 without)", integer(1, 19))
+    .action(async (dir: string, opts: RepoOpts & { parent?: string; tag?: string[]; level?: number }) => {
       const { engine, repo, cache } = await openRepo(opts);
       const tags = Object.fromEntries((opts.tag ?? []).map((t) => {
         const i = t.indexOf("=");
@@ -52,7 +52,7 @@ export function registerSnapshotCommands(program: Command): void {
         const same = all.filter((m) => Object.entries(tags).every(([k, v]) => m.tags[k] === v));
         parentId = same.at(-1)?.id ?? null;
       }
-      const m = await engine.createSnapshot({ repo, source: dir, parentId, tags, ...(cache ? { cache } : {}), compressionLevel: opts.level, onProgress: stderrProgress(!opts.json) });
+      const m = await engine.createSnapshot({ repo, source: dir, parentId, tags, ...(cache ? { cache } : {}), ...(opts.level ? { compressionLevel: opts.level } : {}), onProgress: stderrProgress(!opts.json) });
       if (opts.json) return print(json({ id: m.id, parent: m.parent, createdAt: m.createdAt, tags: m.tags, stats: m.stats }));
       print(m.id);
       note(

@@ -14,6 +14,8 @@ export interface BlobEntry {
   length: number; // stored bytes
   rawLength: number;
   compressed: boolean;
+  /** The dictionary (dicts/<id>) it was compressed with, if any. */
+  dict?: string;
 }
 
 const MAGIC = Buffer.from("DBXP");
@@ -53,10 +55,10 @@ export function decodePackFooter(pack: Uint8Array): BlobEntry[] {
   return raw.map(unpacked);
 }
 
-/** Index and footer entries are stored as compact tuples. */
-export type PackedEntry = [id: string, offset: number, length: number, rawLength: number, compressed: 0 | 1];
-export const packed = (e: BlobEntry): PackedEntry => [e.id, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0];
-export const unpacked = (t: PackedEntry): BlobEntry => ({ id: t[0], offset: t[1], length: t[2], rawLength: t[3], compressed: t[4] === 1 });
+/** Index and footer entries are stored as compact tuples (the dictionary's id last, when there is one). */
+export type PackedEntry = [id: string, offset: number, length: number, rawLength: number, compressed: 0 | 1, dict?: string];
+export const packed = (e: BlobEntry): PackedEntry => (e.dict ? [e.id, e.offset, e.length, e.rawLength, 1, e.dict] : [e.id, e.offset, e.length, e.rawLength, e.compressed ? 1 : 0]);
+export const unpacked = (t: PackedEntry): BlobEntry => ({ id: t[0], offset: t[1], length: t[2], rawLength: t[3], compressed: t[4] === 1, ...(typeof t[5] === "string" ? { dict: t[5] } : {}) });
 
 /** One index file: the packs one snapshot wrote, and their blobs. */
 export interface IndexFile {

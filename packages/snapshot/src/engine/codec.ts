@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { compress, decompress } from "zstd-napi";
+import { compress, decompress, Decompressor } from "zstd-napi";
 
 export const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
@@ -18,6 +18,12 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
   }
 }
 
-export function unpackChunk(stored: Uint8Array, compressed: boolean): Uint8Array {
-  return compressed ? decompress(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength)) : stored;
+/** A stored chunk's raw bytes; `dict`: the dictionary it was compressed with (see Repository.dictionary). */
+export function unpackChunk(stored: Uint8Array, compressed: boolean, dict?: Uint8Array): Uint8Array {
+  if (!compressed) return stored;
+  const data = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (!dict) return decompress(data);
+  const d = new Decompressor();
+  d.loadDictionary(dict);
+  return d.decompress(data);
 }

@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { chunkLength, isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
@@ -8,8 +8,8 @@ import { PackWriter } from "./pack-writer.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
-import { keys, mapLimit, newSnapshotId, type Repository } from "./repository.ts";
-import { entryMeta, specialKind, unchanged, walkTree, type Scanned } from "./scan.ts";
+import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
+import { entryMeta, Lookahead, specialKind, unchanged, walkTree, type Scanned } from "./scan.ts";
 
 export interface CreateOptions {
   repo: Repository;
@@ -19,7 +19,10 @@ export interface CreateOptions {
   parentId?: string | null;
   tags?: Record<string, string>;
   cache?: PackCache;
-  /** zstd level for chunks (default 3, as restic's "auto"; 1 is faster, bigger). */
+  /**
+   * zstd level for chunks. Default 1: with the repository's dictionary it
+   * stores less than level 3 without one, in less time (docs/snapshot.md).
+   */
   compressionLevel?: number;
   packSize?: number;
   uploadConcurrency?: number;
@@ -53,6 +56,17 @@ const JOBS_PER_THREAD = 2;
 const FLUSH_BYTES = 8 * 1024 * 1024;
 /** Each thread's output ring (shared memory), which the main thread empties into packs. */
 const RING_BYTES = 64 * 1024 * 1024;
+/**
+ * A repository's dictionary is sampled by its first snapshot: the first
+ * DICT_SAMPLE bytes of each small file the walk meets first, up to DICT_BYTES
+ * (at most DICT_WALK entries are looked at); none if there are fewer than
+ * DICT_MIN bytes to sample. zstd matches each small file against it, as if
+ * the file came after that content in one stream.
+ */
+const DICT_SAMPLE = 4096;
+const DICT_BYTES = 256 * 1024;
+const DICT_MIN = 16 * 1024;
+const DICT_WALK = 4096;
 
 /** A chunk new to the thread that sent it, at `offset` in that thread's ring (see snapshot-worker.mjs). */
 interface Blob {
@@ -61,6 +75,7 @@ interface Blob {
   length: number;
   rawLength: number;
   compressed: boolean;
+  dict?: string;
 }
 interface Output {
   ring: SharedArrayBuffer;
@@ -99,6 +114,9 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     // 1. What the repository already holds, and what the parent recorded.
     const [index, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
     const known = index.chunks;
+    // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
+    const tree = new Lookahead(walkTree(source));
+    const dict = (await repo.dictionary()) ?? (await sampleDictionary(repo, tree));
     const previous = new Map<string, FileEntry>();
     for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
 
@@ -115,8 +133,9 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const threads = opts.threads ?? Math.max(2, Math.min(8, 2 * availableParallelism()));
     workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
       known: [...known.keys()],
+      dict,
       chunker: repo.config.chunker,
-      level: opts.compressionLevel ?? 3,
+      level: opts.compressionLevel ?? 1,
       smallFile: SMALL_FILE,
       blockSize: READ_BLOCK,
       flushBytes: FLUSH_BYTES,
@@ -136,7 +155,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
             pending.add(b.id);
             stats.newBytes += b.rawLength;
             stats.newChunks++;
-            await writer.add(b.id, ring.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed);
+            await writer.add(b.id, ring.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed, b.dict);
           }
         })
         .finally(() => {
@@ -243,7 +262,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
     let since = performance.now();
-    for (const s of walkTree(source)) {
+    for (const s of tree) {
       if (performance.now() - since > 4) {
         await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
         since = performance.now();
@@ -357,6 +376,39 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   } finally {
     await workers?.close();
     await release().catch(() => {});
+  }
+}
+
+/**
+ * A new repository's dictionary, sampled from the first small files of the
+ * walk (see DICT_SAMPLE), stored before any pack uses it; null if the tree
+ * has too little to sample.
+ */
+async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Promise<Dictionary | null> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (let i = 0; i < DICT_WALK && bytes < DICT_BYTES; i++) {
+    const s = tree.pull();
+    if (!s) break;
+    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE)) continue;
+    try {
+      const part = readHead(s.abs, DICT_SAMPLE);
+      parts.push(part);
+      bytes += part.length;
+    } catch {
+      // unreadable or gone: the snapshot will say so; the sample does without it
+    }
+  }
+  return bytes < DICT_MIN ? null : repo.writeDictionary(Buffer.concat(parts).subarray(0, DICT_BYTES));
+}
+
+function readHead(file: string, max: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(max);
+    return buf.subarray(0, readSync(fd, buf, 0, max, 0));
+  } finally {
+    closeSync(fd);
   }
 }
 

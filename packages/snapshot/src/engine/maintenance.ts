@@ -1,5 +1,5 @@
 import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
-import { decodePackFooter, packFooter } from "../core/pack.ts";
+import { decodePackFooter, packed, packFooter, type PackedEntry } from "../core/pack.ts";
 import { sha256, unpackChunk } from "./codec.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
@@ -13,7 +13,8 @@ export interface CheckResult {
 
 /**
  * Verifies a repository: every manifest parses and passes validation, every
- * chunk it names is indexed, every indexed pack exists with its size. With
+ * chunk it names is indexed, every indexed pack exists with its size, every
+ * dictionary a chunk was compressed with is there and intact. With
  * `readData`, downloads every pack and verifies every chunk's hash.
  */
 export async function checkRepository(repo: Repository, opts: { readData?: boolean } = {}): Promise<CheckResult> {
@@ -30,6 +31,16 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
     const size = stored.get(id);
     if (size === undefined) problems.push(`pack ${id} (listed in index ${p.index}) is missing`);
     else if (size !== p.size) problems.push(`pack ${id} is ${size} bytes, its index says ${p.size}`);
+  }
+  const dictUsers = new Map<string, number>();
+  for (const loc of index.chunks.values()) if (loc.entry.dict) dictUsers.set(loc.entry.dict, (dictUsers.get(loc.entry.dict) ?? 0) + 1);
+  const dicts = new Map<string, Uint8Array>();
+  for (const [id, users] of dictUsers) {
+    try {
+      dicts.set(id, (await repo.readDictionary(id)).bytes);
+    } catch (err) {
+      problems.push(`${(err as Error).message.replace(/; run check$/, "")} (${users} chunk(s) were compressed with it)`);
+    }
   }
   const ids = await repo.snapshotIds();
   for (const id of ids) {
@@ -56,8 +67,14 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
       }
       if (sha256(footer) !== id) return void problems.push(`pack ${id} content does not match its name`);
       for (const b of decodePackFooter(pack)) {
-        const raw = unpackChunk(pack.subarray(b.offset, b.offset + b.length), b.compressed);
-        if (sha256(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);
+        if (b.dict && !dicts.has(b.dict)) continue; // reported above
+        let raw: Uint8Array | null;
+        try {
+          raw = unpackChunk(pack.subarray(b.offset, b.offset + b.length), b.compressed, b.dict ? dicts.get(b.dict) : undefined);
+        } catch {
+          raw = null;
+        }
+        if (!raw || sha256(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);
       }
     });
   }
@@ -83,6 +100,7 @@ export class RepositoryBusyError extends Error {}
  * together (a snapshot could otherwise reuse a chunk from a pack being
  * deleted). Unindexed packs are deleted only once older than `graceMs`.
  * Crash-safe order: write the new index, delete the old ones, then packs.
+ * Dictionaries stay (one per repository, 256 KiB: the next snapshot uses it).
  */
 export async function pruneRepository(repo: Repository, opts: { graceMs?: number; now?: Date } = {}): Promise<PruneResult> {
   const now = opts.now ?? new Date();
@@ -108,11 +126,11 @@ export async function pruneRepository(repo: Repository, opts: { graceMs?: number
     // 1. One new index with the live packs; 2. drop the old index files.
     const oldIndexes: string[] = [];
     for await (const o of repo.store.list("index/")) oldIndexes.push(o.key);
-    const byPack = new Map<string, [string, number, number, number, 0 | 1][]>();
-    for (const [id, loc] of chunks) {
+    const byPack = new Map<string, PackedEntry[]>();
+    for (const loc of chunks.values()) {
       if (!livePacks.has(loc.pack)) continue;
       const list = byPack.get(loc.pack) ?? [];
-      list.push([id, loc.entry.offset, loc.entry.length, loc.entry.rawLength, loc.entry.compressed ? 1 : 0]);
+      list.push(packed(loc.entry));
       byPack.set(loc.pack, list);
     }
     if (oldIndexes.length) {

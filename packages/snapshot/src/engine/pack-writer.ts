@@ -25,7 +25,8 @@ export class PackWriter {
     private readonly opts: { packSize: number; concurrency: number; cache?: PackCache | undefined },
   ) {}
 
-  async add(id: string, data: Uint8Array, rawLength: number, compressed: boolean): Promise<void> {
+  /** Adds a chunk's stored bytes (`dict`: the dictionary they were compressed with). */
+  async add(id: string, data: Uint8Array, rawLength: number, compressed: boolean, dict?: string): Promise<void> {
     if (this.#failed) throw this.#failed;
     // Room for a full pack, its last chunk and the footer; a bigger chunk gets a buffer of its own.
     this.#buf ??= this.#free.pop() ?? new Uint8Array(this.opts.packSize + 6 * 1024 * 1024);
@@ -35,7 +36,7 @@ export class PackWriter {
       this.#buf = bigger;
     }
     this.#buf.set(data, this.#size);
-    this.#entries.push({ id, offset: this.#size, length: data.length, rawLength, compressed });
+    this.#entries.push({ id, offset: this.#size, length: data.length, rawLength, compressed, ...(dict ? { dict } : {}) });
     this.#size += data.length;
     if (this.#size >= this.opts.packSize) await this.#flush();
   }

@@ -3,7 +3,7 @@ import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
 import type { Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
-import { CorruptObjectError, decodeJson, encodeJson } from "./codec.ts";
+import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
@@ -13,6 +13,8 @@ import { CorruptObjectError, decodeJson, encodeJson } from "./codec.ts";
  *   packs/<2 hex>/<pack id>    compressed chunks (see core/pack.ts)
  *   index/<index id>           chunk id → (pack, offset, length)
  *   snapshots/<snapshot id>    manifests; a snapshot exists once its manifest does
+ *   dicts/<sha256>             zstd dictionaries (raw content) chunks may be compressed with;
+ *                              the first snapshot samples one, later ones reuse it; never deleted
  *   locks/<lock id>            writers and garbage collection, with expiry
  */
 export interface RepoConfig {
@@ -39,7 +41,14 @@ export const keys = {
   index: (id: string) => `index/${id}`,
   snapshot: (id: string) => `snapshots/${id}`,
   lock: (id: string) => `locks/${id}`,
+  dict: (id: string) => `dicts/${id}`,
 };
+
+/** A compression dictionary: its bytes, named by their SHA-256. */
+export interface Dictionary {
+  id: string;
+  bytes: Uint8Array;
+}
 
 /** Snapshot ids sort by creation time: "20261122T031500Z-1a2b3c4d". */
 export function newSnapshotId(now: Date): string {
@@ -87,6 +96,40 @@ export class Repository {
       }
     }
     return { chunks, packs };
+  }
+
+  /** The repository's dictionary: the first by id, if any (two exist only if two first snapshots raced). */
+  async dictionary(): Promise<Dictionary | null> {
+    let first: string | null = null;
+    for await (const o of this.store.list("dicts/")) {
+      const id = o.key.slice("dicts/".length);
+      if (/^[0-9a-f]{64}$/.test(id) && (first === null || id < first)) first = id;
+    }
+    return first ? this.readDictionary(first) : null;
+  }
+
+  /** A dictionary chunks name, verified against its id. */
+  async readDictionary(id: string): Promise<Dictionary> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.store.get(keys.dict(id));
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) throw new CorruptObjectError(`dictionary ${id} is missing: the repository is damaged; run check`, { cause: err });
+      throw err;
+    }
+    if (sha256(bytes) !== id) throw new CorruptObjectError(`dictionary ${id} is corrupt (hash mismatch); run check`);
+    return { id, bytes };
+  }
+
+  /** Stores a dictionary (before any pack that uses it); one with the same bytes may exist already. */
+  async writeDictionary(bytes: Uint8Array): Promise<Dictionary> {
+    const id = sha256(bytes);
+    try {
+      await this.store.put(keys.dict(id), bytes, { ifNoneMatch: true });
+    } catch (err) {
+      if (!(err instanceof ObjectExistsError)) throw err;
+    }
+    return { id, bytes };
   }
 
   async writeIndex(file: IndexFile, id = randomBytes(16).toString("hex")): Promise<{ id: string; bytes: number }> {

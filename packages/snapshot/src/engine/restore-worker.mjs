@@ -1,11 +1,35 @@
 // Decompresses, verifies (SHA-256) and writes restored chunks off the main
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
+// workerData: { dicts: { [id]: bytes } } (the dictionaries the snapshot's chunks were compressed with).
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { parentPort } from "node:worker_threads";
-import { decompress } from "zstd-napi";
+import { createRequire } from "node:module";
+import { parentPort, workerData } from "node:worker_threads";
+
+const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
+const dctx = new zstd.DCtx();
+const ddicts = new Map(Object.entries(workerData?.dicts ?? {}).map(([id, bytes]) => [id, new zstd.DDict(bytes)]));
+/** Chunks decompress into this buffer (grown as needed): they are written before the next one is. */
+let scratch = Buffer.alloc(0);
+/** No chunk is bigger (the chunker's maximum is 8 MiB): a bigger raw length is a damaged index. */
+const MAX_RAW = 64 * 1024 * 1024;
+
+/** A stored chunk's raw bytes (a view of the scratch buffer), or null if they do not decompress to `rawLength`. */
+function unpack(stored, b) {
+  if (!b.compressed) return stored;
+  if (b.rawLength > MAX_RAW) return null;
+  if (scratch.length < b.rawLength) scratch = Buffer.allocUnsafeSlow(Math.max(b.rawLength, 2 * scratch.length));
+  const into = scratch.subarray(0, b.rawLength);
+  try {
+    if (!b.dict) return into.subarray(0, dctx.decompress(into, stored));
+    const ddict = ddicts.get(b.dict);
+    return ddict ? into.subarray(0, dctx.decompressUsingDDict(into, stored, ddict)) : null;
+  } catch {
+    return null; // not a zstd frame, or more than rawLength bytes: as corrupt as a hash mismatch
+  }
+}
 
 const BLOCK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
@@ -67,12 +91,7 @@ parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout }) => {
   try {
     for (const b of blobs) {
       const stored = Buffer.from(buffers[b.buf], b.offset, b.length);
-      let raw;
-      try {
-        raw = b.compressed ? decompress(stored) : stored;
-      } catch {
-        raw = null; // not a zstd frame: as corrupt as a hash mismatch
-      }
+      const raw = unpack(stored, b);
       if (!raw || raw.length !== b.rawLength || createHash("sha256").update(raw).digest("hex") !== b.id) {
         parentPort.postMessage({ seq, corrupt: `chunk ${b.id} in pack ${pack} is corrupt (hash mismatch); run check` });
         return;

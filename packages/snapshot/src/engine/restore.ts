@@ -110,23 +110,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     elapsedMs: 0,
   };
   const report = throttle(opts.onProgress);
-  const writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore");
+  let writers: WorkerPool | null = null;
 
   try {
-    // 1. Directories (writable while we fill them; final modes at the end) and files made of more than one
-    //    chunk, sized first so that holes stay holes and only data chunks are written. A writer thread creates
-    //    them while the first packs are fetched; no pack is written before they exist.
-    const layout = {
-      dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
-      sized: files.filter((f) => !isWhole(f)).map((f) => [inTmp(f.path), f.size] as const),
-    };
-    const prepared = writers.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
-      if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
-    });
-    prepared.catch(() => {}); // awaited before the first pack is written
-
-    // 2. Plan: which chunks each pack must provide, and where each goes.
+    // 1. Plan: which chunks each pack must provide, and where each goes; the dictionaries they need.
     const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
+    const dictIds = new Set<string>();
     for (const f of files) {
       const abs = inTmp(f.path);
       const whole = isWhole(f);
@@ -138,6 +127,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
           const byChunk = plan.get(loc.pack) ?? new Map();
           plan.set(loc.pack, byChunk);
           const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
+          if (loc.entry.dict) dictIds.add(loc.entry.dict);
           byChunk.set(c[0], slot);
           slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : {}) });
           offset += c[1];
@@ -145,6 +135,24 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       }
       if (!f.chunks.some(isDataChunk)) progress.files++;
     }
+
+    const dicts = await mapLimit([...dictIds], 4, (id) => repo.readDictionary(id));
+    writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore", {
+      dicts: Object.fromEntries(dicts.map((d) => [d.id, d.bytes])),
+    });
+    const pool = writers;
+
+    // 2. Directories (writable while we fill them; final modes at the end) and files made of more than one
+    //    chunk, sized first so that holes stay holes and only data chunks are written. A writer thread creates
+    //    them while the first packs are fetched; no pack is written before they exist.
+    const layout = {
+      dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
+      sized: files.filter((f) => !isWhole(f)).map((f) => [inTmp(f.path), f.size] as const),
+    };
+    const prepared = pool.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
+      if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
+    });
+    prepared.catch(() => {}); // awaited before the first pack is written
 
     // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
     const remaining = new Map<string, number>(); // file → chunks still to write
@@ -166,11 +174,11 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
         const view = fetched.get(id)!;
         let buf = bufferIndex.get(view.buffer);
         if (buf === undefined) bufferIndex.set(view.buffer, (buf = buffers.push(view.buffer) - 1));
-        return { id, buf, offset: view.byteOffset, length: view.byteLength, rawLength: slot.entry.rawLength, compressed: slot.entry.compressed, targets: slot.targets };
+        return { id, buf, offset: view.byteOffset, length: view.byteLength, rawLength: slot.entry.rawLength, compressed: slot.entry.compressed, dict: slot.entry.dict, targets: slot.targets };
       });
       // Buffers of Node's shared pool (small allocations) are copied, never moved.
       const movable = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize);
-      const done = await writers.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
+      const done = await pool.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
       if (slot) slots.push(slot); // written: free for the next pack
       if (done.corrupt) {
         if (opts.cache) await opts.cache.drop(packId);
@@ -189,7 +197,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       report(progress);
     });
     await prepared; // (a snapshot with no file content sends no pack: the layout must still be there)
-    await writers.close(); // every chunk is written
+    await pool.close(); // every chunk is written
 
     // 4. Links, symlinks last; then metadata, directories deepest first.
     for (const e of manifest.entries) if (e.type === "hardlink") linkSync(inTmp(e.link), inTmp(e.path));
@@ -234,7 +242,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       ...(check ? { targetCheck: check.reason } : {}),
     };
   } catch (err) {
-    await writers.close(); // nothing writes into the directory being removed
+    await writers?.close(); // nothing writes into the directory being removed
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }

@@ -43,6 +43,40 @@ export function* walkTree(root: string): Generator<Scanned> {
   }
 }
 
+/** An iteration that can be looked ahead of: what `pull()` takes comes first when it is iterated. */
+export class Lookahead<T> implements Iterable<T> {
+  readonly #source: Iterator<T>;
+  #ahead: T[] = [];
+  #ended = false;
+
+  constructor(source: Iterable<T>) {
+    this.#source = source[Symbol.iterator]();
+  }
+
+  /** The next item, kept for the iteration; undefined at the end. */
+  pull(): T | undefined {
+    if (this.#ended) return undefined;
+    const next = this.#source.next();
+    if (next.done) {
+      this.#ended = true;
+      return undefined;
+    }
+    this.#ahead.push(next.value);
+    return next.value;
+  }
+
+  *[Symbol.iterator](): Generator<T> {
+    const ahead = this.#ahead;
+    this.#ahead = [];
+    yield* ahead;
+    while (!this.#ended) {
+      const next = this.#source.next();
+      if (next.done) this.#ended = true;
+      else yield next.value;
+    }
+  }
+}
+
 /**
  * Visits the tree in scan order without holding it in memory; stops early when
  * `visit` returns false. Returns whether the walk went through to the end.

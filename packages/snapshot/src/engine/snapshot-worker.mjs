@@ -3,14 +3,15 @@
 // main thread walks the tree, packs and uploads. Plain JavaScript, so it runs
 // under any loader the parent process uses.
 //
-// workerData: { known: string[] (chunk ids the repository holds), chunker, level, smallFile, blockSize, flushBytes, ringBytes }
+// workerData: { known: string[] (chunk ids the repository holds), dict: { id, bytes } | null (the repository's
+//              zstd dictionary, see Repository.dictionary), chunker, level, smallFile, blockSize, flushBytes, ringBytes }
 // request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
 //             (offset/length: one segment of a big file, chunked on its own; trustLast: the parent's
 //             chunks of the segment end at its end, see FileChunks). One request at a time.
 // replies:    { seq, partial: true, ring, consumed, end, blobs }
 //             { seq, ring, consumed, end, blobs, results: [{ size, chunks } | { vanished: true } | { error, code }] }
 // A blob is a chunk new to this thread, at `offset` in its ring (see Output):
-// { id, offset, length, rawLength, compressed }.
+// { id, offset, length, rawLength, compressed, dict? } (dict: the dictionary's id, when compressed with it).
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
@@ -19,11 +20,14 @@ import { open } from "node:fs/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
 
-const { chunker: params, level, smallFile, blockSize, flushBytes, ringBytes } = workerData;
+const { chunker: params, dict, level, smallFile, blockSize, flushBytes, ringBytes } = workerData;
 const chunker = new Chunker(params);
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const cctx = new zstd.CCtx();
 cctx.setParameter(zstd.CParameter.compressionLevel, level);
+// With a dictionary (content sampled from small files), a small file compresses at level 1 to less than at level 3
+// without: most of a snapshot's chunks are small files, and most of its CPU time is theirs.
+const cdict = dict ? new zstd.CDict(dict.bytes, level) : null;
 const { maxSize } = chunker.params;
 /** Chunks stored already or sent by this thread: never compressed (or sent) twice. */
 const known = new Set(workerData.known);
@@ -80,14 +84,15 @@ class Output {
       written += skip;
       at = 0;
     }
-    let length = cctx.compress2(ring.subarray(at, at + room), data);
+    const into = ring.subarray(at, at + room);
+    let length = cdict ? cctx.compressUsingCDict(into, data, cdict) : cctx.compress2(into, data);
     // Compression that does not pay (already-compressed data) is not worth decompressing later.
     const compressed = length < data.length * 0.97;
     if (!compressed) {
       ring.set(data, at);
       length = data.length;
     }
-    this.blobs.push({ id, offset: at, length, rawLength: data.length, compressed });
+    this.blobs.push(compressed && cdict ? { id, offset: at, length, rawLength: data.length, compressed, dict: dict.id } : { id, offset: at, length, rawLength: data.length, compressed });
     written += length;
     this.bytes += length;
   }

@@ -6,9 +6,10 @@ import { chunkLength, ManifestError, type ChunkRef, type Manifest } from "../cor
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
+import { checkRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
 import type { ObjectStore } from "../object-store.ts";
-import { allocatedBytes, describeTree, makeFixtureTree, noise } from "./tree.ts";
+import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise } from "./tree.ts";
 
 /**
  * The engine's behaviour on one store: byte-exact round trips, incremental
@@ -200,6 +201,71 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       // The writing node has this snapshot's new packs already: it fetches only older ones.
       const writerNode = await restoreSnapshot({ repo, snapshotId: snap.id, target: path.join(work, "writer-restored"), cache: writerCache });
       expect(writerNode.fetchedBytes).toBeLessThan(cold.fetchedBytes);
+    });
+
+    describe("the repository's dictionary", () => {
+      it("is sampled by a new repository's first snapshot, compresses its small files, is reused by later snapshots and verified on read", async () => {
+        const fresh = await makeStore(); // a repository of its own
+        try {
+          const repo2 = await Repository.open(fresh.store);
+          const tree = path.join(work, "site-packages");
+          makePackageTree(tree, 120, 1);
+          const m1 = await createSnapshot({ repo: repo2, source: tree });
+          const dict = await repo2.dictionary();
+          expect(dict).not.toBeNull();
+          expect(dict!.bytes.length).toBeGreaterThan(16 * 1024);
+          const index = await repo2.loadIndex();
+          expect([...index.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(120);
+          const restored = path.join(work, "site-packages-restored");
+          await restoreSnapshot({ repo: repo2, snapshotId: m1.id, target: restored });
+          expect(describeTree(restored)).toEqual(describeTree(tree));
+
+          // Another session's tree: the same dictionary, no second one; a tree too small to sample from gets none either.
+          const other = path.join(work, "site-packages-2");
+          makePackageTree(other, 40, 2);
+          const m2 = await createSnapshot({ repo: repo2, source: other });
+          const keysUnder = async (prefix: string) => {
+            const out: string[] = [];
+            for await (const o of fresh.store.list(prefix)) out.push(o.key);
+            return out;
+          };
+          expect(await keysUnder("dicts/")).toEqual([keys.dict(dict!.id)]);
+          const index2 = await repo2.loadIndex();
+          expect([...index2.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(160);
+          expect((await checkRepository(repo2, { readData: true })).problems).toEqual([]);
+
+          // A dictionary that is not what its name says is refused, before anything is written.
+          await fresh.store.put(keys.dict(dict!.id), Buffer.from(dict!.bytes).reverse());
+          const target = path.join(work, "site-packages-tampered");
+          await expect(restoreSnapshot({ repo: repo2, snapshotId: m2.id, target })).rejects.toThrow(`dictionary ${dict!.id} is corrupt (hash mismatch)`);
+          expect(existsSync(target)).toBe(false);
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is corrupt (hash mismatch) (160 chunk(s) were compressed with it)`]);
+          await fresh.store.delete(keys.dict(dict!.id));
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (160 chunk(s) were compressed with it)`]);
+          await expect(restoreSnapshot({ repo: repo2, snapshotId: m1.id, target })).rejects.toThrow(`dictionary ${dict!.id} is missing`);
+        } finally {
+          await fresh.cleanup();
+        }
+      });
+
+      it("is not made from too little: a repository of big files has none, and restores without", async () => {
+        const fresh = await makeStore();
+        try {
+          const repo2 = await Repository.open(fresh.store);
+          const tree = path.join(work, "only-big");
+          mkdirSync(tree);
+          writeFileSync(path.join(tree, "weights.txt"), Buffer.from("0.5 0.25\n".repeat(1_000_000)));
+          writeFileSync(path.join(tree, "notes.md"), "# run 7\n");
+          const m = await createSnapshot({ repo: repo2, source: tree });
+          expect(await repo2.dictionary()).toBeNull();
+          const index = await repo2.loadIndex();
+          expect([...index.chunks.values()].some((l) => l.entry.compressed && !l.entry.dict)).toBe(true);
+          await restoreSnapshot({ repo: repo2, snapshotId: m.id, target: path.join(work, "only-big-restored") });
+          expect(describeTree(path.join(work, "only-big-restored"))).toEqual(describeTree(tree));
+        } finally {
+          await fresh.cleanup();
+        }
+      });
     });
 
     describe("hostile manifests", () => {

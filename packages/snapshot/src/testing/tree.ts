@@ -54,6 +54,28 @@ export function makeFixtureTree(root: string): void {
   for (const p of ["zero-bytes", "run.sh", "big.bin", "home/.bashrc"]) utimesSync(at(p), 1_700_000_000.5, 1_700_000_000.25);
 }
 
+/**
+ * `count` small Python-like modules (1–6 KiB of text sharing a vocabulary,
+ * as an installed package tree does), deterministic for `seed`.
+ */
+export function makePackageTree(root: string, count: number, seed: number): void {
+  const words = ["self", "return", "import", "numpy", "tensor", "config", "batch", "device", "None", "True", "model", "state", "logger", "optimizer", "dataset"];
+  let x = seed * 2654435761;
+  const next = () => ((x = (Math.imul(x ^ (x >>> 15), 2246822519) + 0x9e3779b9) >>> 0), x);
+  for (let i = 0; i < count; i++) {
+    const dir = path.join(root, `pkg${i % 7}`, "sub");
+    mkdirSync(dir, { recursive: true });
+    let text = `"""Module ${i}."""\nimport os\nimport sys\nfrom typing import Any\n\n`;
+    const target = 1024 + (next() % 5120);
+    while (text.length < target) {
+      const a = words[next() % words.length]!;
+      const b = words[next() % words.length]!;
+      text += `def ${a}_${b}_${next() % 1000}(${a}: Any, ${b}=None):\n    if ${b} is None:\n        ${b} = ${a}.${words[next() % words.length]}\n    return ${a}.${b}(${next() % 100})\n\n`;
+    }
+    writeFileSync(path.join(dir, `mod${i}.py`), text);
+  }
+}
+
 export interface EntryFacts {
   type: "dir" | "file" | "symlink";
   mode: number;
