@@ -1,30 +1,35 @@
-// Bundles the CLI into dist/ (one file, plus the snapshot engine's worker
-// threads next to it, where it looks for them): it starts in ~0.2 s instead
-// of ~0.45 s through tsx. bin/daybox.js runs the bundle only while no file
-// it was built from has changed since (dist/inputs.json), else the sources.
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+// Bundles the CLI into dist/ (an entry, chunks loaded on demand, and the
+// snapshot engine's worker threads next to them, where the engine looks for
+// them): it starts in ~0.15 s instead of ~0.45 s through tsx. bin/daybox.js
+// runs the bundle only while every file it was built from has the size and
+// modification time recorded here (dist/inputs.json), else the sources.
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const root = path.resolve(cli, "../..");
-const dist = path.join(cli, "dist");
 const engine = path.join(root, "packages/snapshot/src/engine");
-const builtAt = Date.now();
+const dist = path.join(cli, "dist");
+// Built aside and swapped in: a CLI already running keeps a whole bundle under it.
+const next = `${dist}.next-${process.pid}`;
+rmSync(next, { recursive: true, force: true });
+mkdirSync(next);
 
-rmSync(dist, { recursive: true, force: true });
-mkdirSync(dist);
 const result = await build({
   entryPoints: {
     daybox: path.join(cli, "src/main.ts"),
-    // Started by the engine as new URL("./<name>.mjs", import.meta.url): next to the bundle.
+    // Started by the engine as new URL("./<name>.mjs", import.meta.url): next to the chunk that holds it.
     "snapshot-worker": path.join(engine, "snapshot-worker.mjs"),
     "restore-worker": path.join(engine, "restore-worker.mjs"),
   },
-  outdir: dist,
+  outdir: next,
   outExtension: { ".js": ".mjs" },
   bundle: true,
+  // Commands load what they use when they run (the snapshot engine and its native zstd only for `snapshot`).
+  splitting: true,
+  chunkNames: "chunk-[hash]",
   platform: "node",
   format: "esm",
   target: "node20",
@@ -36,11 +41,28 @@ const result = await build({
   logLevel: "warning",
 });
 
-// The sources and the lockfile: any of them newer than the build makes the bundle stale.
-const inputs = Object.keys(result.metafile.inputs)
+// Workspace sources, plus what decides how they resolve and bundle: any change to one makes the bundle stale.
+const sources = Object.keys(result.metafile.inputs)
   .map((f) => path.relative(root, path.resolve(process.cwd(), f)))
-  .filter((f) => !f.split(path.sep).includes("node_modules"))
-  .concat("package-lock.json", "apps/cli/package.json");
-for (const f of inputs) statSync(path.join(root, f)); // each must exist, or the check would fail later
-writeFileSync(path.join(dist, "inputs.json"), JSON.stringify({ builtAt, inputs }, null, 1) + "\n");
-console.log(`bundled the CLI into ${path.relative(root, dist)}/ from ${inputs.length} workspace files`);
+  .filter((f) => !f.split(path.sep).includes("node_modules"));
+const packages = new Set(sources.map((f) => f.split(path.sep).slice(0, 2).join(path.sep)));
+const files = [...sources, ...[...packages].map((p) => path.join(p, "package.json")), "package-lock.json", "tsconfig.json", path.relative(root, fileURLToPath(import.meta.url))];
+const inputs = Object.fromEntries(
+  files
+    .filter((f) => f !== "tsconfig.json" || statSync(path.join(root, f), { throwIfNoEntry: false }))
+    .map((f) => {
+      const st = statSync(path.join(root, f));
+      return [f, [st.mtimeMs, st.size]];
+    }),
+);
+writeFileSync(path.join(next, "inputs.json"), JSON.stringify({ inputs }, null, 1) + "\n");
+
+const old = `${dist}.old-${process.pid}`;
+try {
+  renameSync(dist, old);
+} catch (err) {
+  if (err.code !== "ENOENT") throw err;
+}
+renameSync(next, dist);
+rmSync(old, { recursive: true, force: true });
+console.log(`bundled the CLI into ${path.relative(root, dist)}/ from ${sources.length} workspace files`);

@@ -105,7 +105,7 @@ export function registerSnapshotCommands(program: Command): void {
       const forgotten = opts.keepLast ? await engine.applyRetention(repo, { keepLast: opts.keepLast }) : [];
       const r = await engine.pruneRepository(repo, { graceMs: opts.grace });
       if (opts.json) return print(json({ forgotten, ...r }));
-      note(`${forgotten.length} snapshot(s) past retention removed; ${r.deletedPacks} pack(s) deleted (${size(r.deletedBytes)}), ${r.keptPacks} kept, ${size(r.reclaimableBytes)} unused inside kept packs`);
+      note(`${forgotten.length} snapshot(s) past retention removed; ${r.deletedPacks} pack(s) deleted (${size(r.deletedBytes)}), ${r.keptPacks} kept, ${size(r.reclaimableBytes)} unused inside kept packs${r.deletedDictionaries ? `; ${r.deletedDictionaries} unused dictionary(ies) deleted` : ""}`);
     });
 
   repoOption(snap.command("check"))

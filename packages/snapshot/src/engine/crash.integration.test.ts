@@ -10,7 +10,7 @@ import { Repository } from "./repository.ts";
 import { restoreSnapshot } from "./restore.ts";
 import { DirectoryStore } from "../stores/dir-store.ts";
 import { FaultyStore } from "../stores/faulty-store.ts";
-import { describeTree, makeFixtureTree, noise } from "../testing/tree.ts";
+import { describeTree, makeFixtureTree, makePackageTree, noise } from "../testing/tree.ts";
 
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), "../testing/snapshot-child.ts");
 const TRIALS = 10;
@@ -51,6 +51,8 @@ describe("snapshot crash safety", () => {
     // New data for the crashing snapshots: many files and some big ones, ~40 MB.
     mkdirSync(path.join(source, "site-packages"));
     for (let i = 0; i < 400; i++) writeFileSync(path.join(source, "site-packages", `mod${i}.py`), noise(20_000 + i, i + 1));
+    // …and text the first crashing snapshots sample the repository's dictionary from (the base had too little).
+    makePackageTree(path.join(source, "lib"), 300, 3);
     for (let i = 0; i < 3; i++) writeFileSync(path.join(source, `model-${i}.bin`), noise(10 * 1024 * 1024, 1000 + i));
     const run = await runChild(0);
     expect(run.code).toBe(0);

@@ -7,6 +7,7 @@ import type { PackCache } from "./pack-cache.ts";
 import { PackWriter } from "./pack-writer.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
+import { CorruptObjectError } from "./codec.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, specialKind, unchanged, walkTree, type Scanned } from "./scan.ts";
@@ -20,8 +21,9 @@ export interface CreateOptions {
   tags?: Record<string, string>;
   cache?: PackCache;
   /**
-   * zstd level for chunks. Default 1: with the repository's dictionary it
-   * stores less than level 3 without one, in less time (docs/snapshot.md).
+   * zstd level for chunks. Default 1 with the repository's dictionary (it
+   * stores less than level 3 without one, in less time: docs/snapshot.md),
+   * 3 without one.
    */
   compressionLevel?: number;
   packSize?: number;
@@ -60,8 +62,11 @@ const RING_BYTES = 64 * 1024 * 1024;
  * A repository's dictionary is sampled by its first snapshot: the first
  * DICT_SAMPLE bytes of each small file the walk meets first, up to DICT_BYTES
  * (at most DICT_WALK entries are looked at); none if there are fewer than
- * DICT_MIN bytes to sample. zstd matches each small file against it, as if
- * the file came after that content in one stream.
+ * DICT_MIN bytes to sample. Hidden files and directories (.ssh, .env,
+ * .netrc…) are never sampled: the dictionary outlives the snapshots whose
+ * content it holds until prune finds no chunk using it. zstd matches each
+ * small file against it, as if the file came after that content in one
+ * stream.
  */
 const DICT_SAMPLE = 4096;
 const DICT_BYTES = 256 * 1024;
@@ -112,11 +117,16 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
     // 1. What the repository already holds, and what the parent recorded.
-    const [index, parent] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null]);
+    const [index, parent, found] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null, repo.dictionary()]);
     const known = index.chunks;
     // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
     const tree = new Lookahead(walkTree(source));
-    const dict = (await repo.dictionary()) ?? (await sampleDictionary(repo, tree));
+    const dict =
+      found ??
+      (await sampleDictionary(repo, tree).catch((err: unknown) => {
+        if (err instanceof CorruptObjectError) return null; // the same sample stored already, damaged: this snapshot goes without
+        throw err;
+      }));
     const previous = new Map<string, FileEntry>();
     for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
 
@@ -135,7 +145,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       known: [...known.keys()],
       dict,
       chunker: repo.config.chunker,
-      level: opts.compressionLevel ?? 1,
+      level: opts.compressionLevel ?? (dict ? 1 : 3),
       smallFile: SMALL_FILE,
       blockSize: READ_BLOCK,
       flushBytes: FLUSH_BYTES,
@@ -385,12 +395,13 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
  * has too little to sample.
  */
 async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Promise<Dictionary | null> {
-  const parts: Buffer[] = [];
+  // The header keeps zstd from reading the sample as a trained dictionary (they start with a magic number).
+  const parts: Buffer[] = [DICT_HEADER];
   let bytes = 0;
   for (let i = 0; i < DICT_WALK && bytes < DICT_BYTES; i++) {
     const s = tree.pull();
     if (!s) break;
-    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE)) continue;
+    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE) || hidden(s.rel)) continue;
     try {
       const part = readHead(s.abs, DICT_SAMPLE);
       parts.push(part);
@@ -399,8 +410,11 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Pro
       // unreadable or gone: the snapshot will say so; the sample does without it
     }
   }
-  return bytes < DICT_MIN ? null : repo.writeDictionary(Buffer.concat(parts).subarray(0, DICT_BYTES));
+  return bytes < DICT_MIN ? null : repo.writeDictionary(Buffer.concat(parts).subarray(0, DICT_HEADER.length + DICT_BYTES));
 }
+
+const DICT_HEADER = Buffer.from("daybox dictionary 1\n");
+const hidden = (rel: string) => rel.startsWith(".") || rel.includes("/.");
 
 function readHead(file: string, max: number): Buffer {
   const fd = openSync(file, "r");

@@ -1,6 +1,6 @@
 import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
 import { decodePackFooter, packed, packFooter, type PackedEntry } from "../core/pack.ts";
-import { sha256, unpackChunk } from "./codec.ts";
+import { CorruptObjectError, sha256, unpackChunk } from "./codec.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
 export interface CheckResult {
@@ -32,14 +32,19 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
     if (size === undefined) problems.push(`pack ${id} (listed in index ${p.index}) is missing`);
     else if (size !== p.size) problems.push(`pack ${id} is ${size} bytes, its index says ${p.size}`);
   }
+  // Dictionaries: each stored one intact, each one a chunk names there.
   const dictUsers = new Map<string, number>();
   for (const loc of index.chunks.values()) if (loc.entry.dict) dictUsers.set(loc.entry.dict, (dictUsers.get(loc.entry.dict) ?? 0) + 1);
+  const dictIds = new Set(dictUsers.keys());
+  for await (const o of repo.store.list("dicts/")) dictIds.add(o.key.slice("dicts/".length));
   const dicts = new Map<string, Uint8Array>();
-  for (const [id, users] of dictUsers) {
+  for (const id of dictIds) {
     try {
       dicts.set(id, (await repo.readDictionary(id)).bytes);
     } catch (err) {
-      problems.push(`${(err as Error).message.replace(/; run check$/, "")} (${users} chunk(s) were compressed with it)`);
+      if (!(err instanceof CorruptObjectError)) throw err;
+      const users = dictUsers.get(id);
+      problems.push(`${err.message.replace(/; run check$/, "")}${users ? ` (${users} chunk(s) were compressed with it)` : ""}`);
     }
   }
   const ids = await repo.snapshotIds();
@@ -66,8 +71,13 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
         return void problems.push(`pack ${id} is damaged: ${(err as Error).message}`);
       }
       if (sha256(footer) !== id) return void problems.push(`pack ${id} content does not match its name`);
+      const unusable = new Set<string>(); // dictionaries this pack needs that are missing or damaged
       for (const b of decodePackFooter(pack)) {
-        if (b.dict && !dicts.has(b.dict)) continue; // reported above
+        if (b.dict && !dicts.has(b.dict)) {
+          if (!unusable.has(b.dict)) problems.push(`pack ${id} has chunks compressed with dictionary ${b.dict}, which is missing or damaged`);
+          unusable.add(b.dict);
+          continue;
+        }
         let raw: Uint8Array | null;
         try {
           raw = unpackChunk(pack.subarray(b.offset, b.offset + b.length), b.compressed, b.dict ? dicts.get(b.dict) : undefined);
@@ -90,6 +100,8 @@ export interface PruneResult {
   reclaimableBytes: number;
   /** Expired locks of crashed writers that were deleted. */
   removedLocks: number;
+  /** Dictionaries no chunk of the kept packs uses any more. */
+  deletedDictionaries: number;
 }
 
 export class RepositoryBusyError extends Error {}
@@ -99,8 +111,9 @@ export class RepositoryBusyError extends Error {}
  * side takes its lock and then looks for the other's, so they never run
  * together (a snapshot could otherwise reuse a chunk from a pack being
  * deleted). Unindexed packs are deleted only once older than `graceMs`.
- * Crash-safe order: write the new index, delete the old ones, then packs.
- * Dictionaries stay (one per repository, 256 KiB: the next snapshot uses it).
+ * Crash-safe order: write the new index, delete the old ones, then packs,
+ * then dictionaries no kept chunk uses (past the grace period too): a
+ * dictionary holds file content, which must not outlive its snapshots.
  */
 export async function pruneRepository(repo: Repository, opts: { graceMs?: number; now?: Date } = {}): Promise<PruneResult> {
   const now = opts.now ?? new Date();
@@ -150,7 +163,16 @@ export async function pruneRepository(repo: Repository, opts: { graceMs?: number
       deletedPacks++;
       deletedBytes += o.size;
     }
-    return { deletedPacks, deletedBytes, keptPacks: livePacks.size, reclaimableBytes, removedLocks };
+    // 4. Dictionaries no kept chunk uses.
+    const usedDicts = new Set<string>();
+    for (const list of byPack.values()) for (const e of list) if (e[5]) usedDicts.add(e[5]);
+    let deletedDictionaries = 0;
+    for await (const o of repo.store.list("dicts/")) {
+      if (usedDicts.has(o.key.slice("dicts/".length)) || now.getTime() - o.lastModified.getTime() < graceMs) continue;
+      await repo.store.delete(o.key);
+      deletedDictionaries++;
+    }
+    return { deletedPacks, deletedBytes, keptPacks: livePacks.size, reclaimableBytes, removedLocks, deletedDictionaries };
   } finally {
     await release().catch(() => {});
   }

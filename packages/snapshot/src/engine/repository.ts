@@ -14,7 +14,8 @@ import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
  *   index/<index id>           chunk id → (pack, offset, length)
  *   snapshots/<snapshot id>    manifests; a snapshot exists once its manifest does
  *   dicts/<sha256>             zstd dictionaries (raw content) chunks may be compressed with;
- *                              the first snapshot samples one, later ones reuse it; never deleted
+ *                              the first snapshot samples one, later ones reuse it; prune
+ *                              deletes one no chunk uses
  *   locks/<lock id>            writers and garbage collection, with expiry
  */
 export interface RepoConfig {
@@ -98,14 +99,25 @@ export class Repository {
     return { chunks, packs };
   }
 
-  /** The repository's dictionary: the first by id, if any (two exist only if two first snapshots raced). */
+  /**
+   * The repository's dictionary: the first intact one by id (two exist only
+   * if two first snapshots raced; a damaged one is passed over — check
+   * reports it), or null.
+   */
   async dictionary(): Promise<Dictionary | null> {
-    let first: string | null = null;
+    const ids: string[] = [];
     for await (const o of this.store.list("dicts/")) {
       const id = o.key.slice("dicts/".length);
-      if (/^[0-9a-f]{64}$/.test(id) && (first === null || id < first)) first = id;
+      if (/^[0-9a-f]{64}$/.test(id)) ids.push(id);
     }
-    return first ? this.readDictionary(first) : null;
+    for (const id of ids.sort()) {
+      try {
+        return await this.readDictionary(id);
+      } catch (err) {
+        if (!(err instanceof CorruptObjectError)) throw err;
+      }
+    }
+    return null;
   }
 
   /** A dictionary chunks name, verified against its id. */
@@ -128,6 +140,7 @@ export class Repository {
       await this.store.put(keys.dict(id), bytes, { ifNoneMatch: true });
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw err;
+      return this.readDictionary(id); // stored already: by a concurrent first snapshot, intact or not
     }
     return { id, bytes };
   }

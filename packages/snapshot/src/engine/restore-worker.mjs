@@ -1,7 +1,8 @@
 // Decompresses, verifies (SHA-256) and writes restored chunks off the main
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
-// workerData: { dicts: { [id]: bytes } } (the dictionaries the snapshot's chunks were compressed with).
+// workerData: { dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
+//              maxChunk (the repository chunker's maximum: no chunk is bigger) }
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
@@ -10,16 +11,14 @@ import { parentPort, workerData } from "node:worker_threads";
 
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const dctx = new zstd.DCtx();
-const ddicts = new Map(Object.entries(workerData?.dicts ?? {}).map(([id, bytes]) => [id, new zstd.DDict(bytes)]));
+const ddicts = new Map(Object.entries(workerData.dicts).map(([id, bytes]) => [id, new zstd.DDict(bytes)]));
 /** Chunks decompress into this buffer (grown as needed): they are written before the next one is. */
 let scratch = Buffer.alloc(0);
-/** No chunk is bigger (the chunker's maximum is 8 MiB): a bigger raw length is a damaged index. */
-const MAX_RAW = 64 * 1024 * 1024;
 
 /** A stored chunk's raw bytes (a view of the scratch buffer), or null if they do not decompress to `rawLength`. */
 function unpack(stored, b) {
   if (!b.compressed) return stored;
-  if (b.rawLength > MAX_RAW) return null;
+  if (b.rawLength > workerData.maxChunk) return null; // a damaged index: not worth the allocation
   if (scratch.length < b.rawLength) scratch = Buffer.allocUnsafeSlow(Math.max(b.rawLength, 2 * scratch.length));
   const into = scratch.subarray(0, b.rawLength);
   try {

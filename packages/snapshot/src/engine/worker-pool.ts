@@ -3,10 +3,10 @@ import { Worker, type Transferable } from "node:worker_threads";
 /**
  * The process's Node options without its module loaders (`--import tsx` and
  * the like): the worker scripts are plain JavaScript, and a loader started
- * again in each thread costs ~0.1 s of CPU apiece. Other options (profiling,
- * heap limits) still apply.
+ * again in each thread costs ~0.1 s of CPU apiece. Undefined (inherit them
+ * all) when there is no loader to drop.
  */
-const WORKER_EXEC_ARGV = withoutLoaders(process.execArgv);
+const WORKER_EXEC_ARGV = ((argv) => (argv.length < process.execArgv.length ? argv : undefined))(withoutLoaders(process.execArgv));
 
 export function withoutLoaders(argv: readonly string[]): string[] {
   const loader = /^(--import|--require|-r|--loader|--experimental-loader)(=|$)/;
@@ -17,6 +17,16 @@ export function withoutLoaders(argv: readonly string[]): string[] {
     else if (m[2] === "") i++; // its value is the next argument
   }
   return out;
+}
+
+/** A thread with the options above; with all the process's if a thread refuses them (V8 flags such as --max-old-space-size are per process). */
+function startWorker(script: URL, workerData: unknown): Worker {
+  try {
+    return new Worker(script, { workerData, execArgv: WORKER_EXEC_ARGV });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw err;
+    return new Worker(script, { workerData });
+  }
 }
 
 type Reply = Record<string, unknown> & { seq: number; partial?: boolean };
@@ -40,7 +50,7 @@ export class WorkerPool {
   /** `workerData` is passed to every thread (`workerData` of node:worker_threads). */
   constructor(script: URL, threads: number, what: string, workerData?: unknown) {
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const worker = new Worker(script, { workerData, execArgv: WORKER_EXEC_ARGV });
+      const worker = startWorker(script, workerData);
       worker.unref();
       worker.on("message", (reply: Reply) => this.#settle(reply));
       worker.on("error", (err) => this.#fail(new Error(`${what} worker failed`, { cause: err })));

@@ -6,7 +6,7 @@ import { chunkLength, ManifestError, type ChunkRef, type Manifest } from "../cor
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
-import { checkRepository } from "../engine/maintenance.ts";
+import { checkRepository, pruneRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
 import type { ObjectStore } from "../object-store.ts";
 import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise } from "./tree.ts";
@@ -210,12 +210,18 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           const repo2 = await Repository.open(fresh.store);
           const tree = path.join(work, "site-packages");
           makePackageTree(tree, 120, 1);
+          // Hidden files come first in the walk, and are never sampled.
+          mkdirSync(path.join(tree, ".aws"));
+          writeFileSync(path.join(tree, ".aws", "credentials"), `[default]\naws_secret_access_key = hunter2-${"x".repeat(80)}\n`);
+          writeFileSync(path.join(tree, ".env"), `TOKEN=hunter2-${"y".repeat(80)}\n`);
           const m1 = await createSnapshot({ repo: repo2, source: tree });
           const dict = await repo2.dictionary();
           expect(dict).not.toBeNull();
           expect(dict!.bytes.length).toBeGreaterThan(16 * 1024);
+          expect(Buffer.from(dict!.bytes).includes("hunter2")).toBe(false);
+          expect(Buffer.from(dict!.bytes).includes('"""Module 0."""')).toBe(true);
           const index = await repo2.loadIndex();
-          expect([...index.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(120);
+          expect([...index.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(122);
           const restored = path.join(work, "site-packages-restored");
           await restoreSnapshot({ repo: repo2, snapshotId: m1.id, target: restored });
           expect(describeTree(restored)).toEqual(describeTree(tree));
@@ -231,7 +237,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           };
           expect(await keysUnder("dicts/")).toEqual([keys.dict(dict!.id)]);
           const index2 = await repo2.loadIndex();
-          expect([...index2.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(160);
+          expect([...index2.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(162);
           expect((await checkRepository(repo2, { readData: true })).problems).toEqual([]);
 
           // A dictionary that is not what its name says is refused, before anything is written.
@@ -239,10 +245,46 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           const target = path.join(work, "site-packages-tampered");
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m2.id, target })).rejects.toThrow(`dictionary ${dict!.id} is corrupt (hash mismatch)`);
           expect(existsSync(target)).toBe(false);
-          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is corrupt (hash mismatch) (160 chunk(s) were compressed with it)`]);
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is corrupt (hash mismatch) (162 chunk(s) were compressed with it)`]);
+          // A damaged dictionary does not stop new snapshots: it is passed over, and a new one sampled.
+          appendFileSync(path.join(other, "pkg0", "sub", "mod0.py"), "# edited after the dictionary was damaged\n");
+          const m3 = await createSnapshot({ repo: repo2, source: other, parentId: m2.id });
+          expect(m3.stats.newChunks).toBe(1);
+          const replacement = await repo2.dictionary();
+          expect(replacement).not.toBeNull();
+          expect(replacement!.id).not.toBe(dict!.id);
+          const edited = [...(await repo2.loadIndex()).chunks.values()].filter((l) => l.entry.dict !== dict!.id);
+          expect(edited.map((l) => l.entry.dict)).toEqual([replacement!.id]);
+          await fresh.store.put(keys.dict(dict!.id), dict!.bytes); // (the older chunks need it back to restore)
+          await restoreSnapshot({ repo: repo2, snapshotId: m3.id, target });
+          expect(describeTree(target)).toEqual(describeTree(other));
+          rmSync(target, { recursive: true });
           await fresh.store.delete(keys.dict(dict!.id));
-          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (160 chunk(s) were compressed with it)`]);
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (162 chunk(s) were compressed with it)`]);
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m1.id, target })).rejects.toThrow(`dictionary ${dict!.id} is missing`);
+        } finally {
+          await fresh.cleanup();
+        }
+      });
+
+      it("is deleted by prune once no chunk uses it: file content does not outlive its snapshots", async () => {
+        const fresh = await makeStore();
+        try {
+          const repo2 = await Repository.open(fresh.store);
+          const tree = path.join(work, "site-packages-pruned");
+          makePackageTree(tree, 60, 4);
+          const m = await createSnapshot({ repo: repo2, source: tree });
+          const dict = (await repo2.dictionary())!;
+          const later = new Date(Date.now() + 2 * 3600_000);
+          expect((await pruneRepository(repo2, { now: later })).deletedDictionaries).toBe(0); // in use
+          await repo2.deleteSnapshot(m.id);
+          const pruned = await pruneRepository(repo2, { now: later });
+          expect(pruned).toMatchObject({ deletedDictionaries: 1, keptPacks: 0 });
+          expect(await repo2.dictionary()).toBeNull();
+          expect((await checkRepository(repo2)).problems).toEqual([]);
+          // The next snapshot samples again.
+          await createSnapshot({ repo: repo2, source: tree });
+          expect((await repo2.dictionary())?.id).toBe(dict.id);
         } finally {
           await fresh.cleanup();
         }
