@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../object-store.ts";
 import { DirectoryStore } from "../stores/dir-store.ts";
 import { describeTree } from "../testing/tree.ts";
+import { encodeJson } from "./codec.ts";
 import { createSnapshot } from "./create.ts";
 import { Repository } from "./repository.ts";
 import { restoreSnapshot } from "./restore.ts";
@@ -61,6 +62,16 @@ describe("snapshot engine failures", () => {
     await expect(createSnapshot({ repo, source, packSize: 256 * 1024, threads: 1 })).rejects.toThrow(/upload pack/);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(await repo.snapshotIds()).toEqual([]);
+  });
+
+  it("refuses a repository or an index in a format it does not read, and says so", async () => {
+    const store = new DirectoryStore(path.join(work, "future"));
+    const repo = await Repository.open(store);
+    const index = "f".repeat(32);
+    await store.put(`index/${index}`, encodeJson({ version: 2, packs: [] }));
+    await expect(repo.loadIndex()).rejects.toThrow(`index ${index} has format version 2; this Daybox reads version 1`);
+    await store.put("config", encodeJson({ ...repo.config, version: 2 }));
+    await expect(Repository.open(store)).rejects.toThrow("the repository has format version 2; this Daybox reads version 1");
   });
 
   it("keeps the other names of a hardlinked file whose first name is deleted before it is read", { timeout: 60_000 }, async () => {

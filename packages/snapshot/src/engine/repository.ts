@@ -65,7 +65,7 @@ export class Repository {
   /** Opens the repository in `store`, creating it on first use (safe against concurrent creators). */
   static async open(store: ObjectStore, now = new Date()): Promise<Repository> {
     try {
-      return new Repository(store, decodeJson<RepoConfig>(await store.get(keys.config), "repository config"));
+      return new Repository(store, supported(decodeJson<RepoConfig>(await store.get(keys.config), "repository config"), "the repository"));
     } catch (err) {
       if (!(err instanceof ObjectNotFoundError)) throw err;
     }
@@ -75,7 +75,7 @@ export class Repository {
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw new Error("create repository", { cause: err });
     }
-    return new Repository(store, decodeJson<RepoConfig>(await store.get(keys.config), "repository config"));
+    return new Repository(store, supported(decodeJson<RepoConfig>(await store.get(keys.config), "repository config"), "the repository"));
   }
 
   /** The ids of the repository's index files. */
@@ -89,7 +89,7 @@ export class Repository {
   async loadIndex(): Promise<{ chunks: Map<string, Location>; packs: Map<string, { size: number; index: string }> }> {
     const chunks = new Map<string, Location>();
     const packs = new Map<string, { size: number; index: string }>();
-    const files = await mapLimit(await this.indexIds(), 8, async (id) => [id, decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`)] as const);
+    const files = await mapLimit(await this.indexIds(), 8, async (id) => [id, supported(decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`), `index ${id}`)] as const);
     for (const [indexId, file] of files) {
       for (const p of file.packs) {
         packs.set(p.id, { size: p.size, index: indexId });
@@ -241,6 +241,12 @@ export class Repository {
     }
     return out;
   }
+}
+
+/** A format this code reads (version 1), or a clear refusal: a newer Daybox's repository is not misread. */
+function supported<T extends { version: number }>(doc: T, what: string): T {
+  if (doc?.version !== 1) throw new CorruptObjectError(`${what} has format version ${JSON.stringify(doc?.version)}; this Daybox reads version 1 (a newer Daybox wrote it?)`);
+  return doc;
 }
 
 /** Maps with at most `limit` calls in flight, preserving order. */
