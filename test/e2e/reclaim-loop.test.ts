@@ -164,5 +164,20 @@ describe("reclaim loop: idle → warned → parked to S3 → batch job on the fr
     // 9. The accounting saw it: GPU time reclaimed from the idle session.
     const usage = await cliJson<{ projects: { project: string; gpuHoursReclaimed: number }[] }>(["usage"]);
     expect(usage.projects.find((p) => p.project === "default")!.gpuHoursReclaimed).toBeGreaterThan(0);
+
+    // 10. Deleting the session deletes its snapshots from the store, and the data only they needed.
+    const keys = async (prefix: string) => (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).KeyCount ?? 0;
+    expect(await keys("snapshots/default/snapshots/")).toBeGreaterThan(0);
+    expect(await cliJson<unknown[]>(["session", "snapshots", session.id])).not.toEqual([]);
+    await cli(["session", "rm", session.id]);
+    const gone = await eventually("the session's snapshots to be deleted", async () => {
+      const shown = await cliJson<{ session: { state: string; reason: string } }>(["session", "show", session.id]);
+      return /snapshot\(s\) deleted from the store/.test(shown.session.reason) ? shown.session : undefined;
+    });
+    expect(gone.state).toBe("Terminated");
+    expect(gone.reason).toMatch(/; \d+ snapshot\(s\) deleted from the store, [\d.]+ [KMG]?B freed$/);
+    expect(await keys("snapshots/default/snapshots/"), "manifests left in the store").toBe(0);
+    expect(await keys("snapshots/default/packs/"), "packs left in the store").toBe(0);
+    expect(await cliJson<unknown[]>(["session", "snapshots", session.id])).toEqual([]);
   }, 420_000);
 });

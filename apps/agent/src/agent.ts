@@ -166,10 +166,16 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
           outcome = await park(sessionId, action.payload as unknown as ParkPayload, reportProgress);
         } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
-          // A deleted session's directory goes too (its snapshots stay in the store until pruned).
-          const purge = (action.payload as { purge?: boolean }).purge === true;
+          // A deleted session's directory goes too, and its snapshots (the project's repository is pruned).
+          const p = action.payload as { purge?: boolean; project?: string };
+          const purge = p.purge === true;
           if (purge) await runtime.purge(sessionId);
-          outcome = { ok: true, result: { purged: purge } };
+          let forgotten = {};
+          if (purge && p.project) {
+            // The GPUs are free and the directory gone whatever happens here: a store that fails is reported, not retried forever.
+            forgotten = await snapshots.forget({ sessionId, project: p.project }).catch((err: Error) => ({ forgetError: err.message }));
+          }
+          outcome = { ok: true, result: { purged: purge, ...forgotten } };
         } else if (action.kind === "snapshot") {
           const p = action.payload as { project: string; parentSnapshotId?: string | null };
           const result = await snapshots.snapshot({ sessionId, project: p.project, dir: runtime.stateDir(sessionId), parentId: p.parentSnapshotId ?? null, onProgress: reportProgress });

@@ -1,4 +1,4 @@
-import { createSnapshot, PackCache, Repository, restoreSnapshot, type Progress } from "@daybox/snapshot";
+import { createSnapshot, PackCache, pruneRepository, Repository, RepositoryBusyError, restoreSnapshot, type Progress } from "@daybox/snapshot";
 import { parseStoreUrl, withRetries } from "@daybox/snapshot/stores";
 import type { SnapshotResult } from "@daybox/api";
 import type { AgentEnv } from "./env.ts";
@@ -38,6 +38,29 @@ export function createSnapshotter(env: AgentEnv) {
         fileCount: m.stats.files,
         durationMs: m.stats.durationMs,
       };
+    },
+    /**
+     * A deleted session's snapshots: their manifests are deleted, then the
+     * project's repository is pruned (packs no other snapshot needs go now;
+     * orphans and dictionaries once past prune's grace period). A prune that
+     * finds the repository in use is left to the next one.
+     */
+    async forget(opts: { sessionId: string; project: string }): Promise<{ forgottenSnapshots: string[]; freedBytes: number; pruneSkipped?: string }> {
+      const repo = await repoFor(opts.project);
+      const forgotten: string[] = [];
+      for (const m of await repo.snapshots()) {
+        if (m.tags["session"] !== opts.sessionId) continue;
+        await repo.deleteSnapshot(m.id);
+        forgotten.push(m.id);
+      }
+      if (!forgotten.length) return { forgottenSnapshots: [], freedBytes: 0 };
+      try {
+        const pruned = await pruneRepository(repo);
+        return { forgottenSnapshots: forgotten, freedBytes: pruned.deletedBytes };
+      } catch (err) {
+        if (!(err instanceof RepositoryBusyError)) throw err;
+        return { forgottenSnapshots: forgotten, freedBytes: 0, pruneSkipped: err.message };
+      }
     },
     /**
      * `reuseLocal`: keep `dir` as it is when it still holds exactly this snapshot

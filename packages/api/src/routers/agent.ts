@@ -32,6 +32,14 @@ export const snapshotResult = z.object({
 });
 export type SnapshotResult = z.infer<typeof snapshotResult>;
 
+/** What a stop that purged a deleted session reports about its snapshots (see the agent's forget). */
+const stopResult = z.object({
+  forgottenSnapshots: z.array(z.string().regex(/^[0-9A-Za-z-]{8,80}$/)).max(100_000).optional(),
+  freedBytes: z.number().int().min(0).optional(),
+  pruneSkipped: z.string().max(4000).optional(),
+  forgetError: z.string().max(4000).optional(),
+});
+
 const outcome = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
   z.object({ ok: z.literal(false), error: z.string().max(4000), result: z.record(z.string(), z.unknown()).optional() }),
@@ -184,6 +192,7 @@ export const agentRouter = {
     // The node keeps the session's directory and pack cache: a resume prefers it.
     const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, stoppedAt: now, cacheNodeId: action.nodeId };
     let transition;
+    let stopNote = ""; // what became of a deleted session's snapshots
     if (session && action.kind === "start") {
       if (input.outcome.ok) {
         const parsed = startResult.safeParse(input.outcome.result);
@@ -215,11 +224,21 @@ export const agentRouter = {
       }
     } else if (session && action.kind === "stop" && input.outcome.ok) {
       const terminated = session.desiredState === "terminated";
+      const stopped = stopResult.safeParse(input.outcome.result);
+      if (!stopped.success) throw new BadInput(`invalid stop result — ${stopped.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      const { forgottenSnapshots: forgotten = [], freedBytes = 0, forgetError } = stopped.data;
+      // Deleted from the repository already: recorded whatever becomes of this report.
+      if (forgotten.length) await ctx.repos.snapshots.markDeleted(session.id, forgotten);
+      stopNote = forgetError
+        ? `; its snapshots could not be deleted (${forgetError}): \`daybox snapshot rm\` against the project's repository does it`
+        : forgotten.length
+          ? `; ${forgotten.length} snapshot(s) deleted from the store, ${bytes(freedBytes)} freed`
+          : "";
       transition = {
         id: session.id,
         from: ["Stopping"] as const,
         to: terminated ? ("Terminated" as const) : ("Stopped" as const),
-        reason: `${session.reason || "stopped"}; GPUs released on node ${nodeName}`,
+        reason: `${session.reason || "stopped"}; GPUs released on node ${nodeName}${stopNote}`,
         actor: `agent:${nodeName}`,
         patch: released,
       };
@@ -293,6 +312,10 @@ export const agentRouter = {
         restoreSource: source === "local" || source === "cache" || source === "store" ? source : num("fetchedBytes") === null ? null : num("fetchedBytes") === 0 ? "cache" : "store",
         fetchedBytes: num("fetchedBytes"),
       });
+    }
+    // A resting session was Terminated when it was deleted: the note goes on its reason.
+    if (session && action.kind === "stop" && stopNote && session.state !== "Stopping") {
+      await ctx.repos.sessions.setReason(session.id, `${session.reason}${stopNote}`, `agent:${nodeName}`);
     }
     if (session && action.kind === "stop" && !input.outcome.ok) {
       await ctx.repos.sessions.setReason(session.id, `stop failed on node ${nodeName}, retrying: ${input.outcome.error}`, `agent:${nodeName}`);

@@ -196,7 +196,7 @@ export function sessionsRepo(db: PrismaClient) {
           where: { sessionId: input.id, kind: "start", status: "pending" },
           data: { status: "cancelled", reason: input.reason },
         });
-        const s = await tx.session.findUnique({ where: { id: input.id } });
+        const s = await tx.session.findUnique({ where: { id: input.id }, include: { project: { select: { name: true } } } });
         if (!s) return null;
         if (s.state !== "Stopping") {
           const moved = await transitionIn(tx, {
@@ -215,7 +215,8 @@ export function sessionsRepo(db: PrismaClient) {
             kind: "stop",
             nodeId: input.nodeId,
             sessionId: input.id,
-            payload: { sessionId: input.id, purge: input.purge },
+            // A purge (the session is deleted) also forgets its snapshots in the project's repository.
+            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name } : {}) },
             reason: input.reason,
           },
         });

@@ -29,6 +29,10 @@ export function snapshotsRepo(db: PrismaClient) {
     forSession(sessionId: string) {
       return db.snapshot.findMany({ where: { sessionId, status: "committed" }, orderBy: { createdAt: "desc" } });
     },
+    /** The snapshots the agent deleted from the repository (the session was deleted). */
+    markDeleted(sessionId: string, ids: string[]) {
+      return db.snapshot.updateMany({ where: { sessionId, id: { in: ids } }, data: { status: "deleted" } });
+    },
     latestForSession(sessionId: string) {
       return db.snapshot.findFirst({ where: { sessionId, status: "committed" }, orderBy: { createdAt: "desc" } });
     },
