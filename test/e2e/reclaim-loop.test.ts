@@ -175,9 +175,9 @@ describe("reclaim loop: idle → warned → parked to S3 → batch job on the fr
       return /snapshot\(s\) deleted from the store/.test(shown.session.reason) ? shown.session : undefined;
     });
     expect(gone.state).toBe("Terminated");
-    expect(gone.reason).toMatch(/; \d+ snapshot\(s\) deleted from the store, [\d.]+ [KMG]?B freed$/);
+    expect(gone.reason).toMatch(/; \d+ snapshot\(s\) deleted from the store \(node gpu-node-1 prunes the data only they held\)$/);
     expect(await keys("snapshots/default/snapshots/"), "manifests left in the store").toBe(0);
-    expect(await keys("snapshots/default/packs/"), "packs left in the store").toBe(0);
+    await eventually("the agent's prune to delete the session's packs", async () => ((await keys("snapshots/default/packs/")) === 0 ? true : undefined));
     expect(await cliJson<unknown[]>(["session", "snapshots", session.id])).toEqual([]);
   }, 420_000);
 });

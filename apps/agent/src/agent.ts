@@ -35,7 +35,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
   const { runtime, jobRunner, gpus, closeRuntime } = env.DAYBOX_RUNTIME === "kubernetes" ? await kubernetesRuntime(env) : await localRuntime(env);
   const secret = randomBytes(32).toString("base64url");
   const terminals = await startTerminalServer({ runtime, secret, host: env.DAYBOX_AGENT_HOST, port: env.DAYBOX_AGENT_PORT, log });
-  const snapshots = createSnapshotter(env);
+  const snapshots = createSnapshotter(env, log);
 
   let nodeId = "";
   const register = async () => {
@@ -225,6 +225,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
       clearInterval(heartbeat);
       clearInterval(activity);
       await loop;
+      await snapshots.close();
       await jobs.close();
       await runtime.close();
       await closeRuntime();

@@ -7,7 +7,10 @@ import type { AgentEnv } from "./env.ts";
  * Session snapshots on this node: one repository per project (no dedup
  * across tenants), a node-local pack cache shared by all of them.
  */
-export function createSnapshotter(env: AgentEnv) {
+const PRUNE_ATTEMPTS = 6;
+const PRUNE_RETRY_MS = 10_000; // doubling: the last try ~5 minutes after the first
+
+export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = () => {}) {
   const cache = new PackCache(env.packCacheDir, env.DAYBOX_PACK_CACHE_GB * 1024 ** 3);
   const repos = new Map<string, Promise<Repository>>();
   const urlFor = (project: string) => `${env.snapshotRepo}/${project}`;
@@ -20,6 +23,37 @@ export function createSnapshotter(env: AgentEnv) {
       repos.set(project, repo);
     }
     return repo;
+  };
+
+  /**
+   * Prunes a project's repository off the action loop (a prune reads every
+   * manifest: it must not hold up a resume), one at a time per project. A
+   * prune refuses to start while a snapshot runs: it is tried again later,
+   * a few times, then left to the next one.
+   */
+  const prunes = new Map<string, Promise<void>>();
+  const closing = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  const pruneSoon = (project: string) => {
+    const run = async () => {
+      for (let attempt = 1, delay = PRUNE_RETRY_MS; !closing.signal.aborted; attempt++, delay *= 2) {
+        try {
+          const r = await pruneRepository(await repoFor(project));
+          return log(`pruned the repository of project ${project}: ${r.deletedPacks} pack(s) deleted (${r.deletedBytes} bytes), ${r.keptPacks} kept`);
+        } catch (err) {
+          const busy = err instanceof RepositoryBusyError;
+          if (!busy || attempt === PRUNE_ATTEMPTS) return log(`prune of project ${project} ${busy ? `given up after ${attempt} attempts` : "failed"}: ${(err as Error).message}`);
+          await pause(delay);
+        }
+      }
+    };
+    const next = (prunes.get(project) ?? Promise.resolve()).then(run);
+    prunes.set(project, next);
+    void next.finally(() => prunes.get(project) === next && prunes.delete(project));
   };
 
   return {
@@ -40,12 +74,11 @@ export function createSnapshotter(env: AgentEnv) {
       };
     },
     /**
-     * A deleted session's snapshots: their manifests are deleted, then the
-     * project's repository is pruned (packs no other snapshot needs go now;
-     * orphans and dictionaries once past prune's grace period). A prune that
-     * finds the repository in use is left to the next one.
+     * A deleted session's snapshots: their manifests are deleted now; a prune
+     * of the project's repository then frees the data only they needed, in
+     * the background (see pruneSoon).
      */
-    async forget(opts: { sessionId: string; project: string }): Promise<{ forgottenSnapshots: string[]; freedBytes: number; pruneSkipped?: string }> {
+    async forget(opts: { sessionId: string; project: string }): Promise<{ forgottenSnapshots: string[] }> {
       const repo = await repoFor(opts.project);
       const forgotten: string[] = [];
       for (const m of await repo.snapshots()) {
@@ -53,14 +86,13 @@ export function createSnapshotter(env: AgentEnv) {
         await repo.deleteSnapshot(m.id);
         forgotten.push(m.id);
       }
-      if (!forgotten.length) return { forgottenSnapshots: [], freedBytes: 0 };
-      try {
-        const pruned = await pruneRepository(repo);
-        return { forgottenSnapshots: forgotten, freedBytes: pruned.deletedBytes };
-      } catch (err) {
-        if (!(err instanceof RepositoryBusyError)) throw err;
-        return { forgottenSnapshots: forgotten, freedBytes: 0, pruneSkipped: err.message };
-      }
+      if (forgotten.length) pruneSoon(opts.project);
+      return { forgottenSnapshots: forgotten };
+    },
+    /** Waits for the prunes in progress (a prune stopped half-way holds its lock until it expires). */
+    async close() {
+      closing.abort();
+      await Promise.all(prunes.values());
     },
     /**
      * `reuseLocal`: keep `dir` as it is when it still holds exactly this snapshot

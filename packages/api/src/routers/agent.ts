@@ -35,8 +35,6 @@ export type SnapshotResult = z.infer<typeof snapshotResult>;
 /** What a stop that purged a deleted session reports about its snapshots (see the agent's forget). */
 const stopResult = z.object({
   forgottenSnapshots: z.array(z.string().regex(/^[0-9A-Za-z-]{8,80}$/)).max(100_000).optional(),
-  freedBytes: z.number().int().min(0).optional(),
-  pruneSkipped: z.string().max(4000).optional(),
   forgetError: z.string().max(4000).optional(),
 });
 
@@ -226,13 +224,13 @@ export const agentRouter = {
       const terminated = session.desiredState === "terminated";
       const stopped = stopResult.safeParse(input.outcome.result);
       if (!stopped.success) throw new BadInput(`invalid stop result — ${stopped.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-      const { forgottenSnapshots: forgotten = [], freedBytes = 0, forgetError } = stopped.data;
+      const { forgottenSnapshots: forgotten = [], forgetError } = stopped.data;
       // Deleted from the repository already: recorded whatever becomes of this report.
       if (forgotten.length) await ctx.repos.snapshots.markDeleted(session.id, forgotten);
       stopNote = forgetError
         ? `; its snapshots could not be deleted (${forgetError}): \`daybox snapshot rm\` against the project's repository does it`
         : forgotten.length
-          ? `; ${forgotten.length} snapshot(s) deleted from the store, ${bytes(freedBytes)} freed`
+          ? `; ${forgotten.length} snapshot(s) deleted from the store (node ${nodeName} prunes the data only they held)`
           : "";
       transition = {
         id: session.id,

@@ -34,6 +34,8 @@ export interface CreateOptions {
   lockTtlMs?: number;
   /** Files bigger than this are read in segments of this size on several threads (default SEGMENT, 64 MiB; tests use small ones). */
   segmentSize?: number;
+  /** How long to wait for a prune in progress to end before giving up (default 10 minutes). */
+  waitForPruneMs?: number;
   /** Worker threads that read, chunk, hash and compress. Default: two per core, 2 to 8 (each has a 64 MiB output ring). */
   threads?: number;
 }
@@ -106,11 +108,17 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const rootStat = lstatSync(source, { bigint: true });
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
 
-  const { release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 5 * 60_000, now());
-  const pruning = await repo.activeLocks(now(), "prune");
-  if (pruning.length) {
+  // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
+  // deleting one session must not fail another's park.
+  const giveUpAt = Date.now() + (opts.waitForPruneMs ?? 10 * 60_000);
+  let release: () => Promise<void>;
+  for (let delay = 250; ; delay = Math.min(5000, 2 * delay)) {
+    ({ release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 5 * 60_000, now()));
+    const pruning = await repo.activeLocks(now(), "prune");
+    if (!pruning.length) break;
     await release();
-    throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
+    if (Date.now() + delay > giveUpAt) throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
   let workers: WorkerPool | null = null;

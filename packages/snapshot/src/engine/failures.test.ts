@@ -64,6 +64,21 @@ describe("snapshot engine failures", () => {
     expect(await repo.snapshotIds()).toEqual([]);
   });
 
+  it("waits for a prune in progress to end (one session's deletion does not fail another's park), up to a limit", async () => {
+    const repo = await Repository.open(new DirectoryStore(path.join(work, "repo")));
+    const source = path.join(work, "busy-src");
+    mkdirSync(source);
+    writeFileSync(path.join(source, "notes.md"), "# notes\n");
+    const prune = await repo.acquireLock("prune", 60_000);
+    await expect(createSnapshot({ repo, source, waitForPruneMs: 300 })).rejects.toThrow(/^the repository is being pruned \(since .+\); try again in a few minutes$/);
+    const waiting = createSnapshot({ repo, source, waitForPruneMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await repo.snapshotIds()).toEqual([]); // still waiting
+    await prune.release();
+    expect((await waiting).stats.files).toBe(1);
+    expect(await repo.activeLocks()).toEqual([]);
+  });
+
   it("refuses a repository or an index in a format it does not read, and says so", async () => {
     const store = new DirectoryStore(path.join(work, "future"));
     const repo = await Repository.open(store);
