@@ -167,13 +167,13 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
         } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
           // A deleted session's directory goes too, and its snapshots (the project's repository is pruned).
-          const p = action.payload as { purge?: boolean; project?: string };
+          const p = action.payload as { purge?: boolean; project?: string; snapshots?: { id: string; storeUrl: string }[] };
           const purge = p.purge === true;
           if (purge) await runtime.purge(sessionId);
           let forgotten = {};
-          if (purge && p.project) {
+          if (purge && p.project && p.snapshots?.length) {
             // The GPUs are free and the directory gone whatever happens here: a store that fails is reported, not retried forever.
-            forgotten = await snapshots.forget({ sessionId, project: p.project }).catch((err: Error) => ({ forgetError: err.message }));
+            forgotten = await snapshots.forget({ project: p.project, snapshots: p.snapshots }).catch((err: Error) => ({ forgetError: err.message.slice(0, 2000) }));
           }
           outcome = { ok: true, result: { purged: purge, ...forgotten } };
         } else if (action.kind === "snapshot") {

@@ -35,11 +35,20 @@ export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = ()
   const closing = new AbortController();
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        closing.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      closing.signal.addEventListener("abort", done);
     });
+  const queued = new Set<string>(); // projects with a prune waiting to start: one more would find nothing new
   const pruneSoon = (project: string) => {
+    if (queued.has(project)) return;
+    queued.add(project);
     const run = async () => {
+      queued.delete(project);
       for (let attempt = 1, delay = PRUNE_RETRY_MS; !closing.signal.aborted; attempt++, delay *= 2) {
         try {
           const r = await pruneRepository(await repoFor(project));
@@ -74,20 +83,18 @@ export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = ()
       };
     },
     /**
-     * A deleted session's snapshots: their manifests are deleted now; a prune
-     * of the project's repository then frees the data only they needed, in
-     * the background (see pruneSoon).
+     * A deleted session's snapshots, as the control plane recorded them:
+     * those in this node's repository for the project are deleted (one gone
+     * already counts as deleted: a retried stop), the others are left and
+     * counted; a prune of the repository then frees the data only they
+     * needed, in the background (see pruneSoon).
      */
-    async forget(opts: { sessionId: string; project: string }): Promise<{ forgottenSnapshots: string[] }> {
+    async forget(opts: { project: string; snapshots: { id: string; storeUrl: string }[] }): Promise<{ forgottenSnapshots: string[]; elsewhere: number }> {
       const repo = await repoFor(opts.project);
-      const forgotten: string[] = [];
-      for (const m of await repo.snapshots()) {
-        if (m.tags["session"] !== opts.sessionId) continue;
-        await repo.deleteSnapshot(m.id);
-        forgotten.push(m.id);
-      }
-      if (forgotten.length) pruneSoon(opts.project);
-      return { forgottenSnapshots: forgotten };
+      const here = opts.snapshots.filter((s) => s.storeUrl === urlFor(opts.project));
+      for (const s of here) await repo.forgetSnapshot(s.id);
+      if (here.length) pruneSoon(opts.project);
+      return { forgottenSnapshots: here.map((s) => s.id), elsewhere: opts.snapshots.length - here.length };
     },
     /** Waits for the prunes in progress (a prune stopped half-way holds its lock until it expires). */
     async close() {

@@ -35,7 +35,9 @@ export type SnapshotResult = z.infer<typeof snapshotResult>;
 /** What a stop that purged a deleted session reports about its snapshots (see the agent's forget). */
 const stopResult = z.object({
   forgottenSnapshots: z.array(z.string().regex(/^[0-9A-Za-z-]{8,80}$/)).max(100_000).optional(),
-  forgetError: z.string().max(4000).optional(),
+  /** Recorded in a repository other than the node's (another node's file:// store, a moved one): left. */
+  elsewhere: z.number().int().min(0).optional(),
+  forgetError: z.string().optional(),
 });
 
 const outcome = z.discriminatedUnion("ok", [
@@ -224,14 +226,13 @@ export const agentRouter = {
       const terminated = session.desiredState === "terminated";
       const stopped = stopResult.safeParse(input.outcome.result);
       if (!stopped.success) throw new BadInput(`invalid stop result — ${stopped.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-      const { forgottenSnapshots: forgotten = [], forgetError } = stopped.data;
+      const { forgottenSnapshots: forgotten = [], elsewhere = 0, forgetError } = stopped.data;
       // Deleted from the repository already: recorded whatever becomes of this report.
       if (forgotten.length) await ctx.repos.snapshots.markDeleted(session.id, forgotten);
       stopNote = forgetError
-        ? `; its snapshots could not be deleted (${forgetError}): \`daybox snapshot rm\` against the project's repository does it`
-        : forgotten.length
-          ? `; ${forgotten.length} snapshot(s) deleted from the store (node ${nodeName} prunes the data only they held)`
-          : "";
+        ? `; its snapshots could not be deleted (${forgetError.slice(0, 500)}): \`daybox snapshot rm\` against the project's repository does it`
+        : (forgotten.length ? `; ${forgotten.length} snapshot(s) deleted from the store (node ${nodeName} prunes the data only they held)` : "") +
+          (elsewhere ? `; ${elsewhere} snapshot(s) in another repository than node ${nodeName}'s were left` : "");
       transition = {
         id: session.id,
         from: ["Stopping"] as const,

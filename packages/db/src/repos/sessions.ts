@@ -50,6 +50,11 @@ export async function transitionIn(tx: Tx, t: Transition): Promise<Session | nul
   return session;
 }
 
+/** A session's committed snapshots, and where each is stored: what deleting the session deletes. */
+async function committedSnapshots(tx: Tx, sessionId: string) {
+  return tx.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
+}
+
 export function sessionsRepo(db: PrismaClient) {
   return {
     async create(input: {
@@ -215,8 +220,8 @@ export function sessionsRepo(db: PrismaClient) {
             kind: "stop",
             nodeId: input.nodeId,
             sessionId: input.id,
-            // A purge (the session is deleted) also forgets its snapshots in the project's repository.
-            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name } : {}) },
+            // A purge (the session is deleted) also deletes its snapshots from the project's repository.
+            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name, snapshots: await committedSnapshots(tx, input.id) } : {}) },
             reason: input.reason,
           },
         });

@@ -34,7 +34,7 @@ export interface CreateOptions {
   lockTtlMs?: number;
   /** Files bigger than this are read in segments of this size on several threads (default SEGMENT, 64 MiB; tests use small ones). */
   segmentSize?: number;
-  /** How long to wait for a prune in progress to end before giving up (default 10 minutes). */
+  /** How long to wait for a prune in progress to end before giving up (default 2 minutes). */
   waitForPruneMs?: number;
   /** Worker threads that read, chunk, hash and compress. Default: two per core, 2 to 8 (each has a 64 MiB output ring). */
   threads?: number;
@@ -110,11 +110,14 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
 
   // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
   // deleting one session must not fail another's park.
-  const giveUpAt = Date.now() + (opts.waitForPruneMs ?? 10 * 60_000);
+  const giveUpAt = Date.now() + (opts.waitForPruneMs ?? 2 * 60_000);
   let release: () => Promise<void>;
   for (let delay = 250; ; delay = Math.min(5000, 2 * delay)) {
     ({ release } = await repo.acquireLock("snapshot", opts.lockTtlMs ?? 5 * 60_000, now()));
-    const pruning = await repo.activeLocks(now(), "prune");
+    const pruning = await repo.activeLocks(now(), "prune").catch(async (err: unknown) => {
+      await release().catch(() => {});
+      throw err;
+    });
     if (!pruning.length) break;
     await release();
     if (Date.now() + delay > giveUpAt) throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);

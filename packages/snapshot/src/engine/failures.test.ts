@@ -17,11 +17,24 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
+/** Every operation passed on to `inner`. */
+function delegateTo(inner: ObjectStore): ObjectStore {
+  return {
+    put: (key, body, opts) => inner.put(key, body, opts),
+    get: (key, alloc) => inner.get(key, alloc),
+    getRange: (key, offset, length) => inner.getRange(key, offset, length),
+    head: (key) => inner.head(key),
+    list: (prefix) => inner.list(prefix),
+    delete: (key) => inner.delete(key),
+  };
+}
+
 /** A directory store whose pack uploads fail after the first one (a full disk, a bucket gone read-only). */
 function failingPacks(dir: string): ObjectStore {
   const inner = new DirectoryStore(dir);
   let packs = 0;
   return {
+    ...delegateTo(inner),
     put: async (key, body, opts) => {
       if (key.startsWith("packs/") && ++packs > 1) {
         await new Promise((r) => setTimeout(r, 20));
@@ -29,11 +42,6 @@ function failingPacks(dir: string): ObjectStore {
       }
       return inner.put(key, body, opts);
     },
-    get: (key, alloc) => inner.get(key, alloc),
-    getRange: (key, offset, length) => inner.getRange(key, offset, length),
-    head: (key) => inner.head(key),
-    list: (prefix) => inner.list(prefix),
-    delete: (key) => inner.delete(key),
   };
 }
 
@@ -77,6 +85,39 @@ describe("snapshot engine failures", () => {
     await prune.release();
     expect((await waiting).stats.files).toBe(1);
     expect(await repo.activeLocks()).toEqual([]);
+  });
+
+  it("reads the index again when a prune replaces it between the listing and the read (restores take no lock)", async () => {
+    const inner = new DirectoryStore(path.join(work, "raced"));
+    const source = path.join(work, "raced-src");
+    mkdirSync(source);
+    writeFileSync(path.join(source, "a.txt"), "a\n".repeat(1000));
+    const m = await createSnapshot({ repo: await Repository.open(inner), source });
+    let raced = 0;
+    const racing: ObjectStore = {
+      ...delegateTo(inner),
+      get: async (key, alloc) => {
+        if (key.startsWith("index/") && !raced++) {
+          // What prune does: the new index first, then the old one deleted.
+          await inner.put(`index/${"e".repeat(32)}`, await inner.get(key));
+          await inner.delete(key);
+        }
+        return inner.get(key, alloc);
+      },
+    };
+    const repo = await Repository.open(racing);
+    await restoreSnapshot({ repo, snapshotId: m.id, target: path.join(work, "raced-out") });
+    expect(raced).toBeGreaterThan(1);
+    expect(readFileSync(path.join(work, "raced-out", "a.txt"), "utf8")).toBe("a\n".repeat(1000));
+    // A manifest deleted while all are read is simply not among them.
+    const vanishing: ObjectStore = {
+      ...delegateTo(inner),
+      get: async (key, alloc) => {
+        if (key.startsWith("snapshots/")) await inner.delete(key);
+        return inner.get(key, alloc);
+      },
+    };
+    expect(await (await Repository.open(vanishing)).snapshots()).toEqual([]);
   });
 
   it("refuses a repository or an index in a format it does not read, and says so", async () => {

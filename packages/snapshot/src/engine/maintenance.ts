@@ -118,7 +118,8 @@ export class RepositoryBusyError extends Error {}
 export async function pruneRepository(repo: Repository, opts: { graceMs?: number; now?: Date } = {}): Promise<PruneResult> {
   const now = opts.now ?? new Date();
   const graceMs = opts.graceMs ?? 3600_000;
-  const { lock, release } = await repo.acquireLock("prune", 3600_000, now);
+  // Refreshed every ttl/3 while held: a prune killed half-way blocks snapshots for minutes, not an hour.
+  const { lock, release } = await repo.acquireLock("prune", 5 * 60_000, now);
   try {
     const others = (await repo.activeLocks(now)).filter((l) => l.id !== lock.id);
     if (others.length) {

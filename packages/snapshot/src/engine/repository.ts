@@ -89,7 +89,7 @@ export class Repository {
   async loadIndex(): Promise<{ chunks: Map<string, Location>; packs: Map<string, { size: number; index: string }> }> {
     const chunks = new Map<string, Location>();
     const packs = new Map<string, { size: number; index: string }>();
-    const files = await mapLimit(await this.indexIds(), 8, async (id) => [id, supported(decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`), `index ${id}`)] as const);
+    const files = await this.#indexFiles();
     for (const [indexId, file] of files) {
       for (const p of file.packs) {
         packs.set(p.id, { size: p.size, index: indexId });
@@ -97,6 +97,21 @@ export class Repository {
       }
     }
     return { chunks, packs };
+  }
+
+  /**
+   * Every index file. A prune replaces them (new index written, then the old
+   * ones deleted) while restores, which take no lock, may be reading: an
+   * index gone between the listing and its read means the listing is stale,
+   * and it is read again.
+   */
+  async #indexFiles(attempts = 4): Promise<(readonly [string, IndexFile])[]> {
+    try {
+      return await mapLimit(await this.indexIds(), 8, async (id) => [id, supported(decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`), `index ${id}`)] as const);
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError) || attempts <= 1) throw err;
+      return this.#indexFiles(attempts - 1);
+    }
   }
 
   /**
@@ -174,9 +189,21 @@ export class Repository {
     return ids.sort();
   }
 
-  /** All manifests, oldest first. */
+  /** All manifests, oldest first (one deleted while they are read is not among them). */
   async snapshots(): Promise<Manifest[]> {
-    return mapLimit(await this.snapshotIds(), 8, (id) => this.readManifest(id));
+    const all = await mapLimit(await this.snapshotIds(), 8, (id) =>
+      this.readManifest(id).catch((err: Error) => {
+        if (err.cause instanceof ObjectNotFoundError) return null;
+        throw err;
+      }),
+    );
+    return all.filter((m): m is Manifest => m !== null);
+  }
+
+  /** Deletes a snapshot's manifest if it is there (deleting one already gone is not an error). */
+  async forgetSnapshot(id: string): Promise<void> {
+    if (!/^[0-9A-Za-z-]{8,80}$/.test(id)) throw new Error(`${JSON.stringify(id)} is not a snapshot id`);
+    await this.store.delete(keys.snapshot(id));
   }
 
   async deleteSnapshot(id: string): Promise<void> {
