@@ -65,8 +65,8 @@ const RING_BYTES = 64 * 1024 * 1024;
  * DICT_SAMPLE bytes of each small file the walk meets first, up to DICT_BYTES
  * (at most DICT_WALK entries are looked at); none if there are fewer than
  * DICT_MIN bytes to sample. Hidden files and directories (.ssh, .env,
- * .netrc…) are never sampled: the dictionary outlives the snapshots whose
- * content it holds until prune finds no chunk using it. zstd matches each
+ * .netrc…) are never sampled: the dictionary lives as long as any chunk of
+ * the project uses it, past the snapshots it was sampled from. zstd matches each
  * small file against it, as if the file came after that content in one
  * stream.
  */
