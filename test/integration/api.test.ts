@@ -1311,21 +1311,36 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       expect(body).toMatch(/^daybox_reclaim_parks_total [1-9]\d*$/m);
 
       // A parked session can be deleted; the reclaimed time stops counting then.
+      const kept = await h.alice.sessions.snapshots.query({ id: idler.id });
+      expect(kept.length).toBeGreaterThan(0);
       expect(await h.alice.sessions.delete.mutate({ id: idler.id })).toMatchObject({ state: "Terminated" });
-      // The node that kept its directory is told to delete it.
+      // The node that kept its directory is told to delete it, and the session's snapshots (where they are stored).
       const purge = await node.claim();
-      expect(purge).toMatchObject({ kind: "stop", sessionId: idler.id, payload: { purge: true } });
-      await done(purge!, { purged: true });
+      expect(purge).toMatchObject({ kind: "stop", sessionId: idler.id, payload: { purge: true, project: "interactive" } });
+      const named = (purge!.payload as { snapshots: { id: string; storeUrl: string }[] }).snapshots;
+      expect(named.map((x) => x.id).sort()).toEqual(kept.map((x) => x.id).sort());
+      await expect(done(purge!, { purged: true, forgottenSnapshots: "all" })).rejects.toThrow(/invalid stop result — forgottenSnapshots: /);
+      await done(purge!, { purged: true, forgottenSnapshots: named.map((x) => x.id) });
+      expect(await h.alice.sessions.snapshots.query({ id: idler.id })).toEqual([]);
       expect(await sessionOf(h.alice, idler.id)).toMatchObject({ state: "Terminated" });
+      expect((await sessionOf(h.alice, idler.id)).reason).toMatch(new RegExp(`; ${named.length} snapshot\\(s\\) deleted from the store \\(node \\S+ prunes the data only they held\\)$`));
       h.clock.advance(3_600_000);
       expect((await h.bob.usage.summary.query({ since: "24h" })).projects.find((p) => p.project === "interactive")).toMatchObject({ gpuHoursReclaimed: 2 });
 
       await h.bob.jobs.cancel.mutate({ id: j });
       await done(await claimJob("job_stop", j));
       await exited(j, 1, { exitCode: 0 });
+      // Deleted while its stop runs: once stopped, its node is told to purge it too.
       await h.alice.sessions.stop.mutate({ id: other.id });
       await h.tick();
-      await node.stop(await node.claimNext("stop", other.id));
+      const stopping = await node.claimNext("stop", other.id);
+      expect(stopping.payload).toMatchObject({ purge: false });
+      expect(await h.alice.sessions.delete.mutate({ id: other.id })).toMatchObject({ state: "Stopping", desiredState: "terminated" });
+      await node.stop(stopping);
+      expect(await sessionOf(h.alice, other.id)).toMatchObject({ state: "Terminated" });
+      const followUp = await node.claimNext("stop", other.id);
+      expect(followUp.payload).toMatchObject({ purge: true, project: "interactive", snapshots: [] });
+      await done(followUp, { purged: true });
     });
 
     it("refuses bad job requests with what was wrong, and hides other users' jobs", async () => {

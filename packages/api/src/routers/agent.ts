@@ -312,6 +312,17 @@ export const agentRouter = {
         fetchedBytes: num("fetchedBytes"),
       });
     }
+    // Deleted while a plain stop ran (`session stop`, then `session rm`): what a purge does is still to do.
+    if (session && action.kind === "stop" && input.outcome.ok && session.desiredState === "terminated" && (action.payload as { purge?: boolean }).purge !== true) {
+      const snapshots = (await ctx.repos.snapshots.forSession(session.id)).map((r) => ({ id: r.id, storeUrl: r.storeUrl }));
+      await ctx.repos.actions.enqueueOnce({
+        kind: "stop",
+        nodeId: action.nodeId,
+        sessionId: session.id,
+        payload: { sessionId: session.id, purge: true, project: session.project.name, snapshots },
+        reason: `${session.reason || "deleted"}: delete its directory and its snapshots`,
+      });
+    }
     // A resting session was Terminated when it was deleted: the note goes on its reason.
     if (session && action.kind === "stop" && stopNote && session.state !== "Stopping") {
       await ctx.repos.sessions.setReason(session.id, `${session.reason}${stopNote}`, `agent:${nodeName}`);
