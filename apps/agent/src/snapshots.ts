@@ -3,13 +3,13 @@ import { parseStoreUrl, withRetries } from "@daybox/snapshot/stores";
 import type { SnapshotResult } from "@daybox/api";
 import type { AgentEnv } from "./env.ts";
 
+const PRUNE_ATTEMPTS = 6;
+const PRUNE_RETRY_MS = 10_000; // doubling: the last try ~5 minutes after the first
+
 /**
  * Session snapshots on this node: one repository per project (no dedup
  * across tenants), a node-local pack cache shared by all of them.
  */
-const PRUNE_ATTEMPTS = 6;
-const PRUNE_RETRY_MS = 10_000; // doubling: the last try ~5 minutes after the first
-
 export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = () => {}) {
   const cache = new PackCache(env.packCacheDir, env.DAYBOX_PACK_CACHE_GB * 1024 ** 3);
   const repos = new Map<string, Promise<Repository>>();
