@@ -62,18 +62,21 @@ const FLUSH_BYTES = 8 * 1024 * 1024;
 const RING_BYTES = 64 * 1024 * 1024;
 /**
  * A repository's dictionary is sampled by its first snapshot: the first
- * DICT_SAMPLE bytes of each small file the walk meets first, up to DICT_BYTES
- * (at most DICT_WALK entries are looked at); none if there are fewer than
- * DICT_MIN bytes to sample. Hidden files and directories (.ssh, .env,
- * .netrc…) are never sampled: the dictionary lives as long as any chunk of
- * the project uses it, past the snapshots it was sampled from. zstd matches each
- * small file against it, as if the file came after that content in one
- * stream.
+ * DICT_SAMPLE bytes of each small source or text file (SAMPLED) the walk
+ * meets first, up to DICT_BYTES (at most DICT_WALK entries are looked at);
+ * none if there are fewer than DICT_MIN bytes to sample. Hidden files and
+ * directories that hold credentials (.ssh, .aws…) are never sampled, nor
+ * configuration files (.env, .json, .yaml…): the dictionary lives as long
+ * as any chunk of the project uses it, past the snapshots it was sampled
+ * from. zstd matches each small file against it, as if the file came after
+ * that content in one stream.
  */
 const DICT_SAMPLE = 4096;
 const DICT_BYTES = 256 * 1024;
 const DICT_MIN = 16 * 1024;
-const DICT_WALK = 4096;
+const DICT_WALK = 20_000;
+const SAMPLED = /\.(py|pyi|pyx|pxd|js|mjs|cjs|ts|tsx|jsx|c|h|cc|cpp|hpp|cu|java|scala|go|rs|r|jl|sh|md|rst|txt|html|css|tex)$/i;
+const SECRET_DIRS = new Set([".ssh", ".gnupg", ".aws", ".azure", ".docker", ".kube", ".password-store", ".netrc", "gcloud", "secrets"]);
 
 /** A chunk new to the thread that sent it, at `offset` in that thread's ring (see snapshot-worker.mjs). */
 interface Blob {
@@ -412,7 +415,7 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Pro
   for (let i = 0; i < DICT_WALK && bytes < DICT_BYTES; i++) {
     const s = tree.pull();
     if (!s) break;
-    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE) || hidden(s.rel)) continue;
+    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE) || !sampleable(s.rel)) continue;
     try {
       const part = readHead(s.abs, DICT_SAMPLE);
       parts.push(part);
@@ -425,7 +428,11 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Pro
 }
 
 const DICT_HEADER = Buffer.from("daybox dictionary 1\n");
-const hidden = (rel: string) => rel.startsWith(".") || rel.includes("/.");
+const sampleable = (rel: string) => {
+  const parts = rel.split("/");
+  const name = parts.at(-1)!;
+  return !name.startsWith(".") && SAMPLED.test(name) && !parts.some((p) => SECRET_DIRS.has(p.toLowerCase()));
+};
 
 function readHead(file: string, max: number): Buffer {
   const fd = openSync(file, "r");

@@ -210,10 +210,14 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           const repo2 = await Repository.open(fresh.store);
           const tree = path.join(work, "site-packages");
           makePackageTree(tree, 120, 1);
-          // Hidden files come first in the walk, and are never sampled.
+          // Credentials and configuration are never sampled (hidden files come first in the walk).
           mkdirSync(path.join(tree, ".aws"));
           writeFileSync(path.join(tree, ".aws", "credentials"), `[default]\naws_secret_access_key = hunter2-${"x".repeat(80)}\n`);
           writeFileSync(path.join(tree, ".env"), `TOKEN=hunter2-${"y".repeat(80)}\n`);
+          writeFileSync(path.join(tree, "config.yaml"), `api_token: hunter2-${"z".repeat(80)}\n`);
+          mkdirSync(path.join(tree, "a-secrets"));
+          mkdirSync(path.join(tree, "a-secrets", "secrets"));
+          writeFileSync(path.join(tree, "a-secrets", "secrets", "keys.py"), `KEY = "hunter2-${"w".repeat(80)}"\n`);
           const m1 = await createSnapshot({ repo: repo2, source: tree });
           const dict = await repo2.dictionary();
           expect(dict).not.toBeNull();
@@ -221,7 +225,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect(Buffer.from(dict!.bytes).includes("hunter2")).toBe(false);
           expect(Buffer.from(dict!.bytes).includes('"""Module 0."""')).toBe(true);
           const index = await repo2.loadIndex();
-          expect([...index.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(122);
+          expect([...index.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(124);
           const restored = path.join(work, "site-packages-restored");
           await restoreSnapshot({ repo: repo2, snapshotId: m1.id, target: restored });
           expect(describeTree(restored)).toEqual(describeTree(tree));
@@ -237,7 +241,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           };
           expect(await keysUnder("dicts/")).toEqual([keys.dict(dict!.id)]);
           const index2 = await repo2.loadIndex();
-          expect([...index2.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(162);
+          expect([...index2.chunks.values()].filter((l) => l.entry.dict === dict!.id)).toHaveLength(164);
           expect((await checkRepository(repo2, { readData: true })).problems).toEqual([]);
 
           // A dictionary that is not what its name says is refused, before anything is written.
@@ -245,7 +249,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           const target = path.join(work, "site-packages-tampered");
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m2.id, target })).rejects.toThrow(`dictionary ${dict!.id} is corrupt (hash mismatch)`);
           expect(existsSync(target)).toBe(false);
-          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is corrupt (hash mismatch) (162 chunk(s) were compressed with it)`]);
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is corrupt (hash mismatch) (164 chunk(s) were compressed with it)`]);
           // A damaged dictionary does not stop new snapshots: it is passed over, and a new one sampled.
           appendFileSync(path.join(other, "pkg0", "sub", "mod0.py"), "# edited after the dictionary was damaged\n");
           const m3 = await createSnapshot({ repo: repo2, source: other, parentId: m2.id });
@@ -260,7 +264,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect(describeTree(target)).toEqual(describeTree(other));
           rmSync(target, { recursive: true });
           await fresh.store.delete(keys.dict(dict!.id));
-          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (162 chunk(s) were compressed with it)`]);
+          expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (164 chunk(s) were compressed with it)`]);
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m1.id, target })).rejects.toThrow(`dictionary ${dict!.id} is missing`);
         } finally {
           await fresh.cleanup();
