@@ -186,7 +186,7 @@ describe("portal in Chromium", () => {
     const context = await browser.newContext();
     const page = await signIn(context, "admin");
     await page.goto(`${portal}/admin/policies`);
-    await page.getByRole("heading", { name: /reclaim policies/i }).waitFor();
+    await page.getByRole("heading", { name: "Reclaim policies", exact: true }).waitFor();
     await screenshot(page, "11-admin-policies");
     await page.getByRole("button", { name: /New policy/ }).click();
     const editor = page.getByRole("textbox", { name: /YAML/i });
