@@ -40,6 +40,9 @@ const stopResult = z.object({
   forgetError: z.string().optional(),
 });
 
+/** What was wrong with an agent's report, field by field. */
+const issuesOf = (error: z.ZodError) => error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+
 const outcome = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
   z.object({ ok: z.literal(false), error: z.string().max(4000), result: z.record(z.string(), z.unknown()).optional() }),
@@ -196,10 +199,7 @@ export const agentRouter = {
     if (session && action.kind === "start") {
       if (input.outcome.ok) {
         const parsed = startResult.safeParse(input.outcome.result);
-        if (!parsed.success) {
-          const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-          throw new BadInput(`invalid start result — ${issues}`);
-        }
+        if (!parsed.success) throw new BadInput(`invalid start result — ${issuesOf(parsed.error)}`);
         const r = parsed.data;
         transition = {
           id: session.id,
@@ -225,7 +225,7 @@ export const agentRouter = {
     } else if (session && action.kind === "stop" && input.outcome.ok) {
       const terminated = session.desiredState === "terminated";
       const stopped = stopResult.safeParse(input.outcome.result);
-      if (!stopped.success) throw new BadInput(`invalid stop result — ${stopped.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      if (!stopped.success) throw new BadInput(`invalid stop result — ${issuesOf(stopped.error)}`);
       const { forgottenSnapshots: forgotten = [], elsewhere = 0, forgetError } = stopped.data;
       // Deleted from the repository already: recorded whatever becomes of this report.
       if (forgotten.length) await ctx.repos.snapshots.markDeleted(session.id, forgotten);
@@ -256,7 +256,7 @@ export const agentRouter = {
     if (session && (action.kind === "snapshot" || action.kind === "park") && input.outcome.ok) {
       const parse = (value: unknown) => {
         const parsed = snapshotResult.safeParse(value);
-        if (!parsed.success) throw new BadInput(`invalid snapshot result — ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+        if (!parsed.success) throw new BadInput(`invalid snapshot result — ${issuesOf(parsed.error)}`);
         return parsed.data;
       };
       const pre = input.outcome.result["preCopy"];
@@ -314,12 +314,11 @@ export const agentRouter = {
     }
     // Deleted while a plain stop ran (`session stop`, then `session rm`): what a purge does is still to do.
     if (session && action.kind === "stop" && input.outcome.ok && session.desiredState === "terminated" && (action.payload as { purge?: boolean }).purge !== true) {
-      const snapshots = (await ctx.repos.snapshots.forSession(session.id)).map((r) => ({ id: r.id, storeUrl: r.storeUrl }));
       await ctx.repos.actions.enqueueOnce({
         kind: "stop",
         nodeId: action.nodeId,
         sessionId: session.id,
-        payload: { sessionId: session.id, purge: true, project: session.project.name, snapshots },
+        payload: { sessionId: session.id, purge: true, project: session.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(session.id) },
         reason: `${session.reason || "deleted"}: delete its directory and its snapshots`,
       });
     }

@@ -354,7 +354,7 @@ export const sessionsRouter = {
         : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" });
     // The node that last ran a resting session still holds its directory: it is told to delete it.
     if (moved && resting && s.cacheNodeId) {
-      await ctx.repos.actions.enqueueOnce({ kind: "stop", nodeId: s.cacheNodeId, sessionId: s.id, payload: { sessionId: s.id, purge: true, project: s.project.name, snapshots: (await ctx.repos.snapshots.forSession(s.id)).map((r) => ({ id: r.id, storeUrl: r.storeUrl })) }, reason: `${reason}: delete its directory and its snapshots` });
+      await ctx.repos.actions.enqueueOnce({ kind: "stop", nodeId: s.cacheNodeId, sessionId: s.id, payload: { sessionId: s.id, purge: true, project: s.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(s.id) }, reason: `${reason}: delete its directory and its snapshots` });
     }
     return afterTransition(ctx, s.id, moved);
   }),

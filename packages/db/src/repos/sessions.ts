@@ -2,6 +2,7 @@ import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient, Session } from "../generated/prisma/client.ts";
 import type { DesiredState, SessionState } from "../generated/prisma/enums.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
+import { purgeTargets } from "./snapshots.ts";
 import type { Actor, Tx } from "./types.ts";
 
 export interface Transition {
@@ -48,11 +49,6 @@ export async function transitionIn(tx: Tx, t: Transition): Promise<Session | nul
     data: { sessionId: t.id, fromState: last?.toState ?? null, toState: t.to, reason: t.reason, actor: t.actor, ...(t.at ? { at: t.at } : {}) },
   });
   return session;
-}
-
-/** A session's committed snapshots, and where each is stored: what deleting the session deletes. */
-async function committedSnapshots(tx: Tx, sessionId: string) {
-  return tx.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
 }
 
 export function sessionsRepo(db: PrismaClient) {
@@ -221,7 +217,7 @@ export function sessionsRepo(db: PrismaClient) {
             nodeId: input.nodeId,
             sessionId: input.id,
             // A purge (the session is deleted) also deletes its snapshots from the project's repository.
-            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name, snapshots: await committedSnapshots(tx, input.id) } : {}) },
+            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name, snapshots: await purgeTargets(tx, input.id) } : {}) },
             reason: input.reason,
           },
         });

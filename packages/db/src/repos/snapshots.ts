@@ -1,4 +1,10 @@
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Tx } from "./types.ts";
+
+/** A session's committed snapshots, and where each is stored: what deleting the session deletes. */
+export function purgeTargets(db: Pick<Tx, "snapshot">, sessionId: string) {
+  return db.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
+}
 
 /** Snapshot metadata; the data itself lives in the snapshot repository (packages/snapshot). */
 export function snapshotsRepo(db: PrismaClient) {
@@ -28,6 +34,9 @@ export function snapshotsRepo(db: PrismaClient) {
     },
     forSession(sessionId: string) {
       return db.snapshot.findMany({ where: { sessionId, status: "committed" }, orderBy: { createdAt: "desc" } });
+    },
+    purgeTargets(sessionId: string) {
+      return purgeTargets(db, sessionId);
     },
     /** The snapshots the agent deleted from the repository (the session was deleted). */
     markDeleted(sessionId: string, ids: string[]) {

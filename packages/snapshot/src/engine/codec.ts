@@ -18,12 +18,16 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
   }
 }
 
-/** A stored chunk's raw bytes; `dict`: the dictionary it was compressed with (see Repository.dictionary). */
-export function unpackChunk(stored: Uint8Array, compressed: boolean, dict?: Uint8Array): Uint8Array {
-  if (!compressed) return stored;
-  const data = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-  if (!dict) return decompress(data);
+/** A decompressor for the chunks compressed with one dictionary (see Repository.dictionary): prepared once, used for all of them. */
+export function dictionaryDecompressor(dict: Uint8Array): Decompressor {
   const d = new Decompressor();
   d.loadDictionary(dict);
-  return d.decompress(data);
+  return d;
+}
+
+/** A stored chunk's raw bytes; `dict`: the decompressor of the dictionary it was compressed with. */
+export function unpackChunk(stored: Uint8Array, compressed: boolean, dict?: Decompressor): Uint8Array {
+  if (!compressed) return stored;
+  const data = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  return dict ? dict.decompress(data) : decompress(data);
 }

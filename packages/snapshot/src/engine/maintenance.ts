@@ -1,6 +1,7 @@
 import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
 import { decodePackFooter, packed, packFooter, type PackedEntry } from "../core/pack.ts";
-import { CorruptObjectError, sha256, unpackChunk } from "./codec.ts";
+import type { Decompressor } from "zstd-napi";
+import { CorruptObjectError, dictionaryDecompressor, sha256, unpackChunk } from "./codec.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
 export interface CheckResult {
@@ -37,10 +38,10 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
   for (const loc of index.chunks.values()) if (loc.entry.dict) dictUsers.set(loc.entry.dict, (dictUsers.get(loc.entry.dict) ?? 0) + 1);
   const dictIds = new Set(dictUsers.keys());
   for await (const o of repo.store.list("dicts/")) dictIds.add(o.key.slice("dicts/".length));
-  const dicts = new Map<string, Uint8Array>();
+  const dicts = new Map<string, Decompressor>();
   for (const id of dictIds) {
     try {
-      dicts.set(id, (await repo.readDictionary(id)).bytes);
+      dicts.set(id, dictionaryDecompressor((await repo.readDictionary(id)).bytes));
     } catch (err) {
       if (!(err instanceof CorruptObjectError)) throw err;
       const users = dictUsers.get(id);

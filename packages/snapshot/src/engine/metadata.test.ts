@@ -1,4 +1,4 @@
-import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import { DirectoryStore } from "../stores/dir-store.ts";
 import { createSnapshot } from "./create.ts";
 import { Repository } from "./repository.ts";
 import { restoreSnapshot } from "./restore.ts";
+import { walkTree } from "./scan.ts";
 
 let work: string;
 beforeEach(() => {
@@ -14,19 +15,7 @@ beforeEach(() => {
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 /** Owner, group and mode of every entry under `root`. */
-function owners(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const name of readdirSync(path.join(root, rel)).sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(path.join(root, r));
-      out[r] = `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`;
-      if (st.isDirectory()) walk(r);
-    }
-  };
-  walk("");
-  return out;
-}
+const owners = (root: string) => Object.fromEntries([...walkTree(root)].map((s) => [s.rel, `${s.st.uid}:${s.st.gid} ${(s.st.mode & 0o7777n).toString(8)}`]));
 
 describe("restored owners and modes", () => {
   it("come back as they were: others' files, modes the umask would strip, set-id bits, read-only files, symlinks", async () => {

@@ -204,10 +204,18 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
     });
 
     describe("the repository's dictionary", () => {
-      it("is sampled by a new repository's first snapshot, compresses its small files, is reused by later snapshots and verified on read", async () => {
-        const fresh = await makeStore(); // a repository of its own
+      /** Runs `test` against a repository of its own on this store. */
+      const inFreshRepository = async (test: (repo: Repository, store: ObjectStore) => Promise<void>) => {
+        const fresh = await makeStore();
         try {
-          const repo2 = await Repository.open(fresh.store);
+          await test(await Repository.open(fresh.store), fresh.store);
+        } finally {
+          await fresh.cleanup();
+        }
+      };
+
+      it("is sampled by a new repository's first snapshot, compresses its small files, is reused by later snapshots and verified on read", () =>
+        inFreshRepository(async (repo2, store2) => {
           const tree = path.join(work, "site-packages");
           makePackageTree(tree, 120, 1);
           // Credentials and configuration are never sampled (hidden files come first in the walk).
@@ -236,7 +244,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           const m2 = await createSnapshot({ repo: repo2, source: other });
           const keysUnder = async (prefix: string) => {
             const out: string[] = [];
-            for await (const o of fresh.store.list(prefix)) out.push(o.key);
+            for await (const o of store2.list(prefix)) out.push(o.key);
             return out;
           };
           expect(await keysUnder("dicts/")).toEqual([keys.dict(dict!.id)]);
@@ -245,7 +253,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect((await checkRepository(repo2, { readData: true })).problems).toEqual([]);
 
           // A dictionary that is not what its name says is refused, before anything is written.
-          await fresh.store.put(keys.dict(dict!.id), Buffer.from(dict!.bytes).reverse());
+          await store2.put(keys.dict(dict!.id), Buffer.from(dict!.bytes).reverse());
           const target = path.join(work, "site-packages-tampered");
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m2.id, target })).rejects.toThrow(`dictionary ${dict!.id} is corrupt (hash mismatch)`);
           expect(existsSync(target)).toBe(false);
@@ -259,22 +267,17 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect(replacement!.id).not.toBe(dict!.id);
           const edited = [...(await repo2.loadIndex()).chunks.values()].filter((l) => l.entry.dict !== dict!.id);
           expect(edited.map((l) => l.entry.dict)).toEqual([replacement!.id]);
-          await fresh.store.put(keys.dict(dict!.id), dict!.bytes); // (the older chunks need it back to restore)
+          await store2.put(keys.dict(dict!.id), dict!.bytes); // (the older chunks need it back to restore)
           await restoreSnapshot({ repo: repo2, snapshotId: m3.id, target });
           expect(describeTree(target)).toEqual(describeTree(other));
           rmSync(target, { recursive: true });
-          await fresh.store.delete(keys.dict(dict!.id));
+          await store2.delete(keys.dict(dict!.id));
           expect((await checkRepository(repo2)).problems).toEqual([`dictionary ${dict!.id} is missing: the repository is damaged (164 chunk(s) were compressed with it)`]);
           await expect(restoreSnapshot({ repo: repo2, snapshotId: m1.id, target })).rejects.toThrow(`dictionary ${dict!.id} is missing`);
-        } finally {
-          await fresh.cleanup();
-        }
-      });
+        }));
 
-      it("is deleted by prune once no chunk uses it: file content does not outlive its snapshots", async () => {
-        const fresh = await makeStore();
-        try {
-          const repo2 = await Repository.open(fresh.store);
+      it("is deleted by prune once no chunk uses it: file content does not outlive its snapshots", () =>
+        inFreshRepository(async (repo2) => {
           const tree = path.join(work, "site-packages-pruned");
           makePackageTree(tree, 60, 4);
           const m = await createSnapshot({ repo: repo2, source: tree });
@@ -289,15 +292,10 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           // The next snapshot samples again.
           await createSnapshot({ repo: repo2, source: tree });
           expect((await repo2.dictionary())?.id).toBe(dict.id);
-        } finally {
-          await fresh.cleanup();
-        }
-      });
+        }));
 
-      it("is not made from too little: a repository of big files has none, and restores without", async () => {
-        const fresh = await makeStore();
-        try {
-          const repo2 = await Repository.open(fresh.store);
+      it("is not made from too little: a repository of big files has none, and restores without", () =>
+        inFreshRepository(async (repo2) => {
           const tree = path.join(work, "only-big");
           mkdirSync(tree);
           writeFileSync(path.join(tree, "weights.txt"), Buffer.from("0.5 0.25\n".repeat(1_000_000)));
@@ -308,10 +306,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect([...index.chunks.values()].some((l) => l.entry.compressed && !l.entry.dict)).toBe(true);
           await restoreSnapshot({ repo: repo2, snapshotId: m.id, target: path.join(work, "only-big-restored") });
           expect(describeTree(path.join(work, "only-big-restored"))).toEqual(describeTree(tree));
-        } finally {
-          await fresh.cleanup();
-        }
-      });
+        }));
     });
 
     describe("hostile manifests", () => {
