@@ -23,6 +23,7 @@ const result = await build({
     // Started by the engine as new URL("./<name>.mjs", import.meta.url): next to the chunk that holds it.
     "snapshot-worker": path.join(engine, "snapshot-worker.mjs"),
     "restore-worker": path.join(engine, "restore-worker.mjs"),
+    "scan-worker": path.join(engine, "scan-worker.mjs"),
   },
   outdir: next,
   outExtension: { ".js": ".mjs" },

@@ -64,6 +64,11 @@ export interface Manifest {
   id: string;
   parent: string | null;
   createdAt: string;
+  /**
+   * When the walk began, as nanoseconds since 1970 in decimal (the file times' clock);
+   * absent from manifests written before it was recorded. See RACY_NS in create.ts.
+   */
+  scanStartedNs?: string;
   tags: Record<string, string>;
   stats: SnapshotStats;
   entries: Entry[];

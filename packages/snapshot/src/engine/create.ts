@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { chunkLength, isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
@@ -10,7 +10,8 @@ import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
-import { entryMeta, Lookahead, specialKind, unchanged, walkTree, type Scanned } from "./scan.ts";
+import { entryMeta, Lookahead, TreeScan, unchanged, type Scanned } from "./scan.ts";
+import { statOf } from "./walk.mjs";
 
 export interface CreateOptions {
   repo: Repository;
@@ -126,15 +127,19 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     if (Date.now() + delay > giveUpAt) throw new RepositoryBusyError(`the repository is being pruned (since ${pruning[0]!.createdAt}); try again in a few minutes`);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
+  const scanStartedNs = `${Date.now()}000000`;
+  let scan: TreeScan | null = null;
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
   let workers: WorkerPool | null = null;
   const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
+    // The walk starts now, on threads of its own: it overlaps loading the index and the parent.
+    scan = new TreeScan(source);
     // 1. What the repository already holds, and what the parent recorded.
     const [index, parent, found] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null, repo.dictionary()]);
     const known = index.chunks;
     // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
-    const tree = new Lookahead(walkTree(source));
+    const tree = new Lookahead(scan);
     const dict =
       found ??
       (await sampleDictionary(repo, tree).catch((err: unknown) => {
@@ -143,6 +148,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       }));
     const previous = new Map<string, FileEntry>();
     for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
+    const trusted = racyBound(parent);
 
     // 2. Walk the tree (sorted, parents before children) and hand its files to the workers as they come:
     //    reading overlaps the walk. The totals grow until the walk is done.
@@ -237,7 +243,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       batchBytes = 0;
       while (running.size >= threads * JOBS_PER_THREAD && !failure) await Promise.race(running);
       if (failure) throw failure;
-      const files = pieces.map((p) => ({ path: p.file.s.abs, size: Number(p.file.s.st.size), parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
+      const files = pieces.map((p) => ({ path: p.file.s.abs, size: p.file.s.st.size, parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
       const request: Promise<void> = workers!
         .run<WorkerReply>({ files }, [], (partial) => void pack(partial as unknown as Output).catch((err: unknown) => void (failure ??= err)))
         .then(async (reply) => {
@@ -257,7 +263,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       running.add(request);
     };
     const read = async (entry: FileEntry, s: Scanned, before: FileEntry | undefined) => {
-      const size = Number(s.st.size);
+      const size = s.st.size;
       const segment = opts.segmentSize ?? SEGMENT;
       const count = Math.max(1, Math.ceil(size / segment));
       const file: Reading = { entry, s, parts: [], lengths: [], left: count };
@@ -286,33 +292,33 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
     let since = performance.now();
-    for (const s of tree) {
+    for await (const batch of tree) for (const s of batch) {
       if (performance.now() - since > 4) {
         await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
         since = performance.now();
       }
       const common = entryMeta(s);
-      if (s.st.isDirectory()) {
+      if (s.st.kind === "dir") {
         entries.push({ ...common, type: "dir" });
         stats.dirs++;
-      } else if (s.st.isSymbolicLink()) {
-        entries.push({ ...common, type: "symlink", target: readlinkSync(s.abs) });
+      } else if (s.st.kind === "symlink") {
+        entries.push({ ...common, type: "symlink", target: s.target! });
         stats.symlinks++;
-      } else if (s.st.isFile()) {
+      } else if (s.st.kind === "file") {
         progress.filesTotal++;
-        progress.bytesTotal += Number(s.st.size);
+        progress.bytesTotal += s.st.size;
         const inode = `${s.st.dev}:${s.st.ino}`;
-        const first = s.st.nlink > 1n ? hardlinks.get(inode) : undefined;
+        const first = s.st.nlink > 1 ? hardlinks.get(inode) : undefined;
         stats.files++;
         if (first) {
           entries.push({ type: "hardlink", path: s.rel, link: first });
           progress.files++;
           continue;
         }
-        if (s.st.nlink > 1n) hardlinks.set(inode, s.rel);
+        if (s.st.nlink > 1) hardlinks.set(inode, s.rel);
         const before = previous.get(s.rel);
-        const reuse = before && unchanged(before, s.st) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
-        const entry: FileEntry = { ...(reuse ? before : {}), ...common, type: "file", size: reuse ? before.size : 0, chunks: reuse ? before.chunks : [], ino: Number(s.st.ino), ctimeNs: s.st.ctimeNs.toString() };
+        const reuse = before && unchanged(before, s.st) && trusted(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
+        const entry: FileEntry = { ...(reuse ? before : {}), ...common, type: "file", size: reuse ? before.size : 0, chunks: reuse ? before.chunks : [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
         entries.push(entry);
         if (reuse) {
           stats.unchangedFiles++;
@@ -323,7 +329,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
         }
         await read(entry, s, before);
       } else {
-        stats.skipped.push(`${s.rel} (${specialKind(s.st)})`);
+        stats.skipped.push(`${s.rel} (${s.st.kind})`);
       }
     }
     progress.phase = "upload";
@@ -341,13 +347,13 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
             continue;
           }
           const abs = path.join(source, link.path);
-          const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-          if (!st?.isFile()) {
+          const big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          if (!big?.isFile()) {
             vanished.add(link.path); // gone too
             continue;
           }
-          const found: Scanned = { rel: link.path, abs, st };
-          const file: FileEntry = { ...entryMeta(found), type: "file", size: 0, chunks: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
+          const found: Scanned = { rel: link.path, abs, st: statOf(big) };
+          const file: FileEntry = { ...entryMeta(found), type: "file", size: 0, chunks: [], ino: found.st.ino, ctimeNs: found.st.ctimeNs };
           entries[entries.indexOf(link)] = file;
           heir = file;
           await read(file, found, undefined);
@@ -375,6 +381,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       id: newSnapshotId(now()),
       parent: parent?.id ?? null,
       createdAt: now().toISOString(),
+      scanStartedNs,
       tags: opts.tags ?? {},
       stats: { ...stats, uploadedBytes: uploaded, durationMs: Date.now() - started },
       entries,
@@ -398,6 +405,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     await writer.abort();
     throw err;
   } finally {
+    await scan?.close();
     await workers?.close();
     await release().catch(() => {});
   }
@@ -408,20 +416,24 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
  * walk (see DICT_SAMPLE), stored before any pack uses it; null if the tree
  * has too little to sample.
  */
-async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned>): Promise<Dictionary | null> {
+async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>): Promise<Dictionary | null> {
   // The header keeps zstd from reading the sample as a trained dictionary (they start with a magic number).
   const parts: Buffer[] = [DICT_HEADER];
   let bytes = 0;
-  for (let i = 0; i < DICT_WALK && bytes < DICT_BYTES; i++) {
-    const s = tree.pull();
-    if (!s) break;
-    if (!s.st.isFile() || s.st.size < 64n || s.st.size > BigInt(SMALL_FILE) || !sampleable(s.rel)) continue;
-    try {
-      const part = readHead(s.abs, DICT_SAMPLE);
-      parts.push(part);
-      bytes += part.length;
-    } catch {
-      // unreadable or gone: the snapshot will say so; the sample does without it
+  let looked = 0;
+  while (looked < DICT_WALK && bytes < DICT_BYTES) {
+    const batch = await tree.pull();
+    if (!batch) break;
+    for (const s of batch) {
+      if (++looked > DICT_WALK || bytes >= DICT_BYTES) break;
+      if (s.st.kind !== "file" || s.st.size < 64 || s.st.size > SMALL_FILE || !sampleable(s.rel)) continue;
+      try {
+        const part = readHead(s.abs, DICT_SAMPLE);
+        parts.push(part);
+        bytes += part.length;
+      } catch {
+        // unreadable or gone: the snapshot will say so; the sample does without it
+      }
     }
   }
   return bytes < DICT_MIN ? null : repo.writeDictionary(Buffer.concat(parts).subarray(0, DICT_HEADER.length + DICT_BYTES));
@@ -506,4 +518,23 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
     if (at >= end && out.length) return first === start ? { chunks: out, complete: at === end } : null;
   }
   return first === start && out.length ? { chunks: out, complete: at === end } : null;
+}
+
+/**
+ * Timestamps have a granularity (the kernel's clock tick for most file
+ * systems, a second or two for some): a file written again within the tick
+ * in which the parent read it keeps its size, mtime and ctime. What the parent
+ * recorded with a ctime this close to (or after) the start of its walk is
+ * read again, never trusted (git's "racily clean" entries). A ctime in whole
+ * seconds suggests a file system that keeps no finer times: it gets the
+ * wider margin.
+ */
+const RACY_NS = 100e6;
+const RACY_COARSE_NS = 2e9;
+
+/** Whether the parent's record of a file is old enough to be trusted (see RACY_NS). */
+function racyBound(parent: Manifest | null): (before: FileEntry) => boolean {
+  if (!parent?.scanStartedNs) return () => true; // written before this was recorded
+  const start = Number(parent.scanStartedNs); // a double's precision (~256 ns) is plenty here
+  return (before) => Number(before.ctimeNs) < start - (before.ctimeNs.endsWith("000000000") ? RACY_COARSE_NS : RACY_NS);
 }

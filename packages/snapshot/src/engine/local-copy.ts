@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import path from "node:path";
 import type { Entry, Manifest } from "../core/manifest.ts";
 import type { Repository } from "./repository.ts";
@@ -52,7 +52,7 @@ export function compareWithManifest(manifest: Manifest, dir: string): Omit<Local
       found.difference = e ? `${s.rel}: ${why}` : `${s.rel} ${why}`;
       return false;
     }
-    if (s.st.isFile() && s.st.nlink > 1n) inodes.set(s.rel, `${s.st.dev}:${s.st.ino}`);
+    if (s.st.kind === "file" && s.st.nlink > 1) inodes.set(s.rel, `${s.st.dev}:${s.st.ino}`);
     expected.delete(s.rel);
   });
   const [missing] = expected.keys();
@@ -62,7 +62,7 @@ export function compareWithManifest(manifest: Manifest, dir: string): Omit<Local
 /** What differs between a manifest entry and what is on disk, or null. */
 function difference(e: Entry, s: Scanned, inodes: ReadonlyMap<string, string>): string | null {
   const st = s.st;
-  const type = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "special file";
+  const type = st.kind === "dir" || st.kind === "symlink" || st.kind === "file" ? st.kind : "special file";
   if (e.type === "hardlink") {
     if (type !== "file") return `a ${type}, the snapshot has a hardlink`;
     return inodes.get(e.link) === `${st.dev}:${st.ino}` ? null : `no longer a hardlink of ${e.link}`;
@@ -72,7 +72,7 @@ function difference(e: Entry, s: Scanned, inodes: ReadonlyMap<string, string>): 
   if (now.mode !== e.mode) return "mode differs";
   if (now.uid !== e.uid || now.gid !== e.gid) return "owner differs";
   if (now.mtimeNs !== e.mtimeNs) return "mtime differs";
-  if (e.type === "symlink" && readlinkSync(s.abs) !== e.target) return "symlink target differs";
+  if (e.type === "symlink" && s.target !== e.target) return "symlink target differs";
   if (e.type === "file" && !unchanged(e, st)) return "size, ctime or inode differs";
   return null;
 }

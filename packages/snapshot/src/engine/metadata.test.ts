@@ -15,7 +15,7 @@ beforeEach(() => {
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 /** Owner, group and mode of every entry under `root`. */
-const owners = (root: string) => Object.fromEntries([...walkTree(root)].map((s) => [s.rel, `${s.st.uid}:${s.st.gid} ${(s.st.mode & 0o7777n).toString(8)}`]));
+const owners = (root: string) => Object.fromEntries([...walkTree(root)].map((s) => [s.rel, `${s.st.uid}:${s.st.gid} ${s.st.mode.toString(8)}`]));
 
 describe("restored owners and modes", () => {
   it("come back as they were: others' files, modes the umask would strip, set-id bits, read-only files, symlinks", async () => {

@@ -1,62 +1,175 @@
-import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
 import path from "node:path";
+import type { Worker } from "node:worker_threads";
 import type { FileEntry } from "../core/manifest.ts";
+import { walkTree, type Kind, type Scanned, type Stat } from "./walk.mjs";
+import { startWorker } from "./worker-pool.ts";
 
-/** One entry of a walked tree: its manifest path, absolute path and lstat. */
-export interface Scanned {
-  rel: string;
+export { walkTree, type Kind, type Scanned, type Stat };
+
+/** Entries per message from a scan thread. */
+const SCAN_BATCH = 512;
+/**
+ * Threads that walk: on a cold cache most of a walk is waiting for the disk
+ * to return directory and inode blocks, and three threads reading different
+ * regions wait less than one (the benchmark's 54k entries on 2 cores: 0.9 s
+ * → 0.65 s; two threads 0.7 s, four no better than three).
+ */
+const SCAN_THREADS = 3;
+/** A directory with at least this many entries is shared with idle threads. */
+const SPLIT_MIN = 64;
+/** Values per entry in a scan-worker message (see scan-worker.mjs). */
+const FIELDS = 12;
+
+interface Task {
+  id: string;
   abs: string;
-  st: BigIntStats;
+  rel: string;
+  names?: string[];
 }
+type Piece = { task: string; entries: (string | number | null)[] } | { task: string; after: string[] } | { task: string; end: true };
+type ScanMessage = Piece | { spawn: Task[] } | { error: string; code?: string; syscall?: string; path?: string };
 
 /**
- * The tree under `root`, lazily: depth-first, names sorted, parents before
- * children (the order of a manifest's entries). One explicit stack, not a
- * generator per directory: an entry costs one lstat and no path parsing
- * (names from readdir never hold a "/").
+ * The walk of walkTree, run on threads of their own from the moment this is
+ * made (its system calls overlap whatever the caller does meanwhile), read
+ * here in the same order, in batches. A thread that meets a big directory while others
+ * are idle hands them contiguous parts of its listing; their entries are read
+ * where those parts belong. The threads do not wait for the reader: what
+ * they hold is the manifest's entries in another form. Iterated once;
+ * `close()` stops the threads (always call it; iterating to the end or
+ * breaking off does too).
  */
-export function* walkTree(root: string): Generator<Scanned> {
-  const stack: { abs: string; rel: string; names: string[]; next: number }[] = [];
-  const enter = (abs: string, rel: string) => {
+export class TreeScan implements AsyncIterable<Scanned[]> {
+  readonly #workers: Worker[] = [];
+  readonly #idle: Worker[] = [];
+  /** How many threads are idle, for the threads to read when they could split a listing. */
+  readonly #idleCount = new Int32Array(new SharedArrayBuffer(4));
+  readonly #queued: Task[] = [];
+  /** Each task's messages not read yet, in order. */
+  readonly #streams = new Map<string, Piece[]>();
+  readonly #prefix: string;
+  #failure: Error | null = null;
+  #wake: (() => void) | null = null;
+
+  /** `threads`, `batch`, `splitMin`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN (tests use small ones). */
+  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN } = {}) {
+    const abs = path.resolve(root);
+    this.#prefix = abs === "/" ? "" : abs;
+    for (let index = 0; index < Math.max(1, threads); index++) {
+      const worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, idle: this.#idleCount.buffer });
+      worker.on("message", (m: ScanMessage) => this.#receive(worker, m));
+      worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed`, { cause: err })));
+      worker.on("exit", (code) => this.#fail(new Error(`the scan of ${abs} stopped (thread exit code ${code})`)));
+      this.#workers.push(worker);
+      if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "" } satisfies Task });
+      else this.#idle.push(worker);
+    }
+    Atomics.store(this.#idleCount, 0, this.#idle.length);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Scanned[]> {
+    const reading = ["root"]; // the tasks being read: the last one first
     try {
-      stack.push({ abs: abs === "/" ? "" : abs, rel, names: readdirSync(abs).sort(), next: 0 });
-    } catch (err) {
-      // Removed (or replaced by a file) since its lstat: a live session's temp directory. Recorded empty.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
+      while (reading.length) {
+        if (this.#failure) throw this.#failure;
+        const id = reading[reading.length - 1]!;
+        const m = this.#streams.get(id)?.shift();
+        if (!m) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          continue;
+        }
+        if ("end" in m) {
+          reading.pop();
+          this.#streams.delete(id);
+        } else if ("after" in m) {
+          for (let i = m.after.length - 1; i >= 0; i--) reading.push(m.after[i]!);
+        } else yield this.#decode(m.entries);
+      }
+    } finally {
+      await this.close();
     }
-  };
-  enter(path.resolve(root), "");
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    if (top.next === top.names.length) {
-      stack.pop();
-      continue;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.#workers) w.removeAllListeners("exit");
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+
+  #decode(e: (string | number | null)[]): Scanned[] {
+    const out: Scanned[] = [];
+    for (let i = 0; i < e.length; i += FIELDS) {
+      const rel = e[i] as string;
+      const st: Stat = {
+        kind: e[i + 1] as Kind,
+        mode: e[i + 2] as number,
+        uid: e[i + 3] as number,
+        gid: e[i + 4] as number,
+        size: e[i + 5] as number,
+        ino: e[i + 6] as number,
+        dev: e[i + 7] as number,
+        nlink: e[i + 8] as number,
+        mtimeNs: e[i + 9] as string,
+        ctimeNs: e[i + 10] as string,
+      };
+      const target = e[i + 11] as string | null;
+      const abs = `${this.#prefix}/${rel}`;
+      out.push(target === null ? { rel, abs, st } : { rel, abs, st, target });
     }
-    const name = top.names[top.next++]!;
-    const abs = `${top.abs}/${name}`;
-    const rel = top.rel ? `${top.rel}/${name}` : name;
-    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-    if (!st) continue; // removed while we walked
-    yield { rel, abs, st };
-    if (st.isDirectory()) enter(abs, rel);
+    return out;
+  }
+
+  #receive(worker: Worker, m: ScanMessage) {
+    if ("error" in m) return this.#fail(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall, path: m.path }));
+    if ("spawn" in m) {
+      for (const task of m.spawn) {
+        const free = this.#idle.pop();
+        if (free) this.#start(free, task);
+        else this.#queued.push(task);
+      }
+      return;
+    }
+    const stream = this.#streams.get(m.task);
+    if (stream) stream.push(m);
+    else this.#streams.set(m.task, [m]);
+    if ("end" in m) {
+      const next = this.#queued.shift();
+      if (next) this.#start(worker, next);
+      else this.#idle.push(worker);
+    }
+    Atomics.store(this.#idleCount, 0, this.#idle.length);
+    this.#wakeReader();
+  }
+
+  #start(worker: Worker, task: Task) {
+    worker.postMessage({ task });
+    Atomics.store(this.#idleCount, 0, this.#idle.length);
+  }
+
+  #fail(err: Error) {
+    this.#failure ??= err;
+    this.#wakeReader();
+  }
+
+  #wakeReader() {
+    this.#wake?.();
+    this.#wake = null;
   }
 }
 
 /** An iteration that can be looked ahead of: what `pull()` takes comes first when it is iterated. */
-export class Lookahead<T> implements Iterable<T> {
-  readonly #source: Iterator<T>;
+export class Lookahead<T> implements AsyncIterable<T> {
+  readonly #source: AsyncIterator<T>;
   #ahead: T[] = [];
   #ended = false;
 
-  constructor(source: Iterable<T>) {
-    this.#source = source[Symbol.iterator]();
+  constructor(source: AsyncIterable<T>) {
+    this.#source = source[Symbol.asyncIterator]();
   }
 
   /** The next item, kept for the iteration; undefined at the end. */
-  pull(): T | undefined {
+  async pull(): Promise<T | undefined> {
     if (this.#ended) return undefined;
-    const next = this.#source.next();
+    const next = await this.#source.next();
     if (next.done) {
       this.#ended = true;
       return undefined;
@@ -65,12 +178,12 @@ export class Lookahead<T> implements Iterable<T> {
     return next.value;
   }
 
-  *[Symbol.iterator](): Generator<T> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     const ahead = this.#ahead;
     this.#ahead = [];
     yield* ahead;
     while (!this.#ended) {
-      const next = this.#source.next();
+      const next = await this.#source.next();
       if (next.done) this.#ended = true;
       else yield next.value;
     }
@@ -88,7 +201,7 @@ export function walk(root: string, visit: (s: Scanned) => boolean | void): boole
 
 /** The metadata every non-hardlink entry records, as the manifest stores it. */
 export function entryMeta(s: Scanned) {
-  return { path: s.rel, mode: Number(s.st.mode & 0o7777n), uid: Number(s.st.uid), gid: Number(s.st.gid), mtimeNs: s.st.mtimeNs.toString() };
+  return { path: s.rel, mode: s.st.mode, uid: s.st.uid, gid: s.st.gid, mtimeNs: s.st.mtimeNs };
 }
 
 /**
@@ -96,14 +209,6 @@ export function entryMeta(s: Scanned) {
  * inode are what the earlier manifest recorded still has that content.
  * (Writing a file changes its mtime and ctime; replacing it changes its inode.)
  */
-export function unchanged(before: FileEntry, st: BigIntStats): boolean {
-  return before.size === Number(st.size) && before.mtimeNs === st.mtimeNs.toString() && before.ctimeNs === st.ctimeNs.toString() && before.ino === Number(st.ino);
-}
-
-/** What a snapshot cannot hold: a name for the "skipped" list. */
-export function specialKind(st: BigIntStats): string {
-  if (st.isFIFO()) return "fifo";
-  if (st.isSocket()) return "socket";
-  if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
-  return "unknown type";
+export function unchanged(before: FileEntry, st: Stat): boolean {
+  return before.size === st.size && before.mtimeNs === st.mtimeNs && before.ctimeNs === st.ctimeNs && before.ino === st.ino;
 }

@@ -20,7 +20,7 @@ export function withoutLoaders(argv: readonly string[]): string[] {
 }
 
 /** A thread with the options above; with all the process's if a thread refuses them (V8 flags such as --max-old-space-size are per process). */
-function startWorker(script: URL, workerData: unknown): Worker {
+export function startWorker(script: URL, workerData: unknown): Worker {
   try {
     return new Worker(script, { workerData, execArgv: WORKER_EXEC_ARGV });
   } catch (err) {

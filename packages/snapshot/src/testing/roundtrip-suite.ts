@@ -9,7 +9,7 @@ import { keys, Repository } from "../engine/repository.ts";
 import { checkRepository, pruneRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
 import type { ObjectStore } from "../object-store.ts";
-import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise } from "./tree.ts";
+import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise, pastRacyWindow } from "./tree.ts";
 
 /**
  * The engine's behaviour on one store: byte-exact round trips, incremental
@@ -31,6 +31,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       repo = await Repository.open(store);
       source = path.join(work, "source");
       makeFixtureTree(source);
+      await pastRacyWindow();
       first = await createSnapshot({ repo, source, tags: { session: "ses-test" }, packSize: 4 * 1024 * 1024 });
     });
     afterAll(async () => {
@@ -54,6 +55,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
     it("an incremental snapshot reads and uploads only what changed", async () => {
       const mutated = path.join(work, "mutated");
       makeFixtureTree(mutated);
+      await pastRacyWindow();
       const base = await createSnapshot({ repo, source: mutated });
       writeFileSync(path.join(mutated, "home", ".bashrc"), "export PS1='# '\n");
       appendFileSync(path.join(mutated, "big.bin"), noise(100_000, 99));
@@ -74,6 +76,23 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       const again = path.join(work, "restored-base");
       await restoreSnapshot({ repo, snapshotId: base.id, target: again });
       expect(existsSync(path.join(again, "secret"))).toBe(true);
+    });
+
+    it("does not trust a file its parent recorded with a ctime at or just before the parent's walk began", async () => {
+      // Written again within the same clock tick as the parent's read, a file would keep size, mtime and ctime.
+      const dir = path.join(work, "racy");
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, "settled"), "old enough to trust");
+      await pastRacyWindow();
+      writeFileSync(path.join(dir, "fresh"), "written as the walk began");
+      const base = await createSnapshot({ repo, source: dir });
+      const next = await createSnapshot({ repo, source: dir, parentId: base.id });
+      expect(next.stats.unchangedFiles).toBe(1);
+      // Once the parent's walk began well after the write, it is trusted.
+      await pastRacyWindow();
+      const settledBase = await createSnapshot({ repo, source: dir });
+      const later = await createSnapshot({ repo, source: dir, parentId: settledBase.id });
+      expect(later.stats.unchangedFiles).toBe(2);
     });
 
     it("a rewritten file keeps its parent's chunks while their bytes still match, and only those", async () => {

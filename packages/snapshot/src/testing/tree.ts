@@ -116,3 +116,10 @@ export function describeTree(root: string): Record<string, EntryFacts> {
 
 /** Bytes the file occupies on disk (holes excluded). */
 export const allocatedBytes = (file: string) => lstatSync(file).blocks * 512;
+
+/**
+ * Waits until files written so far are older than the margin within which an
+ * incremental snapshot re-reads what its parent recorded (RACY_NS in create.ts),
+ * for tests that count the files it trusts.
+ */
+export const pastRacyWindow = () => new Promise<void>((resolve) => setTimeout(resolve, 250));

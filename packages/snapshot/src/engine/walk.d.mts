@@ -1,0 +1,50 @@
+// Types of walk.mjs (plain JavaScript so worker threads can load it under any loader).
+import type { BigIntStats } from "node:fs";
+
+/** What an entry's lstat is, by the names skipped entries are reported with. */
+export type Kind = "file" | "dir" | "symlink" | "fifo" | "socket" | "device" | "unknown type";
+
+/** An lstat as snapshots record it: permission bits only, times as decimal nanoseconds (as manifests store them). */
+export interface Stat {
+  kind: Kind;
+  /** Permission bits, set-id and sticky bits (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  ino: number;
+  dev: number;
+  nlink: number;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** One entry of a walked tree: its manifest path, absolute path and lstat; a symlink's target. */
+export interface Scanned {
+  rel: string;
+  abs: string;
+  st: Stat;
+  target?: string;
+}
+
+export declare function statOf(st: BigIntStats): Stat;
+
+/**
+ * The tree under `root`, lazily: depth-first, names sorted, parents before
+ * children (the order of a manifest's entries). Entries removed while it
+ * walks are left out; a directory removed before its listing is recorded
+ * empty; other errors are thrown.
+ */
+export declare function walkTree(root: string): Generator<Scanned>;
+
+/**
+ * The walk of walkTree from directory `abs` (manifest path `rel`), of all its
+ * entries or of `names` only. `split` may keep a prefix of a listing and hand
+ * the rest to others: `{ after: token }` is yielded where those belong.
+ */
+export declare function walkPart<T>(
+  abs: string,
+  rel: string,
+  names?: string[],
+  split?: (abs: string, rel: string, names: string[]) => { keep: number; after: T } | null,
+): Generator<Scanned | { after: T }>;

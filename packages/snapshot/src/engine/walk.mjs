@@ -1,0 +1,92 @@
+// The tree walk, shared by the main thread (scan.ts) and the scan workers
+// (scan-worker.mjs). Plain JavaScript, so worker threads run it under any
+// loader the parent process uses. Types: walk.d.mts.
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import path from "node:path";
+
+/** An lstat as snapshots record it (see walk.d.mts). */
+export function statOf(st) {
+  return {
+    kind: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : st.isBlockDevice() || st.isCharacterDevice() ? "device" : "unknown type",
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
+    nlink: Number(st.nlink),
+    mtimeNs: st.mtimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
+  };
+}
+
+/**
+ * The tree under `root`, lazily: depth-first, names sorted, parents before
+ * children (the order of a manifest's entries). A symlink comes with its target.
+ */
+export function* walkTree(root) {
+  yield* walkPart(path.resolve(root), "");
+}
+
+/**
+ * The walk of walkTree from directory `abs` (manifest path `rel`): of all
+ * its entries, or of `names` only (sorted; a part of its listing).
+ *
+ * `split(abs, rel, names)` may hand part of a directory's listing to others:
+ * it returns how many names (a prefix) this walk keeps and a token; once
+ * those are walked (with everything below them), the token is yielded as
+ * `{ after: token }`, where the others' parts belong in walk order.
+ *
+ * One explicit stack, not a generator per directory: an entry costs one
+ * lstat and no path parsing (names from readdir never hold a "/").
+ */
+export function* walkPart(abs, rel, names, split) {
+  const stack = [];
+  const enter = (abs, rel, names) => {
+    if (!names) {
+      try {
+        names = readdirSync(abs).sort();
+      } catch (err) {
+        // Removed (or replaced by a file) since its lstat: a live session's temp directory. Recorded empty.
+        if (err.code !== "ENOENT" && err.code !== "ENOTDIR") throw err;
+        return;
+      }
+    }
+    const dir = abs === "/" ? "" : abs;
+    const handed = split?.(dir, rel, names);
+    stack.push({ abs: dir, rel, names, next: 0, end: handed ? handed.keep : names.length, after: handed?.after });
+  };
+  enter(abs, rel, names);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.next === top.end) {
+      stack.pop();
+      if (top.after !== undefined) yield { after: top.after };
+      continue;
+    }
+    const name = top.names[top.next++];
+    const abs = `${top.abs}/${name}`;
+    const rel = top.rel ? `${top.rel}/${name}` : name;
+    const found = look(abs);
+    if (!found) continue; // removed while we walked
+    yield { rel, abs, ...found };
+    if (found.st.kind === "dir") enter(abs, rel);
+  }
+}
+
+/** The lstat of `abs` (and its target, for a symlink); null if it is gone. */
+function look(abs) {
+  for (;;) {
+    const big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (!big) return null;
+    const st = statOf(big);
+    if (st.kind !== "symlink") return { st };
+    try {
+      return { st, target: readlinkSync(abs) };
+    } catch (err) {
+      if (err.code === "ENOENT") return null;
+      if (err.code !== "EINVAL") throw err;
+      // replaced by something other than a symlink since its lstat: look again
+    }
+  }
+}
