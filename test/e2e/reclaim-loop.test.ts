@@ -39,7 +39,7 @@ describe("reclaim loop: idle → warned → parked to S3 → batch job on the fr
     pg = await createTestPostgresDatabase();
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     cp = await startControlPlane(
-      loadEnv({ DAYBOX_DATA_DIR: dataDir, DAYBOX_DATABASE_URL: pg.url, DAYBOX_API_PORT: "0", DAYBOX_TICK_MS: "200", DAYBOX_BOOTSTRAP_QUOTA: "sim-a100=1" }),
+      loadEnv({ DAYBOX_DATA_DIR: dataDir, DAYBOX_DATABASE_URL: pg.url, DAYBOX_API_PORT: "0", DAYBOX_TICK_MS: "200", DAYBOX_BOOTSTRAP_QUOTA: "sim-a100=1", DAYBOX_SNAPSHOTS_KEPT: "2" }),
       { log: () => {} },
     );
     agent = spawnNode(["--import", "tsx", "apps/agent/src/main.ts"], {
@@ -150,6 +150,15 @@ describe("reclaim loop: idle → warned → parked to S3 → batch job on the fr
     expect(await treeDigest(home, ["venv", "work"])).toEqual(before);
     const jupyter = new URL((await cli(["open", session.id, "--print"])).stdout.trim());
     expect((await fetch(new URL("api/status", jupyter), { headers: { authorization: `token ${jupyter.searchParams.get("token")}` } })).status).toBe(200);
+
+    // 7b. Retention (the newest two kept here): each new snapshot, once committed, deletes those past them from the store.
+    const manifests = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "snapshots/default/snapshots/" }))).Contents ?? []).map((o) => o.Key!.split("/").at(-1)!).sort();
+    expect(await manifests(), "the park's pre-copy and final snapshots").toHaveLength(2);
+    for (let i = 0; i < 2; i++) await cli(["session", "snapshot", session.id, "--wait"]);
+    const listed = await cliJson<{ id: string; reason: string }[]>(["session", "snapshots", session.id]);
+    expect(listed).toHaveLength(2);
+    expect(listed[0]!.reason).toMatch(/; 1 older snapshot\(s\) deleted \(retention keeps the newest\)$/);
+    expect(await manifests()).toEqual(listed.map((x) => x.id).sort());
 
     // 8. The session stops; the job runs again from its checkpoint.
     await cli(["policy", "rm", "e2e-idle", "--reason", "e2e over"]);

@@ -906,6 +906,64 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await stopSession(s.id);
     });
 
+    it("keeps each session's newest snapshots: a snapshot names the older ones to delete once it is committed", async () => {
+      const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "keeps-five" });
+      const request = async () => {
+        await h.alice.sessions.snapshot.mutate({ id: s.id });
+        return node.claimNext("snapshot", s.id);
+      };
+      const complete = (a: { id: string; claimToken: string }, id: string, report: Record<string, unknown> = {}) => {
+        h.clock.advance(1000);
+        return h.agentApi.agent.complete.mutate({ actionId: a.id, claimToken: a.claimToken, outcome: { ok: true, result: { ...snap(id), ...report } } });
+      };
+      const listed = async () => (await h.alice.sessions.snapshots.query({ id: s.id })).map((x) => x.id);
+      const ref = (id: string) => ({ id, storeUrl: snap(id).storeUrl });
+      for (let i = 1; i <= 5; i++) {
+        const a = await request();
+        expect(a.payload).toMatchObject({ project: "parking", parentSnapshotId: i === 1 ? null : `snap-keep-000${i - 1}`, retire: [] });
+        await complete(a, `snap-keep-000${i}`);
+      }
+      // The sixth makes six: the oldest goes once the sixth is committed, and only what the action named is
+      // marked deleted (not the new one, not one it did not name).
+      const sixth = await request();
+      expect(sixth.payload).toMatchObject({ retire: [ref("snap-keep-0001")] });
+      await complete(sixth, "snap-keep-0006", { forgottenSnapshots: ["snap-keep-0001", "snap-keep-0006", "snap-keep-0003"] });
+      expect(await listed()).toEqual(["snap-keep-0006", "snap-keep-0005", "snap-keep-0004", "snap-keep-0003", "snap-keep-0002"]);
+      const newest = async () => (await h.alice.sessions.snapshots.query({ id: s.id }))[0]!;
+      expect((await newest()).reason).toBe("snapshot requested by alice; 1 older snapshot(s) deleted (retention keeps the newest)");
+      // A store that fails, or a report that cannot be read: the snapshot stands, the old ones stay listed, and
+      // the next snapshot names them again.
+      const seventh = await request();
+      expect(seventh.payload).toMatchObject({ retire: [ref("snap-keep-0002")] });
+      await complete(seventh, "snap-keep-0007", { forgetError: "store unreachable (ECONNREFUSED)" });
+      expect((await newest()).reason).toBe("snapshot requested by alice; older snapshots not deleted (store unreachable (ECONNREFUSED)): the next snapshot tries again");
+      const eighth = await request();
+      expect(eighth.payload).toMatchObject({ retire: [ref("snap-keep-0003"), ref("snap-keep-0002")] });
+      await complete(eighth, "snap-keep-0008", { forgottenSnapshots: "all" });
+      expect(await newest()).toMatchObject({ id: "snap-keep-0008", reason: expect.stringMatching(/^snapshot requested by alice; older snapshots not deleted \(the agent's report of them was unreadable \(forgottenSnapshots: .*\)\): the next snapshot tries again$/) });
+      expect(await listed()).toHaveLength(7);
+      const ninth = await request();
+      expect(ninth.payload).toMatchObject({ parentSnapshotId: "snap-keep-0008", retire: [ref("snap-keep-0004"), ref("snap-keep-0003"), ref("snap-keep-0002")] });
+      await complete(ninth, "snap-keep-0009", { forgottenSnapshots: ["snap-keep-0004", "snap-keep-0003", "snap-keep-0002"] });
+      expect(await listed()).toEqual(["snap-keep-0009", "snap-keep-0008", "snap-keep-0007", "snap-keep-0006", "snap-keep-0005"]);
+      // A failed snapshot deletes nothing, whatever its report says.
+      const failed = await request();
+      await h.agentApi.agent.complete.mutate({ actionId: failed.id, claimToken: failed.claimToken, outcome: { ok: false, error: "disk full", result: { forgottenSnapshots: ["snap-keep-0005"] } } });
+      expect(await listed()).toHaveLength(5);
+      // A park names them too (its pre-copy and final are both new).
+      await h.alice.sessions.park.mutate({ id: s.id });
+      const park = await node.claimNext("park", s.id);
+      expect(park.payload).toMatchObject({ parentSnapshotId: "snap-keep-0009", retire: [ref("snap-keep-0005")] });
+      h.clock.advance(1000);
+      await h.agentApi.agent.complete.mutate({
+        actionId: park.id,
+        claimToken: park.claimToken,
+        outcome: { ok: true, result: { ...snap("snap-keep-final", { parentId: "snap-keep-pre" }), preCopy: snap("snap-keep-pre"), forgottenSnapshots: ["snap-keep-0005"] } },
+      });
+      expect(await listed()).toEqual(["snap-keep-final", "snap-keep-pre", "snap-keep-0009", "snap-keep-0008", "snap-keep-0007", "snap-keep-0006"]);
+      expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Parked", parkedSnapshotId: "snap-keep-final" });
+    });
+
     it("a failed park keeps the session running, on its GPUs, and says why", async () => {
       const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "park-fails" });
       await h.alice.sessions.park.mutate({ id: s.id });

@@ -22,9 +22,16 @@ type ClaimedAction = NonNullable<Awaited<ReturnType<ApiClient["agent"]["claim"][
  * detached, so an agent restart adopts them instead of restarting them.
  */
 type Outcome = { ok: true; result: Record<string, unknown> } | { ok: false; error: string; result?: Record<string, unknown> };
-interface ParkPayload {
+/** Snapshots as the control plane records them: which, and in which repository. */
+type SnapshotRefs = { id: string; storeUrl: string }[];
+/** What a snapshot or park action names besides the session: see the control plane's nextSnapshot. */
+interface SnapshotPayload {
   project: string;
   parentSnapshotId?: string | null;
+  /** Older snapshots to delete once the new one is committed and verified (retention). */
+  retire?: SnapshotRefs;
+}
+interface ParkPayload extends SnapshotPayload {
   name: string;
   image: string;
   gpuIndices: number[];
@@ -36,6 +43,16 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
   const secret = randomBytes(32).toString("base64url");
   const terminals = await startTerminalServer({ runtime, secret, host: env.DAYBOX_AGENT_HOST, port: env.DAYBOX_AGENT_PORT, log });
   const snapshots = createSnapshotter(env, log);
+  /** Deletes snapshots the control plane named; a store that fails is reported in the result, never fails the action. */
+  const forget = (project: string | undefined, refs: SnapshotRefs | undefined, retention = false) =>
+    project && refs?.length ? snapshots.forget({ project, snapshots: refs, retention }).catch((err: Error) => ({ forgetError: err.message.slice(0, 2000) })) : Promise.resolve({});
+  /** Retention, once `fresh` (the snapshots just committed) are: the older ones the action named, never one of those. */
+  const retire = (p: SnapshotPayload, ...fresh: string[]) =>
+    forget(
+      p.project,
+      p.retire?.filter((r) => !fresh.includes(r.id)),
+      true,
+    );
 
   let nodeId = "";
   const register = async () => {
@@ -112,7 +129,7 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         const final = await snapshots.snapshot({ sessionId, project: p.project, dir, parentId, onProgress, parked: true });
-        return { ok: true, result: { ...final, preCopy } };
+        return { ok: true, result: { ...final, preCopy, ...(await retire(p, final.snapshotId, ...(parentId ? [parentId] : []))) } };
       } catch (err) {
         lastError = err as Error;
         log(`park ${sessionId}: final snapshot attempt ${attempt} failed: ${lastError.message}`);
@@ -167,19 +184,16 @@ export async function startAgent(env: AgentEnv, token: string, log = (m: string)
         } else if (action.kind === "stop") {
           await runtime.stop(sessionId);
           // A deleted session's directory goes too, and its snapshots (the project's repository is pruned).
-          const p = action.payload as { purge?: boolean; project?: string; snapshots?: { id: string; storeUrl: string }[] };
+          const p = action.payload as { purge?: boolean; project?: string; snapshots?: SnapshotRefs };
           const purge = p.purge === true;
           if (purge) await runtime.purge(sessionId);
-          let forgotten = {};
-          if (purge && p.project && p.snapshots?.length) {
-            // The GPUs are free and the directory gone whatever happens here: a store that fails is reported, not retried forever.
-            forgotten = await snapshots.forget({ project: p.project, snapshots: p.snapshots }).catch((err: Error) => ({ forgetError: err.message.slice(0, 2000) }));
-          }
+          // The GPUs are free and the directory gone whatever happens here: a store that fails is reported, not retried forever.
+          const forgotten = purge ? await forget(p.project, p.snapshots) : {};
           outcome = { ok: true, result: { purged: purge, ...forgotten } };
         } else if (action.kind === "snapshot") {
-          const p = action.payload as { project: string; parentSnapshotId?: string | null };
+          const p = action.payload as unknown as SnapshotPayload;
           const result = await snapshots.snapshot({ sessionId, project: p.project, dir: runtime.stateDir(sessionId), parentId: p.parentSnapshotId ?? null, onProgress: reportProgress });
-          outcome = { ok: true, result: { ...result } };
+          outcome = { ok: true, result: { ...result, ...(await retire(p, result.snapshotId)) } };
         } else {
           const p = action.payload as { project: string; snapshotId: string };
           if ((await runtime.list()).some((s) => s.sessionId === sessionId)) throw new Error("the session is running; it must be stopped before its state is restored");

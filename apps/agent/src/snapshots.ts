@@ -1,10 +1,18 @@
-import { createSnapshot, PackCache, pruneRepository, Repository, RepositoryBusyError, restoreSnapshot, type Progress } from "@daybox/snapshot";
+import { createSnapshot, mapLimit, PackCache, pruneRepository, Repository, RepositoryBusyError, restoreSnapshot, type Progress } from "@daybox/snapshot";
 import { parseStoreUrl, withRetries } from "@daybox/snapshot/stores";
 import type { SnapshotResult } from "@daybox/api";
 import type { AgentEnv } from "./env.ts";
 
 const PRUNE_ATTEMPTS = 6;
 const PRUNE_RETRY_MS = 10_000; // doubling: the last try ~5 minutes after the first
+/**
+ * A prune reads every manifest of the project and holds its repository while
+ * it deletes (snapshots wait for it): after retention it runs at most this
+ * often per project. Deleting a session prunes at once.
+ */
+const RETENTION_PRUNE_MS = 60 * 60_000;
+/** Manifests deleted at once. */
+const FORGET_CONCURRENCY = 8;
 
 /**
  * Session snapshots on this node: one repository per project (no dedup
@@ -44,11 +52,32 @@ export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = ()
       closing.signal.addEventListener("abort", done);
     });
   const queued = new Set<string>(); // projects with a prune waiting to start: one more would find nothing new
+  const lastPrune = new Map<string, number>(); // project → when its last prune started
+  const later = new Map<string, ReturnType<typeof setTimeout>>(); // project → its rate-limited prune
+  closing.signal.addEventListener("abort", () => {
+    for (const t of later.values()) clearTimeout(t);
+    later.clear();
+  });
+  /** A prune once RETENTION_PRUNE_MS have passed since the project's last one. */
+  const pruneLater = (project: string) => {
+    if (later.has(project) || queued.has(project) || closing.signal.aborted) return;
+    const wait = (lastPrune.get(project) ?? -Infinity) + RETENTION_PRUNE_MS - Date.now();
+    if (wait <= 0) return pruneSoon(project);
+    const timer = setTimeout(() => {
+      later.delete(project);
+      pruneSoon(project);
+    }, wait);
+    timer.unref();
+    later.set(project, timer);
+  };
   const pruneSoon = (project: string) => {
     if (queued.has(project)) return;
     queued.add(project);
+    clearTimeout(later.get(project));
+    later.delete(project);
     const run = async () => {
       queued.delete(project);
+      lastPrune.set(project, Date.now());
       for (let attempt = 1, delay = PRUNE_RETRY_MS; !closing.signal.aborted; attempt++, delay *= 2) {
         try {
           const r = await pruneRepository(await repoFor(project));
@@ -66,7 +95,7 @@ export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = ()
   };
 
   return {
-    /** `parked`: the snapshot a parked session resumes from; retention always keeps it. */
+    /** `parked`: the snapshot a parked session resumes from (tagged: `daybox snapshot prune --keep-last` always keeps it). */
     async snapshot(opts: { sessionId: string; project: string; dir: string; parentId: string | null; onProgress: (p: Progress) => void; parked?: boolean }): Promise<SnapshotResult> {
       const repo = await repoFor(opts.project);
       let parentId = opts.parentId;
@@ -83,18 +112,30 @@ export function createSnapshotter(env: AgentEnv, log: (msg: string) => void = ()
       };
     },
     /**
-     * A deleted session's snapshots, as the control plane recorded them:
-     * those in this node's repository for the project are deleted (one gone
-     * already counts as deleted: a retried stop), the others are left and
-     * counted; a prune of the repository then frees the data only they
-     * needed, in the background (see pruneSoon).
+     * Snapshots the control plane deletes (a deleted session's, or those a
+     * newer one retired: `retention`), as it recorded them: those in this
+     * node's repository for the project are deleted (one gone already counts
+     * as deleted: a retried action), the others are left and counted; those
+     * the store failed to delete are left too, the first failure reported.
+     * A prune of the repository then frees the data only they needed, in the
+     * background: at once (see pruneSoon), or for retention at most hourly
+     * per project (see pruneLater).
      */
-    async forget(opts: { project: string; snapshots: { id: string; storeUrl: string }[] }): Promise<{ forgottenSnapshots: string[]; elsewhere: number }> {
+    async forget(opts: { project: string; snapshots: { id: string; storeUrl: string }[]; retention?: boolean }): Promise<{ forgottenSnapshots: string[]; elsewhere: number; forgetError?: string }> {
       const repo = await repoFor(opts.project);
       const here = opts.snapshots.filter((s) => s.storeUrl === urlFor(opts.project));
-      for (const s of here) await repo.forgetSnapshot(s.id);
-      if (here.length) pruneSoon(opts.project);
-      return { forgottenSnapshots: here.map((s) => s.id), elsewhere: opts.snapshots.length - here.length };
+      const forgotten: string[] = [];
+      let failure: string | undefined;
+      await mapLimit(here, FORGET_CONCURRENCY, async (s) => {
+        try {
+          await repo.forgetSnapshot(s.id);
+          forgotten.push(s.id);
+        } catch (err) {
+          failure ??= `snapshot ${s.id}: ${(err as Error).message}`.slice(0, 2000);
+        }
+      });
+      if (forgotten.length) (opts.retention ? pruneLater : pruneSoon)(opts.project);
+      return { forgottenSnapshots: forgotten, elsewhere: opts.snapshots.length - here.length, ...(failure ? { forgetError: failure } : {}) };
     },
     /** Waits for the prunes in progress (a prune stopped half-way holds its lock until it expires). */
     async close() {

@@ -56,7 +56,7 @@ export async function startControlPlane(
     await unlock();
     throw err;
   });
-  const repos = createRepos(db.prisma);
+  const repos = createRepos(db.prisma, env.DAYBOX_SNAPSHOTS_KEPT === undefined ? {} : { snapshotsKept: env.DAYBOX_SNAPSHOTS_KEPT });
   const webAuth = createWebAuth(repos, {
     secret: env.DAYBOX_AUTH_SECRET ?? (await authSecret(env.DAYBOX_DATA_DIR)),
     publicUrl: env.DAYBOX_PUBLIC_URL,

@@ -37,13 +37,12 @@ export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: s
     const last = (await repos.actions.forSession(row.id)).find((a) => a.kind === "snapshot");
     if (last?.status === "pending" || last?.status === "claimed") return false;
     if (last?.status === "failed" && last.completedAt && now.getTime() - last.completedAt.getTime() < interval / 10) return false;
-    const parent = await repos.snapshots.latestForSession(row.id);
     const why = `periodic snapshot: policy '${v.policy?.name}' v${v.policy?.version} snapshots every ${formatDuration(interval)}`;
     const { created } = await repos.actions.enqueueOnce({
       kind: "snapshot",
       nodeId: row.nodeId!,
       sessionId: row.id,
-      payload: { sessionId: row.id, project: row.project.name, parentSnapshotId: parent?.id ?? null, requestedBy: ACTOR },
+      payload: { sessionId: row.id, ...(await repos.snapshots.nextSnapshot(row.id, row.project.name)), requestedBy: ACTOR },
       reason: why,
     });
     if (created) log(`${why} (${row.id})`);
@@ -71,8 +70,8 @@ export function createReclaimer(deps: { repos: Repos; clock: Clock; log: (msg: s
               changed ||= warned;
             }
           } else if (v.kind === "reclaim" && v.action === "park") {
-            const parent = await repos.snapshots.latestForSession(row.id);
-            const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload: { project: row.project.name, parentSnapshotId: parent?.id ?? null }, at: now });
+            const payload = await repos.snapshots.nextSnapshot(row.id, row.project.name);
+            const action = await repos.sessions.startPark({ id: row.id, reason: `reclaimed: ${v.reason}`, actor: ACTOR, payload, at: now });
             if (action) {
               log(`parking ${row.id}: ${v.reason}`);
               hook(row, v, "session.reclaimed", `reclaimed: ${v.reason}`, now);

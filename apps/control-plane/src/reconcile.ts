@@ -84,12 +84,11 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
       }
       case "park": {
         const s = world.sessions.find((x) => x.id === action.sessionId)!;
-        const parent = await repos.snapshots.latestForSession(s.id);
         const started = await repos.sessions.startPark({
           id: s.id,
           reason: `${action.reason}: parking the session (snapshot, verify, release) so it can resume on another node; \`daybox session resume ${s.id}\``,
           actor: ACTOR,
-          payload: { project: s.project.name, parentSnapshotId: parent?.id ?? null },
+          payload: await repos.snapshots.nextSnapshot(s.id, s.project.name),
           at: clock.now(),
         });
         if (started) log(`parking ${s.id}: ${action.reason}`);

@@ -35,7 +35,7 @@ export class FakeAgent {
   }
 
   /** Claims the next action and checks it is the one expected. */
-  async claimNext(kind: "start" | "stop", sessionId: string): Promise<ClaimedAction> {
+  async claimNext(kind: ClaimedAction["kind"], sessionId: string): Promise<ClaimedAction> {
     const action = await this.claim();
     expect(action, `node ${this.node.name} should have a ${kind} action for ${sessionId}`).toMatchObject({ kind, sessionId });
     return action!;

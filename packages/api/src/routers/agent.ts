@@ -32,8 +32,12 @@ export const snapshotResult = z.object({
 });
 export type SnapshotResult = z.infer<typeof snapshotResult>;
 
-/** What a stop that purged a deleted session reports about its snapshots (see the agent's forget). */
-const stopResult = z.object({
+/**
+ * What an agent reports of the snapshots it was asked to delete (see its
+ * forget): a purging stop's (the session was deleted), or a snapshot's and a
+ * park's (retention, once the new snapshot is committed).
+ */
+const forgetReport = z.object({
   forgottenSnapshots: z.array(z.string().regex(/^[0-9A-Za-z-]{8,80}$/)).max(100_000).optional(),
   /** Recorded in a repository other than the node's (another node's file:// store, a moved one): left. */
   elsewhere: z.number().int().min(0).optional(),
@@ -224,7 +228,7 @@ export const agentRouter = {
       }
     } else if (session && action.kind === "stop" && input.outcome.ok) {
       const terminated = session.desiredState === "terminated";
-      const stopped = stopResult.safeParse(input.outcome.result);
+      const stopped = forgetReport.safeParse(input.outcome.result);
       if (!stopped.success) throw new BadInput(`invalid stop result — ${issuesOf(stopped.error)}`);
       const { forgottenSnapshots: forgotten = [], elsewhere = 0, forgetError } = stopped.data;
       // Deleted from the repository already: recorded whatever becomes of this report.
@@ -253,6 +257,7 @@ export const agentRouter = {
       }
     }
     const snapshots: { result: SnapshotResult; reason: string; at: Date }[] = [];
+    let retired: string[] = [];
     if (session && (action.kind === "snapshot" || action.kind === "park") && input.outcome.ok) {
       const parse = (value: unknown) => {
         const parsed = snapshotResult.safeParse(value);
@@ -263,7 +268,17 @@ export const agentRouter = {
       const final = parse(input.outcome.result);
       // The pre-copy was committed before the final snapshot began.
       if (action.kind === "park" && pre) snapshots.push({ result: parse(pre), reason: "park: pre-copy while the session ran", at: new Date(now.getTime() - Math.max(1, final.durationMs)) });
-      snapshots.push({ result: final, reason: action.kind === "park" ? `park: final, after the session stopped (${action.reason})` : action.reason, at: now });
+      // Retention: the older snapshots the action named, deleted once this one was committed (only those).
+      // An unreadable report of them must not keep the committed snapshot from being recorded: those stay listed
+      // and the next snapshot names them again.
+      const report = forgetReport.safeParse(input.outcome.result);
+      const named = new Set(((action.payload as { retire?: { id: string }[] }).retire ?? []).map((r) => r.id));
+      retired = report.success ? (report.data.forgottenSnapshots ?? []).filter((id) => named.has(id)) : [];
+      const failed = report.success ? report.data.forgetError : `the agent's report of them was unreadable (${issuesOf(report.error)})`;
+      const retention =
+        (retired.length ? `; ${retired.length} older snapshot(s) deleted (retention keeps the newest)` : "") +
+        (failed ? `; ${retired.length ? "others" : "older snapshots"} not deleted (${failed.slice(0, 500)}): the next snapshot tries again` : "");
+      snapshots.push({ result: final, reason: `${action.kind === "park" ? `park: final, after the session stopped (${action.reason})` : action.reason}${retention}`, at: now });
     }
     if (session && action.kind === "park") {
       const final = snapshots.at(-1)?.result;
@@ -292,6 +307,7 @@ export const agentRouter = {
       const { snapshotId, ...stats } = result;
       await ctx.repos.snapshots.record({ ...stats, id: snapshotId, sessionId: session!.id, reason, committedAt: at });
     }
+    if (retired.length) await ctx.repos.snapshots.markDeleted(session!.id, retired);
     const accepted = await ctx.repos.actions.complete({
       id: action.id,
       claimToken: input.claimToken,

@@ -87,12 +87,6 @@ async function requireState(ctx: ProtectedContext, id: string, request: UserRequ
   return s;
 }
 
-/** What the agent needs to park a session: where its snapshots go and what the last one was. */
-async function parkPayload(ctx: ProtectedContext, sessionId: string, project: string) {
-  const parent = await ctx.repos.snapshots.latestForSession(sessionId);
-  return { project, parentSnapshotId: parent?.id ?? null };
-}
-
 /** Re-reads after a transition; a lost race (null) is a conflict the user can retry. */
 async function afterTransition(ctx: ProtectedContext, id: string, moved: unknown) {
   if (!moved) throw new Conflict(`session ${id} changed state while handling your request; check \`daybox session show ${id}\` and retry`);
@@ -210,12 +204,11 @@ export const sessionsRouter = {
   snapshot: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await visibleSession(ctx.repos, ctx.principal, input.id);
     if (s.state !== "Running" || !s.nodeId) throw new Conflict(`cannot snapshot ${s.name} (${s.id}): session is ${s.state}; only Running sessions can be snapshotted`);
-    const parent = await ctx.repos.snapshots.latestForSession(s.id);
     const { action, created } = await ctx.repos.actions.enqueueOnce({
       kind: "snapshot",
       nodeId: s.nodeId,
       sessionId: s.id,
-      payload: { sessionId: s.id, project: s.project.name, parentSnapshotId: parent?.id ?? null, requestedBy: ctx.principal.name },
+      payload: { sessionId: s.id, ...(await ctx.repos.snapshots.nextSnapshot(s.id, s.project.name)), requestedBy: ctx.principal.name },
       reason: `snapshot requested by ${ctx.principal.name}`,
     });
     return { actionId: action.id, alreadyRunning: !created };
@@ -296,7 +289,7 @@ export const sessionsRouter = {
       id: s.id,
       reason: `park requested by ${ctx.principal.name}: snapshotting before the GPUs are released`,
       actor: actor(ctx.principal),
-      payload: await parkPayload(ctx, s.id, s.project.name),
+      payload: await ctx.repos.snapshots.nextSnapshot(s.id, s.project.name),
     });
     return afterTransition(ctx, s.id, action ? { id: s.id } : null);
   }),

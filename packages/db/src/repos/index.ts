@@ -16,8 +16,12 @@ import { snapshotsRepo } from "./snapshots.ts";
 import { tokensRepo, usersRepo } from "./users.ts";
 import { loadWorld } from "./world.ts";
 
-/** Every repository over one Prisma client: the only way the rest of Daybox touches the database. */
-export function createRepos(db: PrismaClient) {
+/**
+ * Every repository over one Prisma client: the only way the rest of Daybox
+ * touches the database. `snapshotsKept`: committed snapshots each session
+ * keeps (default DEFAULT_SNAPSHOTS_KEPT; 0: all).
+ */
+export function createRepos(db: PrismaClient, opts: { snapshotsKept?: number } = {}) {
   return {
     users: usersRepo(db),
     tokens: tokensRepo(db),
@@ -31,7 +35,7 @@ export function createRepos(db: PrismaClient) {
     usage: usageRepo(db),
     fleet: fleetRepo(db),
     actions: actionsRepo(db),
-    snapshots: snapshotsRepo(db),
+    snapshots: snapshotsRepo(db, opts.snapshotsKept === undefined ? {} : { kept: opts.snapshotsKept }),
     policies: policiesRepo(db),
     activity: activityRepo(db),
     audit: auditRepo(db),
@@ -45,6 +49,7 @@ export type { Transition, SessionScope } from "./sessions.ts";
 export type { ActionOutcome } from "./actions.ts";
 export { JOB_LOG_CAP_BYTES, type JobTransition } from "./jobs.ts";
 export type { World } from "./world.ts";
+export { DEFAULT_SNAPSHOTS_KEPT } from "./snapshots.ts";
 export { FLEET_HISTORY_MS, type FleetSampleInput } from "./fleet.ts";
 export type { NodeRegistration } from "./nodes.ts";
 export type { PolicyVersion } from "./policies.ts";

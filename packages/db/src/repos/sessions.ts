@@ -235,7 +235,7 @@ export function sessionsRepo(db: PrismaClient) {
       return db.$transaction(async (tx) => {
         const s = await tx.session.findUnique({ where: { id: input.id } });
         if (!s || s.nodeId !== input.nodeId || !GPU_HOLDING_STATES.includes(s.state)) return null;
-        const snap = await tx.snapshot.findFirst({ where: { sessionId: s.id, status: "committed" }, orderBy: { createdAt: "desc" } });
+        const snap = await tx.snapshot.findFirst({ where: { sessionId: s.id, status: "committed" }, orderBy: [{ createdAt: "desc" }, { id: "desc" }] });
         await tx.agentAction.updateMany({ where: { sessionId: s.id, status: { in: ["pending", "claimed"] } }, data: { status: "cancelled", reason: input.reason } });
         const released = { nodeId: null, gpuIndices: [], jupyterUrl: null, jupyterToken: null, warnedAt: null, cacheNodeId: null };
         const from = [...GPU_HOLDING_STATES];

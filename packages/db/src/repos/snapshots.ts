@@ -6,9 +6,36 @@ export function purgeTargets(db: Pick<Tx, "snapshot">, sessionId: string) {
   return db.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
 }
 
-/** Snapshot metadata; the data itself lives in the snapshot repository (packages/snapshot). */
-export function snapshotsRepo(db: PrismaClient) {
+/** Committed snapshots a session keeps by default: the newest; older ones go once a newer one is committed. */
+export const DEFAULT_SNAPSHOTS_KEPT = 5;
+/** Snapshots one action retires at most (the oldest first): a long history goes over a few snapshots, not in one park. */
+const RETIRE_MAX = 100;
+
+/**
+ * Snapshot metadata; the data itself lives in the snapshot repository
+ * (packages/snapshot). `kept`: committed snapshots each session keeps (0:
+ * all, no retention).
+ */
+export function snapshotsRepo(db: PrismaClient, { kept = DEFAULT_SNAPSHOTS_KEPT } = {}) {
   return {
+    /**
+     * What an agent needs for a session's next snapshot (a park's too): where
+     * they go, the parent to be incremental against, and the snapshots to
+     * retire once the new one is committed and verified: those past the
+     * newest `kept - 1` (the new one makes `kept`), at most RETIRE_MAX.
+     * Never the newest recorded (an agent that dies after deleting and before
+     * reporting must not leave the latest snapshot the control plane knows
+     * deleted), nor the one the session was parked with (a parked session
+     * takes no snapshot: a guard).
+     */
+    async nextSnapshot(sessionId: string, project: string) {
+      const [committed, session] = await Promise.all([
+        db.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+        db.session.findUnique({ where: { id: sessionId }, select: { parkedSnapshotId: true } }),
+      ]);
+      const retire = kept === 0 ? [] : committed.slice(Math.max(1, kept - 1)).filter((s) => s.id !== session?.parkedSnapshotId).slice(-RETIRE_MAX);
+      return { project, parentSnapshotId: committed[0]?.id ?? null, retire };
+    },
     record(input: { id: string; sessionId: string; parentId: string | null; storeUrl: string; sizeBytes: number; newBytes: number; fileCount: number; durationMs: number; reason: string; committedAt: Date }) {
       return db.snapshot.upsert({
         where: { id: input.id },
@@ -38,12 +65,9 @@ export function snapshotsRepo(db: PrismaClient) {
     purgeTargets(sessionId: string) {
       return purgeTargets(db, sessionId);
     },
-    /** The snapshots the agent deleted from the repository (the session was deleted). */
+    /** The snapshots the agent deleted from the repository (the session was deleted, or they were retired). */
     markDeleted(sessionId: string, ids: string[]) {
       return db.snapshot.updateMany({ where: { sessionId, id: { in: ids } }, data: { status: "deleted" } });
-    },
-    latestForSession(sessionId: string) {
-      return db.snapshot.findFirst({ where: { sessionId, status: "committed" }, orderBy: { createdAt: "desc" } });
     },
   };
 }

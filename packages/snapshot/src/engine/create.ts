@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readSync } from "node:fs";
+import { closeSync, lstatSync, readSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { chunkLength, isDataChunk, type ChunkRef, type Entry, type FileEntry, type HardlinkEntry, type Manifest } from "../core/manifest.ts";
@@ -11,7 +11,7 @@ import { CorruptObjectError } from "./codec.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, TreeScan, unchanged, type Scanned } from "./scan.ts";
-import { statOf } from "./walk.mjs";
+import { openUnder, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
   repo: Repository;
@@ -111,6 +111,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
   const source = path.resolve(opts.source);
   const rootStat = lstatSync(source, { bigint: true });
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
+  const realRoot = realpathSync(source); // files are read only where they still resolve under it (see openUnder)
 
   // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
   // deleting one session must not fail another's park.
@@ -142,7 +143,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const tree = new Lookahead(scan);
     const dict =
       found ??
-      (await sampleDictionary(repo, tree).catch((err: unknown) => {
+      (await sampleDictionary(repo, tree, realRoot).catch((err: unknown) => {
         if (err instanceof CorruptObjectError) return null; // the same sample stored already, damaged: this snapshot goes without
         throw err;
       }));
@@ -164,6 +165,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
       known: [...known.keys()],
       dict,
+      root: realRoot,
       chunker: repo.config.chunker,
       level: opts.compressionLevel ?? (dict ? 1 : 3),
       smallFile: SMALL_FILE,
@@ -307,15 +309,14 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
       } else if (s.st.kind === "file") {
         progress.filesTotal++;
         progress.bytesTotal += s.st.size;
-        const inode = `${s.st.dev}:${s.st.ino}`;
-        const first = s.st.nlink > 1 ? hardlinks.get(inode) : undefined;
+        const first = s.st.nlink > 1 ? hardlinks.get(s.st.devIno) : undefined;
         stats.files++;
         if (first) {
           entries.push({ type: "hardlink", path: s.rel, link: first });
           progress.files++;
           continue;
         }
-        if (s.st.nlink > 1) hardlinks.set(inode, s.rel);
+        if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
         const before = previous.get(s.rel);
         const reuse = before && unchanged(before, s.st) && trusted(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
         const entry: FileEntry = { ...(reuse ? before : {}), ...common, type: "file", size: reuse ? before.size : 0, chunks: reuse ? before.chunks : [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
@@ -416,7 +417,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
  * walk (see DICT_SAMPLE), stored before any pack uses it; null if the tree
  * has too little to sample.
  */
-async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>): Promise<Dictionary | null> {
+async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>, root: string): Promise<Dictionary | null> {
   // The header keeps zstd from reading the sample as a trained dictionary (they start with a magic number).
   const parts: Buffer[] = [DICT_HEADER];
   let bytes = 0;
@@ -428,7 +429,7 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>): P
       if (++looked > DICT_WALK || bytes >= DICT_BYTES) break;
       if (s.st.kind !== "file" || s.st.size < 64 || s.st.size > SMALL_FILE || !sampleable(s.rel)) continue;
       try {
-        const part = readHead(s.abs, DICT_SAMPLE);
+        const part = readHead(s, DICT_SAMPLE, root);
         parts.push(part);
         bytes += part.length;
       } catch {
@@ -446,8 +447,8 @@ const sampleable = (rel: string) => {
   return !name.startsWith(".") && SAMPLED.test(name) && !parts.some((p) => SECRET_DIRS.has(p.toLowerCase()));
 };
 
-function readHead(file: string, max: number): Buffer {
-  const fd = openSync(file, "r");
+function readHead(s: Scanned, max: number, root: string): Buffer {
+  const fd = openUnder(s.abs, root);
   try {
     const buf = Buffer.allocUnsafe(max);
     return buf.subarray(0, readSync(fd, buf, 0, max, 0));

@@ -52,7 +52,7 @@ export function compareWithManifest(manifest: Manifest, dir: string): Omit<Local
       found.difference = e ? `${s.rel}: ${why}` : `${s.rel} ${why}`;
       return false;
     }
-    if (s.st.kind === "file" && s.st.nlink > 1) inodes.set(s.rel, `${s.st.dev}:${s.st.ino}`);
+    if (s.st.kind === "file" && s.st.nlink > 1) inodes.set(s.rel, s.st.devIno);
     expected.delete(s.rel);
   });
   const [missing] = expected.keys();
@@ -65,7 +65,7 @@ function difference(e: Entry, s: Scanned, inodes: ReadonlyMap<string, string>): 
   const type = st.kind === "dir" || st.kind === "symlink" || st.kind === "file" ? st.kind : "special file";
   if (e.type === "hardlink") {
     if (type !== "file") return `a ${type}, the snapshot has a hardlink`;
-    return inodes.get(e.link) === `${st.dev}:${st.ino}` ? null : `no longer a hardlink of ${e.link}`;
+    return inodes.get(e.link) === st.devIno ? null : `no longer a hardlink of ${e.link}`;
   }
   if (e.type !== type) return `a ${type}, the snapshot has a ${e.type}`;
   const now = entryMeta(s);

@@ -3,10 +3,11 @@
 // on a cold cache, each other's waits for the disk. Plain JavaScript, so it
 // runs under any loader the parent process uses.
 //
-// workerData: { index (this thread's number), batch (entries per message), splitMin, idle (SharedArrayBuffer:
-//              Int32 count of threads without a task, kept by the main thread) }
+// workerData: { index (this thread's number), batch (entries per message), splitMin, unreadMax,
+//              shared (SharedArrayBuffer of Int32s, see SHARED in scan.ts: messages of entries sent and not yet
+//              read, the thread whose task is being read, whether to hold back, threads without a task) }
 // requests:   { task: { id, abs, rel, names? } }: walk that directory (all of it, or those of its names)
-// replies:    { task, entries: [rel, kind, mode, uid, gid, size, ino, dev, nlink, mtimeNs, ctimeNs, target | null, …] }
+// replies:    { task, entries: [rel, kind, mode, uid, gid, size, ino, dev, devIno, nlink, mtimeNs, ctimeNs, target | null, …] }
 //             (FIELDS values per entry, in walk order)
 //             { spawn: [{ id, abs, rel, names }] }  parts of a listing handed to other threads (while some are idle)
 //             { task, after: [id…] }                  where those parts belong in this task's order
@@ -16,15 +17,20 @@ import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import { walkPart } from "./walk.mjs";
 
-const { index, batch, splitMin } = workerData;
-const idle = new Int32Array(workerData.idle);
+const { index, batch, splitMin, unreadMax } = workerData;
+const shared = new Int32Array(workerData.shared);
+// Indexes into `shared` (SHARED in scan.ts).
+const UNREAD = 0;
+const READING = 1;
+const HOLD = 2;
+const IDLE = 3;
 /** A batch goes out when full, or when the walk has been slow for this long: the main thread starts on it meanwhile. */
 const FLUSH_MS = 15;
 let spawned = 0;
 
 /** A big listing is shared with the threads that are idle: contiguous parts, so that each reads its own region of the disk. */
 function split(abs, rel, names) {
-  const free = Atomics.load(idle, 0);
+  const free = Atomics.load(shared, IDLE);
   if (free <= 0 || names.length < splitMin) return null;
   const size = Math.ceil(names.length / (free + 1));
   const parts = [];
@@ -37,7 +43,14 @@ parentPort.on("message", ({ task }) => {
   let entries = [];
   let since = performance.now();
   const flush = () => {
-    if (entries.length) parentPort.postMessage({ task: task.id, entries });
+    if (!entries.length) return;
+    // Far ahead of the reader, a thread waits (the walk would only hold memory), unless the reader waits for
+    // its task, or for one no thread has started (then nobody waits: see TreeScan).
+    for (let unread = Atomics.load(shared, UNREAD); unread >= unreadMax && Atomics.load(shared, HOLD) === 1 && Atomics.load(shared, READING) !== index; unread = Atomics.load(shared, UNREAD)) {
+      Atomics.wait(shared, UNREAD, unread, 50);
+    }
+    Atomics.add(shared, UNREAD, 1);
+    parentPort.postMessage({ task: task.id, entries });
     entries = [];
     since = performance.now();
   };
@@ -49,8 +62,8 @@ parentPort.on("message", ({ task }) => {
         continue;
       }
       const { rel, st, target } = item;
-      entries.push(rel, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
-      if (entries.length >= batch * 12 || performance.now() - since > FLUSH_MS) flush();
+      entries.push(rel, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
+      if (entries.length >= batch * 13 || performance.now() - since > FLUSH_MS) flush();
     }
     flush();
     parentPort.postMessage({ task: task.id, end: true });

@@ -1,8 +1,9 @@
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, linkSync, mkdirSync, mkdtempSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Lookahead, TreeScan, walkTree, type Scanned } from "./scan.ts";
+import { openUnder } from "./walk.mjs";
 
 let work: string;
 beforeEach(() => {
@@ -39,6 +40,59 @@ describe("walkTree", () => {
     }
     expect(seen).toEqual(["a", "b", "b/g"]);
   });
+
+  it("leaves out what a directory listed entries had once the directory became a file", () => {
+    mkdirSync(path.join(work, "a"));
+    for (const f of ["x", "y", "z"]) writeFileSync(path.join(work, "a", f), f);
+    const seen: string[] = [];
+    for (const s of walkTree(work)) {
+      seen.push(s.rel);
+      if (s.rel === "a/x") {
+        rmSync(path.join(work, "a"), { recursive: true });
+        writeFileSync(path.join(work, "a"), "now a file"); // a/y and a/z: ENOTDIR
+      }
+    }
+    expect(seen).toEqual(["a", "a/x"]);
+  });
+});
+
+describe("openUnder", () => {
+  const read = (fd: number) => {
+    const buf = Buffer.alloc(100);
+    const n = readSync(fd, buf, 0, 100, 0);
+    closeSync(fd);
+    return buf.subarray(0, n).toString();
+  };
+
+  it("opens a file under the root, one replaced there since the walk as it is now", () => {
+    const root = path.join(work, "root");
+    mkdirSync(path.join(root, "d"), { recursive: true });
+    const file = path.join(root, "d", "f");
+    writeFileSync(file, "seen");
+    expect(read(openUnder(file, root))).toBe("seen");
+    writeFileSync(`${file}.tmp`, "saved atomically");
+    renameSync(`${file}.tmp`, file);
+    expect(read(openUnder(file, root))).toBe("saved atomically");
+    expect(read(openUnder(`/${path.relative("/", file)}`, "/"))).toBe("saved atomically");
+  });
+
+  it("refuses a symlink put in the file's place, and a file reached through a directory swapped for a symlink", () => {
+    const root = path.join(work, "root");
+    const outside = path.join(work, "other-session");
+    mkdirSync(path.join(root, "d"), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, "f"), "someone else's");
+    const file = path.join(root, "d", "f");
+    writeFileSync(file, "mine");
+    rmSync(file);
+    symlinkSync(path.join(outside, "f"), file);
+    expect(() => openUnder(file, root)).toThrow(expect.objectContaining({ code: "ELOOP" }));
+    rmSync(path.join(root, "d"), { recursive: true });
+    symlinkSync(outside, path.join(root, "d"));
+    expect(() => openUnder(file, root)).toThrow(expect.objectContaining({ code: "EXDEV", message: expect.stringContaining("outside") }));
+    // A root that is a prefix of the other directory's name is no cover either.
+    expect(() => openUnder(path.join(outside, "f"), path.join(work, "other"))).toThrow(expect.objectContaining({ code: "EXDEV" }));
+  });
 });
 
 describe("TreeScan", () => {
@@ -63,6 +117,24 @@ describe("TreeScan", () => {
     for (const threads of [2, 4]) expect(await all(new TreeScan(work, { threads, batch: 7, splitMin: 2 }))).toEqual(expected);
     expect(expected.find((s) => s.rel === "b/link")).toMatchObject({ target: "../a/z/f1", st: { kind: "symlink" } });
     expect(expected.find((s) => s.rel === "b/hard")!.st).toMatchObject({ kind: "file", nlink: 2, size: 2 });
+  });
+
+  it("keeps the order when threads far ahead of the reader must wait", async () => {
+    for (let d = 0; d < 6; d++) {
+      mkdirSync(path.join(work, `d${d}`));
+      for (let f = 0; f < 40; f++) writeFileSync(path.join(work, `d${d}`, `f${f}`), "");
+    }
+    const expected = [...walkTree(work)];
+    for (const threads of [1, 3]) expect(await all(new TreeScan(work, { threads, batch: 1, splitMin: 2, unreadMax: 1 }))).toEqual(expected);
+  });
+
+  it("fails a reader once it is closed, instead of leaving it waiting", async () => {
+    writeFileSync(path.join(work, "f"), "");
+    const scan = new TreeScan(work);
+    const it = scan[Symbol.asyncIterator]();
+    await it.next();
+    await scan.close();
+    await expect(it.next()).rejects.toThrow(/closed before its end/);
   });
 
   it("fails with the walk's error, by its code", async () => {

@@ -17,8 +17,21 @@ const SCAN_BATCH = 512;
 const SCAN_THREADS = 3;
 /** A directory with at least this many entries is shared with idle threads. */
 const SPLIT_MIN = 64;
+/**
+ * Messages of entries the threads may have sent and the reader not yet read
+ * before a thread ahead of the reader waits (~130k entries; without a bound a
+ * first snapshot, whose reading lags far behind its walk, would hold the tree
+ * twice over).
+ */
+const UNREAD_MAX = 256;
 /** Values per entry in a scan-worker message (see scan-worker.mjs). */
-const FIELDS = 12;
+const FIELDS = 13;
+/**
+ * Int32s shared with the threads: entry messages sent and not yet read; the
+ * thread running the task being read (-1: it waits for a thread); whether a
+ * thread ahead of the reader waits (1) or not (0); threads without a task.
+ */
+const SHARED = { UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3 } as const;
 
 interface Task {
   id: string;
@@ -32,39 +45,51 @@ type ScanMessage = Piece | { spawn: Task[] } | { error: string; code?: string; s
 /**
  * The walk of walkTree, run on threads of their own from the moment this is
  * made (its system calls overlap whatever the caller does meanwhile), read
- * here in the same order, in batches. A thread that meets a big directory while others
- * are idle hands them contiguous parts of its listing; their entries are read
- * where those parts belong. The threads do not wait for the reader: what
- * they hold is the manifest's entries in another form. Iterated once;
- * `close()` stops the threads (always call it; iterating to the end or
- * breaking off does too).
+ * here in the same order, in batches. A thread that meets a big directory
+ * while others are idle hands them contiguous parts of its listing; their
+ * entries are read where those parts belong.
+ *
+ * Threads far ahead of the reader wait (UNREAD_MAX) — never the one running
+ * the task being read, and none while that task waits for a thread — so the
+ * reader always gets on. Iterated once; `close()` stops the threads (always
+ * call it; iterating to the end or breaking off does too).
  */
 export class TreeScan implements AsyncIterable<Scanned[]> {
   readonly #workers: Worker[] = [];
-  readonly #idle: Worker[] = [];
-  /** How many threads are idle, for the threads to read when they could split a listing. */
-  readonly #idleCount = new Int32Array(new SharedArrayBuffer(4));
+  readonly #idle: number[] = [];
+  readonly #shared = new Int32Array(new SharedArrayBuffer(4 * Object.keys(SHARED).length));
   readonly #queued: Task[] = [];
+  /** Which thread runs (or ran) each task. */
+  readonly #runner = new Map<string, number>([["root", 0]]);
   /** Each task's messages not read yet, in order. */
   readonly #streams = new Map<string, Piece[]>();
   readonly #prefix: string;
+  /** The task being read. */
+  #current = "root";
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
 
-  /** `threads`, `batch`, `splitMin`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN (tests use small ones). */
-  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN } = {}) {
+  /** `threads`, `batch`, `splitMin`, `unreadMax`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN, UNREAD_MAX (tests use small ones). */
+  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN, unreadMax = UNREAD_MAX } = {}) {
     const abs = path.resolve(root);
     this.#prefix = abs === "/" ? "" : abs;
+    Atomics.store(this.#shared, SHARED.HOLD, 1);
     for (let index = 0; index < Math.max(1, threads); index++) {
-      const worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, idle: this.#idleCount.buffer });
-      worker.on("message", (m: ScanMessage) => this.#receive(worker, m));
-      worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed`, { cause: err })));
+      let worker: Worker;
+      try {
+        worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, unreadMax, shared: this.#shared.buffer });
+      } catch (err) {
+        void this.close(); // the threads started so far
+        throw err;
+      }
+      worker.on("message", (m: ScanMessage) => this.#receive(index, m));
+      worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed: ${err.message}`, { cause: err })));
       worker.on("exit", (code) => this.#fail(new Error(`the scan of ${abs} stopped (thread exit code ${code})`)));
       this.#workers.push(worker);
       if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "" } satisfies Task });
-      else this.#idle.push(worker);
+      else this.#idle.push(index);
     }
-    Atomics.store(this.#idleCount, 0, this.#idle.length);
+    Atomics.store(this.#shared, SHARED.IDLE, this.#idle.length);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Scanned[]> {
@@ -73,6 +98,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
       while (reading.length) {
         if (this.#failure) throw this.#failure;
         const id = reading[reading.length - 1]!;
+        if (id !== this.#current) this.#follow(id);
         const m = this.#streams.get(id)?.shift();
         if (!m) {
           await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -83,14 +109,20 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
           this.#streams.delete(id);
         } else if ("after" in m) {
           for (let i = m.after.length - 1; i >= 0; i--) reading.push(m.after[i]!);
-        } else yield this.#decode(m.entries);
+        } else {
+          Atomics.sub(this.#shared, SHARED.UNREAD, 1);
+          Atomics.notify(this.#shared, SHARED.UNREAD);
+          yield this.#decode(m.entries);
+        }
       }
     } finally {
       await this.close();
     }
   }
 
+  /** Stops the threads; a reader waiting for entries fails. */
   async close(): Promise<void> {
+    this.#fail(new Error("the scan was closed before its end"));
     for (const w of this.#workers) w.removeAllListeners("exit");
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
@@ -107,42 +139,53 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
         size: e[i + 5] as number,
         ino: e[i + 6] as number,
         dev: e[i + 7] as number,
-        nlink: e[i + 8] as number,
-        mtimeNs: e[i + 9] as string,
-        ctimeNs: e[i + 10] as string,
+        devIno: e[i + 8] as string,
+        nlink: e[i + 9] as number,
+        mtimeNs: e[i + 10] as string,
+        ctimeNs: e[i + 11] as string,
       };
-      const target = e[i + 11] as string | null;
+      const target = e[i + 12] as string | null;
       const abs = `${this.#prefix}/${rel}`;
       out.push(target === null ? { rel, abs, st } : { rel, abs, st, target });
     }
     return out;
   }
 
-  #receive(worker: Worker, m: ScanMessage) {
+  /** The reader moves on to task `id`: its thread must never wait, and while no thread runs it, none does. */
+  #follow(id: string) {
+    this.#current = id;
+    const runner = this.#runner.get(id);
+    Atomics.store(this.#shared, SHARED.READING, runner ?? -1);
+    Atomics.store(this.#shared, SHARED.HOLD, runner === undefined ? 0 : 1);
+    Atomics.notify(this.#shared, SHARED.UNREAD);
+  }
+
+  #receive(index: number, m: ScanMessage) {
     if ("error" in m) return this.#fail(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall, path: m.path }));
     if ("spawn" in m) {
       for (const task of m.spawn) {
         const free = this.#idle.pop();
-        if (free) this.#start(free, task);
-        else this.#queued.push(task);
+        if (free === undefined) this.#queued.push(task);
+        else this.#start(free, task);
       }
-      return;
+    } else {
+      const stream = this.#streams.get(m.task);
+      if (stream) stream.push(m);
+      else this.#streams.set(m.task, [m]);
+      if ("end" in m) {
+        const next = this.#queued.shift();
+        if (next) this.#start(index, next);
+        else this.#idle.push(index);
+      }
+      this.#wakeReader();
     }
-    const stream = this.#streams.get(m.task);
-    if (stream) stream.push(m);
-    else this.#streams.set(m.task, [m]);
-    if ("end" in m) {
-      const next = this.#queued.shift();
-      if (next) this.#start(worker, next);
-      else this.#idle.push(worker);
-    }
-    Atomics.store(this.#idleCount, 0, this.#idle.length);
-    this.#wakeReader();
+    Atomics.store(this.#shared, SHARED.IDLE, this.#idle.length);
   }
 
-  #start(worker: Worker, task: Task) {
-    worker.postMessage({ task });
-    Atomics.store(this.#idleCount, 0, this.#idle.length);
+  #start(index: number, task: Task) {
+    this.#runner.set(task.id, index);
+    this.#workers[index]!.postMessage({ task });
+    if (task.id === this.#current) this.#follow(task.id);
   }
 
   #fail(err: Error) {
@@ -179,13 +222,17 @@ export class Lookahead<T> implements AsyncIterable<T> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    const ahead = this.#ahead;
-    this.#ahead = [];
-    yield* ahead;
-    while (!this.#ended) {
-      const next = await this.#source.next();
-      if (next.done) this.#ended = true;
-      else yield next.value;
+    try {
+      const ahead = this.#ahead;
+      this.#ahead = [];
+      yield* ahead;
+      while (!this.#ended) {
+        const next = await this.#source.next();
+        if (next.done) this.#ended = true;
+        else yield next.value;
+      }
+    } finally {
+      if (!this.#ended) await this.#source.return?.(); // broken off: the source stops too
     }
   }
 }

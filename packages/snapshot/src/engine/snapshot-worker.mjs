@@ -4,7 +4,8 @@
 // under any loader the parent process uses.
 //
 // workerData: { known: string[] (chunk ids the repository holds), dict: { id, bytes } | null (the repository's
-//              zstd dictionary, see Repository.dictionary), chunker, level, smallFile, blockSize, flushBytes, ringBytes }
+//              zstd dictionary, see Repository.dictionary), root (the snapshot's directory, its real path),
+//              chunker, level, smallFile, blockSize, flushBytes, ringBytes }
 // request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
 //             (offset/length: one segment of a big file, chunked on its own; trustLast: the parent's
 //             chunks of the segment end at its end, see FileChunks). One request at a time.
@@ -14,13 +15,14 @@
 // { id, offset, length, rawLength, compressed, dict? } (dict: the dictionary's id, when compressed with it).
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, read as readFd, readSync } from "node:fs";
 import { createRequire } from "node:module";
-import { open } from "node:fs/promises";
+
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
+import { openUnder } from "./walk.mjs";
 
-const { chunker: params, dict, level, smallFile, blockSize, flushBytes, ringBytes } = workerData;
+const { chunker: params, dict, level, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
 const chunker = new Chunker(params);
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const cctx = new zstd.CCtx();
@@ -136,8 +138,9 @@ const scratch = new Uint8Array(smallFile + 1);
  * returns a view of its bytes, or null if it has grown past a small file
  * since the walk (it is then streamed like a big one: a feed must fit the ring).
  */
-function readSmall(file, size) {
-  const fd = openSync(file, "r");
+function readSmall(f) {
+  const { size } = f;
+  const fd = openUnder(f.path, root);
   try {
     let n = 0;
     for (;;) {
@@ -221,7 +224,7 @@ async function run({ seq, files }) {
       let result;
       // Small files are read whole, synchronously: fewer system calls and thread hand-offs than
       // asynchronous reads, and the pool's other threads keep the disk's queue busy meanwhile.
-      const data = f.size <= smallFile && !f.parent && f.offset === undefined ? readSmall(f.path, f.size) : null;
+      const data = f.size <= smallFile && !f.parent && f.offset === undefined ? readSmall(f) : null;
       if (data) {
         const chunks = new FileChunks(out, null);
         chunks.feed(data, true);
@@ -231,11 +234,19 @@ async function run({ seq, files }) {
       }
       results.push(result);
     } catch (err) {
-      results.push(err?.code === "ENOENT" ? { vanished: true } : { error: String(err?.message ?? err), code: err?.code });
+      // Gone, or no longer a file of this tree (a symlink now, or resolving outside it): left out, like a deleted file.
+      results.push(GONE.has(err?.code) ? { vanished: true } : { error: String(err?.message ?? err), code: err?.code });
     }
   }
   out.finish(results);
 }
+
+/** Errors that mean the file is no longer one of the tree's (see openUnder). */
+const GONE = new Set(["ENOENT", "ELOOP", "EXDEV"]);
+
+/** fs.read on the thread pool, as a promise of the bytes read. */
+const readAsync = (fd, buffer, offset, length, position) =>
+  new Promise((resolve, reject) => readFd(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 
 /**
  * Three read blocks in turn, kept for the thread's life (one request, and one
@@ -252,7 +263,7 @@ const blocks = [];
  * size is what was actually read.
  */
 async function streamFile(f, out) {
-  const fh = await open(f.path, "r");
+  const fd = openUnder(f.path, root);
   let next = null;
   // A segment of a big file: `length` bytes from `offset` (the last segment: to the end of the file).
   const from = f.offset ?? 0;
@@ -262,7 +273,7 @@ async function streamFile(f, out) {
     const readAt = (done) => {
       const block = (blocks[turn++ % 3] ??= new Uint8Array(maxSize + blockSize));
       const want = Math.min(blockSize, limit - done);
-      const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : fh.read(block, maxSize, want, from + done).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
+      const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : readAsync(fd, block, maxSize, want, from + done).then((bytesRead) => block.subarray(0, maxSize + bytesRead));
       read.catch(() => {}); // awaited below; a failure while the previous block is chunked must not go unhandled
       return read;
     };
@@ -285,6 +296,6 @@ async function streamFile(f, out) {
     }
   } finally {
     await next?.catch(() => {});
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -14,6 +14,8 @@ export interface Stat {
   size: number;
   ino: number;
   dev: number;
+  /** "dev:ino", exact (inode numbers can pass 2^53): what identifies hardlinks. */
+  devIno: string;
   nlink: number;
   mtimeNs: string;
   ctimeNs: string;
@@ -28,6 +30,14 @@ export interface Scanned {
 }
 
 export declare function statOf(st: BigIntStats): Stat;
+
+/**
+ * Opens a file of the tree under `root` (a real path) for reading, refusing
+ * a symlink put in its place (ELOOP) and a file that lies outside `root`
+ * (EXDEV: a directory above it swapped for a symlink). Returns the file
+ * descriptor.
+ */
+export declare function openUnder(file: string, root: string): number;
 
 /**
  * The tree under `root`, lazily: depth-first, names sorted, parents before

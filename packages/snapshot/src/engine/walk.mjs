@@ -1,7 +1,7 @@
 // The tree walk, shared by the main thread (scan.ts) and the scan workers
 // (scan-worker.mjs). Plain JavaScript, so worker threads run it under any
 // loader the parent process uses. Types: walk.d.mts.
-import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 
 /** An lstat as snapshots record it (see walk.d.mts). */
@@ -14,6 +14,7 @@ export function statOf(st) {
     size: Number(st.size),
     ino: Number(st.ino),
     dev: Number(st.dev),
+    devIno: `${st.dev}:${st.ino}`,
     nlink: Number(st.nlink),
     mtimeNs: st.mtimeNs.toString(),
     ctimeNs: st.ctimeNs.toString(),
@@ -77,7 +78,13 @@ export function* walkPart(abs, rel, names, split) {
 /** The lstat of `abs` (and its target, for a symlink); null if it is gone. */
 function look(abs) {
   for (;;) {
-    const big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    let big;
+    try {
+      big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    } catch (err) {
+      if (err.code === "ENOTDIR") return null; // its directory was replaced by a file since the listing
+      throw err;
+    }
     if (!big) return null;
     const st = statOf(big);
     if (st.kind !== "symlink") return { st };
@@ -88,5 +95,38 @@ function look(abs) {
       if (err.code !== "EINVAL") throw err;
       // replaced by something other than a symlink since its lstat: look again
     }
+  }
+}
+
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * Opens a file of the tree under `root` (real path) for reading, and only if
+ * it is still one: a symlink put in its place is not followed (ELOOP), and
+ * the file opened must lie under `root` (a directory above it swapped for a
+ * symlink, before the walk listed it or after: EXDEV). A session cannot have
+ * a snapshot read what lies outside its directory by swapping entries while
+ * it runs. A file replaced under `root` since the walk (an editor's atomic
+ * save) is read as it is now.
+ */
+export function openUnder(file, root) {
+  const fd = openSync(file, NO_FOLLOW);
+  try {
+    const real = whereIs(fd, file);
+    if (!real.startsWith(root === "/" ? "/" : `${root}/`)) throw Object.assign(new Error(`${file} resolves to ${real}, outside ${root}: not read`), { code: "EXDEV" });
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** The path an open file has now: from /proc on Linux, else (racily) its path's real path. */
+function whereIs(fd, file) {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    if (err.code !== "ENOENT") throw err;
+    return realpathSync.native(file);
   }
 }
