@@ -50,7 +50,9 @@ export declare function walkTree(root: string): Generator<Scanned>;
 /**
  * The walk of walkTree from directory `abs` (manifest path `rel`), of all its
  * entries or of `names` only. `split` may keep a prefix of a listing and hand
- * the rest to others: `{ after: token }` is yielded where those belong.
+ * the rest to others: `{ after: token }` is yielded where those belong. The
+ * `abs` that `split` is given is "" for the root directory "/" (paths are
+ * `${abs}/${name}`).
  */
 export declare function walkPart<T>(
   abs: string,
