@@ -962,6 +962,20 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       });
       expect(await listed()).toEqual(["snap-keep-final", "snap-keep-pre", "snap-keep-0009", "snap-keep-0008", "snap-keep-0007", "snap-keep-0006"]);
       expect(await sessionOf(h.alice, s.id)).toMatchObject({ state: "Parked", parkedSnapshotId: "snap-keep-final" });
+      // Deleted: the purge names them all; a store that deletes only some says so, and the rest stay listed.
+      await h.alice.sessions.delete.mutate({ id: s.id });
+      const purge = await node.claimNext("stop", s.id);
+      const named = (purge.payload as { snapshots: { id: string }[] }).snapshots.map((x) => x.id);
+      expect(named).toHaveLength(6);
+      await h.agentApi.agent.complete.mutate({
+        actionId: purge.id,
+        claimToken: purge.claimToken,
+        outcome: { ok: true, result: { purged: true, forgottenSnapshots: named.slice(0, 4), forgetError: "snapshot snap-keep-0008: access denied" } },
+      });
+      expect(await listed()).toEqual(named.slice(4).reverse());
+      expect((await sessionOf(h.alice, s.id)).reason).toMatch(
+        /; 4 snapshot\(s\) deleted from the store \(node node-park prunes the data only they held\); others could not be deleted \(snapshot snap-keep-0008: access denied\): `daybox snapshot rm` against the project's repository does it$/,
+      );
     });
 
     it("a failed park keeps the session running, on its GPUs, and says why", async () => {

@@ -233,10 +233,10 @@ export const agentRouter = {
       const { forgottenSnapshots: forgotten = [], elsewhere = 0, forgetError } = stopped.data;
       // Deleted from the repository already: recorded whatever becomes of this report.
       if (forgotten.length) await ctx.repos.snapshots.markDeleted(session.id, forgotten);
-      stopNote = forgetError
-        ? `; its snapshots could not be deleted (${forgetError.slice(0, 500)}): \`daybox snapshot rm\` against the project's repository does it`
-        : (forgotten.length ? `; ${forgotten.length} snapshot(s) deleted from the store (node ${nodeName} prunes the data only they held)` : "") +
-          (elsewhere ? `; ${elsewhere} snapshot(s) in another repository than node ${nodeName}'s were left` : "");
+      stopNote =
+        (forgotten.length ? `; ${forgotten.length} snapshot(s) deleted from the store (node ${nodeName} prunes the data only they held)` : "") +
+        (forgetError ? `; ${forgotten.length ? "others" : "its snapshots"} could not be deleted (${forgetError.slice(0, 500)}): \`daybox snapshot rm\` against the project's repository does it` : "") +
+        (elsewhere ? `; ${elsewhere} snapshot(s) in another repository than node ${nodeName}'s were left` : "");
       transition = {
         id: session.id,
         from: ["Stopping"] as const,
