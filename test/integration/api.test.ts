@@ -978,6 +978,33 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       );
     });
 
+    it("deleting a session its lost node held has another node of the same repository delete its snapshots", async () => {
+      const s3 = "s3://daybox/snapshots/parking";
+      await h.admin.projects.setQuota.mutate({ project: "parking", gpuType: "sim-h200", guaranteed: 1 });
+      const doomed = await h.addNode("node-doomed", "sim-h200", 1);
+      const takeSnapshot = async (agent: FakeAgent, sessionId: string, id: string) => {
+        await h.alice.sessions.snapshot.mutate({ id: sessionId });
+        const a = await agent.claimNext("snapshot", sessionId);
+        await h.agentApi.agent.complete.mutate({ actionId: a.id, claimToken: a.claimToken, outcome: { ok: true, result: snap(id, { storeUrl: s3 }) } });
+      };
+      const lost = await runningSession(h.alice, doomed, { project: "parking", gpus: 1, gpuType: "sim-h200", name: "on-doomed" });
+      await takeSnapshot(doomed, lost.id, "snap-doomed-01");
+      // node-park stores its snapshots in the same S3 repository.
+      const other = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "on-park" });
+      await takeSnapshot(node, other.id, "snap-onpark-01");
+
+      await h.repos.nodes.setClusterStatus({ clusterName: "local", name: "node-doomed", status: "the node is gone", lost: true, at: h.clock.now() });
+      await h.tick();
+      expect(await sessionOf(h.alice, lost.id)).toMatchObject({ state: "Lost" });
+      expect(await h.alice.sessions.delete.mutate({ id: lost.id })).toMatchObject({ state: "Terminated" });
+      const purge = await node.claimNext("stop", lost.id);
+      expect(purge.payload).toMatchObject({ purge: true, project: "parking", snapshots: [{ id: "snap-doomed-01", storeUrl: s3 }] });
+      await h.agentApi.agent.complete.mutate({ actionId: purge.id, claimToken: purge.claimToken, outcome: { ok: true, result: { purged: true, forgottenSnapshots: ["snap-doomed-01"] } } });
+      expect(await h.alice.sessions.snapshots.query({ id: lost.id })).toEqual([]);
+      expect((await sessionOf(h.alice, lost.id)).reason).toMatch(/; 1 snapshot\(s\) deleted from the store \(node node-park prunes the data only they held\)$/);
+      await stopSession(other.id);
+    });
+
     it("a failed park keeps the session running, on its GPUs, and says why", async () => {
       const s = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "park-fails" });
       await h.alice.sessions.park.mutate({ id: s.id });

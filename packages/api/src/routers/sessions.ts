@@ -339,15 +339,25 @@ export const sessionsRouter = {
   delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "delete");
     const reason = `deleted by ${ctx.principal.name}`;
-    const resting = s.state === "Pending" || s.state === "Stopped" || s.state === "Failed" || s.state === "Parked";
+    // Lost: recovered from a lost node, waiting to be placed again; it holds nothing.
+    const resting = s.state === "Pending" || s.state === "Stopped" || s.state === "Failed" || s.state === "Parked" || s.state === "Lost";
     const moved = resting
-      ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Stopped", "Failed", "Parked"], to: "Terminated", reason, actor: actor(ctx.principal), desiredState: "terminated", patch: { stoppedAt: s.stoppedAt ?? ctx.clock.now() }, at: ctx.clock.now() })
+      ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Stopped", "Failed", "Parked", "Lost"], to: "Terminated", reason, actor: actor(ctx.principal), desiredState: "terminated", patch: { stoppedAt: s.stoppedAt ?? ctx.clock.now() }, at: ctx.clock.now() })
       : s.state === "Stopping"
         ? await ctx.repos.sessions.request({ id: s.id, from: ["Stopping"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" })
         : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "terminated" });
-    // The node that last ran a resting session still holds its directory: it is told to delete it.
-    if (moved && resting && s.cacheNodeId) {
-      await ctx.repos.actions.enqueueOnce({ kind: "stop", nodeId: s.cacheNodeId, sessionId: s.id, payload: { sessionId: s.id, purge: true, project: s.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(s.id) }, reason: `${reason}: delete its directory and its snapshots` });
+    // The node that last ran a resting session still holds its directory: it is told to delete it, and the
+    // session's snapshots. If that node is gone, another that stores snapshots in the same repository deletes those.
+    const holder = s.cacheNodeId && !(await ctx.repos.nodes.byId(s.cacheNodeId))?.lostAt ? s.cacheNodeId : null;
+    const purger = moved && resting ? (holder ?? (await ctx.repos.snapshots.storeNode(s.id))) : null;
+    if (purger) {
+      await ctx.repos.actions.enqueueOnce({
+        kind: "stop",
+        nodeId: purger,
+        sessionId: s.id,
+        payload: { sessionId: s.id, purge: true, project: s.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(s.id) },
+        reason: `${reason}: delete ${holder ? "its directory and its snapshots" : "its snapshots (the node that held its directory is gone)"}`,
+      });
     }
     return afterTransition(ctx, s.id, moved);
   }),

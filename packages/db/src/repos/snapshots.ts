@@ -65,6 +65,22 @@ export function snapshotsRepo(db: PrismaClient, { kept = DEFAULT_SNAPSHOTS_KEPT 
     purgeTargets(sessionId: string) {
       return purgeTargets(db, sessionId);
     },
+    /**
+     * A node that can delete a session's snapshots when none holds its
+     * directory any more (its node was lost): one not lost that committed a
+     * snapshot to the same repository (an S3 repository is every node's; a
+     * file:// one only its own node's), the most recent first. Null if none.
+     */
+    async storeNode(sessionId: string): Promise<string | null> {
+      const urls = [...new Set((await purgeTargets(db, sessionId)).map((s) => s.storeUrl))];
+      if (!urls.length) return null;
+      const action = await db.agentAction.findFirst({
+        where: { kind: { in: ["snapshot", "park"] }, status: "succeeded", node: { lostAt: null }, OR: urls.map((url) => ({ result: { path: ["storeUrl"], equals: url } })) },
+        orderBy: { completedAt: "desc" },
+        select: { nodeId: true },
+      });
+      return action?.nodeId ?? null;
+    },
     /** The snapshots the agent deleted from the repository (the session was deleted, or they were retired). */
     markDeleted(sessionId: string, ids: string[]) {
       return db.snapshot.updateMany({ where: { sessionId, id: { in: ids } }, data: { status: "deleted" } });
