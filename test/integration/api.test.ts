@@ -980,21 +980,38 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
 
     it("deleting a session its lost node held has another node of the same repository delete its snapshots", async () => {
       const s3 = "s3://daybox/snapshots/parking";
-      await h.admin.projects.setQuota.mutate({ project: "parking", gpuType: "sim-h200", guaranteed: 1 });
-      const doomed = await h.addNode("node-doomed", "sim-h200", 1);
-      const takeSnapshot = async (agent: FakeAgent, sessionId: string, id: string) => {
+      await h.admin.projects.setQuota.mutate({ project: "parking", gpuType: "sim-h200", guaranteed: 4 });
+      const doomed = await h.addNode("node-doomed", "sim-h200", 4);
+      const takeSnapshot = async (agent: FakeAgent, sessionId: string, id: string, storeUrl: string) => {
         await h.alice.sessions.snapshot.mutate({ id: sessionId });
         const a = await agent.claimNext("snapshot", sessionId);
-        await h.agentApi.agent.complete.mutate({ actionId: a.id, claimToken: a.claimToken, outcome: { ok: true, result: snap(id, { storeUrl: s3 }) } });
+        await h.agentApi.agent.complete.mutate({ actionId: a.id, claimToken: a.claimToken, outcome: { ok: true, result: snap(id, { storeUrl }) } });
       };
-      const lost = await runningSession(h.alice, doomed, { project: "parking", gpus: 1, gpuType: "sim-h200", name: "on-doomed" });
-      await takeSnapshot(doomed, lost.id, "snap-doomed-01");
-      // node-park stores its snapshots in the same S3 repository.
+      const onDoomed = (name: string) => runningSession(h.alice, doomed, { project: "parking", gpus: 1, gpuType: "sim-h200", name });
+      const lost = await onDoomed("lost-then-deleted");
+      await takeSnapshot(doomed, lost.id, "snap-doomed-01", s3);
+      const local = await onDoomed("in-its-node-repo");
+      await takeSnapshot(doomed, local.id, "snap-doomed-02", "file:///var/lib/daybox/snapshots/parking");
+      const stopped = await onDoomed("stopped-while-lost");
+      await takeSnapshot(doomed, stopped.id, "snap-doomed-04", s3);
+      const deleting = await onDoomed("deleted-as-node-dies");
+      await takeSnapshot(doomed, deleting.id, "snap-doomed-03", s3);
+      expect(await h.alice.sessions.delete.mutate({ id: deleting.id })).toMatchObject({ state: "Stopping" });
+      // node-park stores its snapshots in the same S3 repository (and a file:// one under the same URL as node-doomed's).
       const other = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "on-park" });
-      await takeSnapshot(node, other.id, "snap-onpark-01");
+      await takeSnapshot(node, other.id, "snap-onpark-01", s3);
+      await takeSnapshot(node, other.id, "snap-onpark-02", "file:///var/lib/daybox/snapshots/parking");
 
       await h.repos.nodes.setClusterStatus({ clusterName: "local", name: "node-doomed", status: "the node is gone", lost: true, at: h.clock.now() });
       await h.tick();
+      // Being deleted when its node was lost: its stop there is cancelled; node-park deletes its snapshots.
+      expect(await sessionOf(h.alice, deleting.id)).toMatchObject({ state: "Terminated" });
+      const first = await node.claimNext("stop", deleting.id);
+      expect(first.payload).toEqual({ sessionId: deleting.id, purge: true, project: "parking", snapshots: [{ id: "snap-doomed-03", storeUrl: s3 }] });
+      await h.agentApi.agent.complete.mutate({ actionId: first.id, claimToken: first.claimToken, outcome: { ok: true, result: { purged: true, forgottenSnapshots: ["snap-doomed-03"] } } });
+      expect(await h.alice.sessions.snapshots.query({ id: deleting.id })).toEqual([]);
+
+      // Lost (waiting to be placed again: no other sim-h200 node), then deleted.
       expect(await sessionOf(h.alice, lost.id)).toMatchObject({ state: "Lost" });
       expect(await h.alice.sessions.delete.mutate({ id: lost.id })).toMatchObject({ state: "Terminated" });
       const purge = await node.claimNext("stop", lost.id);
@@ -1002,6 +1019,16 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await h.agentApi.agent.complete.mutate({ actionId: purge.id, claimToken: purge.claimToken, outcome: { ok: true, result: { purged: true, forgottenSnapshots: ["snap-doomed-01"] } } });
       expect(await h.alice.sessions.snapshots.query({ id: lost.id })).toEqual([]);
       expect((await sessionOf(h.alice, lost.id)).reason).toMatch(/; 1 snapshot\(s\) deleted from the store \(node node-park prunes the data only they held\)$/);
+
+      // Stopped while Lost: it keeps the snapshot it was to be restored from, and resumes from it.
+      expect(await h.alice.sessions.stop.mutate({ id: stopped.id })).toMatchObject({ state: "Stopped", parkedSnapshotId: "snap-doomed-04" });
+      expect(await h.alice.sessions.resume.mutate({ id: stopped.id })).toMatchObject({ state: "Pending", reason: "resumed by alice; waiting to be scheduled, then restored from snapshot snap-doomed-04" });
+      await h.alice.sessions.stop.mutate({ id: stopped.id });
+
+      // A file:// repository is each node's own, whatever its URL: no other node is asked, and its snapshot stays listed.
+      expect(await h.alice.sessions.delete.mutate({ id: local.id })).toMatchObject({ state: "Terminated" });
+      expect(await node.claim()).toBeNull();
+      expect((await h.alice.sessions.snapshots.query({ id: local.id })).map((x) => x.id)).toEqual(["snap-doomed-02"]);
       await stopSession(other.id);
     });
 

@@ -116,7 +116,7 @@ export function createReconciler(deps: { repos: Repos; clock: Clock; onChange: (
       case "finalize": {
         const moved = await repos.sessions.transition({
           id: action.sessionId,
-          from: ["Pending"],
+          from: ["Pending", "Lost"],
           to: action.to,
           reason: action.reason,
           actor: ACTOR,

@@ -334,7 +334,7 @@ export const agentRouter = {
         kind: "stop",
         nodeId: action.nodeId,
         sessionId: session.id,
-        payload: { sessionId: session.id, purge: true, project: session.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(session.id) },
+        payload: await ctx.repos.snapshots.purgePayload(session.id, session.project.name),
         reason: `${session.reason || "deleted"}: delete its directory and its snapshots`,
       });
     }

@@ -171,9 +171,11 @@ export const sessionsRouter = {
   stop: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
     const s = await requireState(ctx, input.id, "stop");
     const reason = `stopped by ${ctx.principal.name}`;
+    // Pending, or Lost (recovered from a lost node, waiting to be placed again): nothing runs yet. A Lost session
+    // keeps the snapshot it was to be restored from, and resumes from it.
     const moved =
-      s.state === "Pending"
-        ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending"], to: "Stopped", reason, actor: actor(ctx.principal), desiredState: "stopped", patch: { stoppedAt: ctx.clock.now() } })
+      s.state === "Pending" || s.state === "Lost"
+        ? await ctx.repos.sessions.request({ id: s.id, from: ["Pending", "Lost"], to: "Stopped", reason, actor: actor(ctx.principal), desiredState: "stopped", patch: { stoppedAt: ctx.clock.now() } })
         : await ctx.repos.sessions.request({ id: s.id, from: ["Scheduled", "Starting", "Running"], to: "Stopping", reason, actor: actor(ctx.principal), desiredState: "stopped" });
     return afterTransition(ctx, s.id, moved);
   }),
@@ -355,7 +357,7 @@ export const sessionsRouter = {
         kind: "stop",
         nodeId: purger,
         sessionId: s.id,
-        payload: { sessionId: s.id, purge: true, project: s.project.name, snapshots: await ctx.repos.snapshots.purgeTargets(s.id) },
+        payload: await ctx.repos.snapshots.purgePayload(s.id, s.project.name),
         reason: `${reason}: delete ${holder ? "its directory and its snapshots" : "its snapshots (the node that held its directory is gone)"}`,
       });
     }

@@ -2,7 +2,7 @@ import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient, Session } from "../generated/prisma/client.ts";
 import type { DesiredState, SessionState } from "../generated/prisma/enums.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
-import { purgeTargets } from "./snapshots.ts";
+import { purgePayload, storeNode } from "./snapshots.ts";
 import type { Actor, Tx } from "./types.ts";
 
 export interface Transition {
@@ -217,7 +217,7 @@ export function sessionsRepo(db: PrismaClient) {
             nodeId: input.nodeId,
             sessionId: input.id,
             // A purge (the session is deleted) also deletes its snapshots from the project's repository.
-            payload: { sessionId: input.id, purge: input.purge, ...(input.purge ? { project: s.project.name, snapshots: await purgeTargets(tx, input.id) } : {}) },
+            payload: input.purge ? await purgePayload(tx, input.id, s.project.name) : { sessionId: input.id, purge: false },
             reason: input.reason,
           },
         });
@@ -251,7 +251,16 @@ export function sessionsRepo(db: PrismaClient) {
           return transitionIn(tx, { ...base, to: "Parked", reason: `${input.reason} while it was being parked; it resumes from ${snapWords}`, patch: { ...released, parkedSnapshotId: snap.id, stoppedAt: input.at } });
         }
         const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
-        return transitionIn(tx, { ...base, to, reason: `${input.reason} while it was being ${to === "Terminated" ? "deleted" : "stopped"}`, patch: { ...released, stoppedAt: input.at } });
+        const ended = await transitionIn(tx, { ...base, to, reason: `${input.reason} while it was being ${to === "Terminated" ? "deleted" : "stopped"}`, patch: { ...released, stoppedAt: input.at } });
+        // Deleted: its purge went with the lost node's actions; its snapshots are deleted by a node of the same repository.
+        const purger = ended && to === "Terminated" ? await storeNode(tx, s.id) : null;
+        if (purger) {
+          const project = await tx.project.findUniqueOrThrow({ where: { id: s.projectId }, select: { name: true } });
+          await tx.agentAction.create({
+            data: { id: newId("act"), kind: "stop", nodeId: purger, sessionId: s.id, payload: await purgePayload(tx, s.id, project.name), reason: `${input.reason} while it was being deleted: delete its snapshots` },
+          });
+        }
+        return ended;
       });
     },
 

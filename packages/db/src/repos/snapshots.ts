@@ -6,6 +6,29 @@ export function purgeTargets(db: Pick<Tx, "snapshot">, sessionId: string) {
   return db.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
 }
 
+/** What a stop that purges a deleted session tells its agent: delete the directory, and these snapshots. */
+export async function purgePayload(db: Pick<Tx, "snapshot">, sessionId: string, project: string) {
+  return { sessionId, purge: true, project, snapshots: await purgeTargets(db, sessionId) };
+}
+
+/** Repositories every node reaches alike; a file:// one is each node's own, even under the same URL. */
+const SHARED_STORE = /^s3:\/\//;
+
+/**
+ * A node that can delete a session's snapshots when none holds its directory
+ * any more (its node was lost): a Ready one, not lost, that committed a
+ * snapshot to the same shared repository — the session's own snapshots'
+ * nodes first, then any. Null if there is none (a file:// repository was only
+ * its node's).
+ */
+export async function storeNode(db: Pick<Tx, "snapshot" | "agentAction">, sessionId: string): Promise<string | null> {
+  const urls = [...new Set((await purgeTargets(db, sessionId)).map((s) => s.storeUrl))].filter((url) => SHARED_STORE.test(url));
+  if (!urls.length) return null;
+  const where = { kind: { in: ["snapshot" as const, "park" as const] }, status: "succeeded" as const, node: { lostAt: null, state: "Ready" as const }, OR: urls.map((url) => ({ result: { path: ["storeUrl"], equals: url } })) };
+  const first = (extra: { sessionId?: string }) => db.agentAction.findFirst({ where: { ...where, ...extra }, orderBy: { completedAt: "desc" }, select: { nodeId: true } });
+  return ((await first({ sessionId })) ?? (await first({})))?.nodeId ?? null;
+}
+
 /** Committed snapshots a session keeps by default: the newest; older ones go once a newer one is committed. */
 export const DEFAULT_SNAPSHOTS_KEPT = 5;
 /** Snapshots one action retires at most (the oldest first): a long history goes over a few snapshots, not in one park. */
@@ -65,21 +88,11 @@ export function snapshotsRepo(db: PrismaClient, { kept = DEFAULT_SNAPSHOTS_KEPT 
     purgeTargets(sessionId: string) {
       return purgeTargets(db, sessionId);
     },
-    /**
-     * A node that can delete a session's snapshots when none holds its
-     * directory any more (its node was lost): one not lost that committed a
-     * snapshot to the same repository (an S3 repository is every node's; a
-     * file:// one only its own node's), the most recent first. Null if none.
-     */
-    async storeNode(sessionId: string): Promise<string | null> {
-      const urls = [...new Set((await purgeTargets(db, sessionId)).map((s) => s.storeUrl))];
-      if (!urls.length) return null;
-      const action = await db.agentAction.findFirst({
-        where: { kind: { in: ["snapshot", "park"] }, status: "succeeded", node: { lostAt: null }, OR: urls.map((url) => ({ result: { path: ["storeUrl"], equals: url } })) },
-        orderBy: { completedAt: "desc" },
-        select: { nodeId: true },
-      });
-      return action?.nodeId ?? null;
+    purgePayload(sessionId: string, project: string) {
+      return purgePayload(db, sessionId, project);
+    },
+    storeNode(sessionId: string) {
+      return storeNode(db, sessionId);
     },
     /** The snapshots the agent deleted from the repository (the session was deleted, or they were retired). */
     markDeleted(sessionId: string, ids: string[]) {
