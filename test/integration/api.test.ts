@@ -980,8 +980,8 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
 
     it("deleting a session its lost node held has another node of the same repository delete its snapshots", async () => {
       const s3 = "s3://daybox/snapshots/parking";
-      await h.admin.projects.setQuota.mutate({ project: "parking", gpuType: "sim-h200", guaranteed: 4 });
-      const doomed = await h.addNode("node-doomed", "sim-h200", 4);
+      await h.admin.projects.setQuota.mutate({ project: "parking", gpuType: "sim-h200", guaranteed: 5 });
+      const doomed = await h.addNode("node-doomed", "sim-h200", 5);
       const takeSnapshot = async (agent: FakeAgent, sessionId: string, id: string, storeUrl: string) => {
         await h.alice.sessions.snapshot.mutate({ id: sessionId });
         const a = await agent.claimNext("snapshot", sessionId);
@@ -994,8 +994,14 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await takeSnapshot(doomed, local.id, "snap-doomed-02", "file:///var/lib/daybox/snapshots/parking");
       const stopped = await onDoomed("stopped-while-lost");
       await takeSnapshot(doomed, stopped.id, "snap-doomed-04", s3);
+      // Parked there, then deleted: its purge waits for node-doomed.
+      const parked = await onDoomed("parked-then-deleted");
+      await h.alice.sessions.park.mutate({ id: parked.id });
+      const park = await doomed.claimNext("park", parked.id);
+      await h.agentApi.agent.complete.mutate({ actionId: park.id, claimToken: park.claimToken, outcome: { ok: true, result: snap("snap-doomed-05", { storeUrl: s3 }) } });
       const deleting = await onDoomed("deleted-as-node-dies");
       await takeSnapshot(doomed, deleting.id, "snap-doomed-03", s3);
+      expect(await h.alice.sessions.delete.mutate({ id: parked.id })).toMatchObject({ state: "Terminated" });
       expect(await h.alice.sessions.delete.mutate({ id: deleting.id })).toMatchObject({ state: "Stopping" });
       // node-park stores its snapshots in the same S3 repository (and a file:// one under the same URL as node-doomed's).
       const other = await runningSession(h.alice, node, { project: "parking", gpus: 1, gpuType: "sim-l40", name: "on-park" });
@@ -1003,6 +1009,13 @@ describe.each(["pglite", "postgres"] as const)("API over HTTP on %s", (kind) => 
       await takeSnapshot(node, other.id, "snap-onpark-02", "file:///var/lib/daybox/snapshots/parking");
 
       await h.repos.nodes.setClusterStatus({ clusterName: "local", name: "node-doomed", status: "the node is gone", lost: true, at: h.clock.now() });
+      // The purge node-doomed had not done goes to node-park, for the snapshots.
+      const moved = await node.claimNext("stop", parked.id);
+      expect(moved.payload).toEqual({ sessionId: parked.id, purge: true, project: "parking", snapshots: [{ id: "snap-doomed-05", storeUrl: s3 }] });
+      await h.agentApi.agent.complete.mutate({ actionId: moved.id, claimToken: moved.claimToken, outcome: { ok: true, result: { purged: true, forgottenSnapshots: ["snap-doomed-05"] } } });
+      expect(await h.alice.sessions.snapshots.query({ id: parked.id })).toEqual([]);
+      // Not on node-doomed any more: what it would claim next is the stop of the session still holding GPUs there.
+      expect((await doomed.claim())?.sessionId).toBe(deleting.id);
       await h.tick();
       // Being deleted when its node was lost: its stop there is cancelled; node-park deletes its snapshots.
       expect(await sessionOf(h.alice, deleting.id)).toMatchObject({ state: "Terminated" });

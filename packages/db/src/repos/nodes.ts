@@ -1,5 +1,6 @@
 import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import { purgePayload, storeNode } from "./snapshots.ts";
 
 export interface NodeRegistration {
   clusterName: string;
@@ -91,7 +92,28 @@ export function nodesRepo(db: PrismaClient) {
       const gpuCount = input.gpuCount ?? node.gpuCount;
       const clusterCordoned = input.cordoned ?? false;
       if (node.clusterStatus === input.status && (node.lostAt === null) === (lostAt === null) && node.gpuCount === gpuCount && node.clusterCordoned === clusterCordoned) return node;
-      return db.node.update({ where: { id: node.id }, data: { clusterStatus: input.status, lostAt, gpuCount, clusterCordoned } });
+      return db.$transaction(async (tx) => {
+        const updated = await tx.node.update({ where: { id: node.id }, data: { clusterStatus: input.status, lostAt, gpuCount, clusterCordoned } });
+        if (lostAt && !node.lostAt) {
+          // The purges of deleted sessions it had not done go to a node of the same repository, for their
+          // snapshots (sessions still holding GPUs there are recovered, their purge with them: see recover).
+          const open = await tx.agentAction.findMany({
+            where: { nodeId: node.id, kind: "stop", status: { in: ["pending", "claimed"] }, payload: { path: ["purge"], equals: true }, session: { state: { notIn: [...GPU_HOLDING_STATES] } } },
+            include: { session: { select: { project: { select: { name: true } } } } },
+          });
+          for (const a of open) {
+            const reason = `node ${node.name} was lost before it deleted the session's directory and snapshots`;
+            await tx.agentAction.update({ where: { id: a.id }, data: { status: "cancelled", reason } });
+            const to = a.sessionId && a.session ? await storeNode(tx, a.sessionId) : null;
+            if (to) {
+              await tx.agentAction.create({
+                data: { id: newId("act"), kind: "stop", nodeId: to, sessionId: a.sessionId, payload: await purgePayload(tx, a.sessionId!, a.session!.project.name), reason: `${reason}: delete its snapshots` },
+              });
+            }
+          }
+        }
+        return updated;
+      });
     },
   };
 }
