@@ -169,6 +169,9 @@ describe("Helm chart: lint and rendered manifests", () => {
     const r = await run(requireHelm(), ["template", "x", CHART, "--set", "agent.dataDir=relative/path"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/dataDir/);
+    const negative = await run(requireHelm(), ["template", "x", CHART, "--set", "controlPlane.snapshotsKept=-1"]);
+    expect(negative.code).not.toBe(0);
+    expect(negative.stderr).toMatch(/snapshotsKept/);
   });
 
   it("runs the agent as a DaemonSet on GPU nodes, with its own ServiceAccount and the node's /var/lib/daybox", async () => {
@@ -360,6 +363,7 @@ describe("Helm chart: lint and rendered manifests", () => {
     expect(envOf(c, "DAYBOX_API_HOST")?.value).toBe("0.0.0.0");
     expect(envOf(c, "DAYBOX_API_PORT")?.value).toBe("7878");
     expect(envOf(c, "DAYBOX_PUBLIC_URL")?.value).toBe("https://daybox.example.org");
+    expect(envOf(c, "DAYBOX_SNAPSHOTS_KEPT")?.value).toBe("5");
     expect(envOf(c, "DAYBOX_SNAPSHOT_REPO")?.value).toBe("s3://snaps/daybox/prod");
     expect(envOf(c, "DAYBOX_S3_ENDPOINT")?.value).toBe("http://s3.local:7070");
     expect(envOf(c, "AWS_REGION")?.value).toBe("eu-west-1");
@@ -380,6 +384,8 @@ describe("Helm chart: lint and rendered manifests", () => {
     const plain = one<Workload>(await render("rel", ns), "Deployment", component("control-plane")).spec.template.spec.containers[0]!;
     expect(envOf(plain, "DAYBOX_AUTH_SECRET")).toBeUndefined();
     expect(envOf(plain, "AWS_ACCESS_KEY_ID")).toBeUndefined();
+    const keepAll = one<Workload>(await render("rel", ns, { "controlPlane.snapshotsKept": "0" }), "Deployment", component("control-plane")).spec.template.spec.containers[0]!;
+    expect(envOf(keepAll, "DAYBOX_SNAPSHOTS_KEPT")?.value).toBe("0");
   });
 
   it("configures the portal against the API Service, and an Ingress only when enabled", async () => {

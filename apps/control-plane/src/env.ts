@@ -15,7 +15,7 @@ const schema = z.object({
   DAYBOX_HOME_CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be a cluster name (lowercase letters, digits, dashes)").optional(),
   DAYBOX_HOME_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name").default("daybox"),
   /** Committed snapshots each session keeps (the newest; default 5; 0 keeps all): older ones are deleted once a newer one is committed and verified. */
-  DAYBOX_SNAPSHOTS_KEPT: z.coerce.number().int().min(0, "DAYBOX_SNAPSHOTS_KEPT must be 0 (keep all) or more").max(1000).optional(),
+  DAYBOX_SNAPSHOTS_KEPT: z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(0, "DAYBOX_SNAPSHOTS_KEPT must be 0 (keep all) or more").max(1000).optional()),
   /** A Kubernetes node NotReady this long is lost: its sessions resume elsewhere from their latest snapshot. */
   DAYBOX_NODE_LOST_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Where browsers reach Daybox (the portal): sign-in cookies, OIDC redirects and CSRF checks use it. */
