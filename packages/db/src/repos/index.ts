@@ -49,7 +49,6 @@ export type { Transition, SessionScope } from "./sessions.ts";
 export type { ActionOutcome } from "./actions.ts";
 export { JOB_LOG_CAP_BYTES, type JobTransition } from "./jobs.ts";
 export type { World } from "./world.ts";
-export { DEFAULT_SNAPSHOTS_KEPT } from "./snapshots.ts";
 export { FLEET_HISTORY_MS, type FleetSampleInput } from "./fleet.ts";
 export type { NodeRegistration } from "./nodes.ts";
 export type { PolicyVersion } from "./policies.ts";

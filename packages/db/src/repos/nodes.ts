@@ -1,6 +1,6 @@
 import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { purgePayload, storeNode } from "./snapshots.ts";
+import { purgeElsewhere } from "./snapshots.ts";
 
 export interface NodeRegistration {
   clusterName: string;
@@ -99,17 +99,12 @@ export function nodesRepo(db: PrismaClient) {
           // snapshots (sessions still holding GPUs there are recovered, their purge with them: see recover).
           const open = await tx.agentAction.findMany({
             where: { nodeId: node.id, kind: "stop", status: { in: ["pending", "claimed"] }, payload: { path: ["purge"], equals: true }, session: { state: { notIn: [...GPU_HOLDING_STATES] } } },
-            include: { session: { select: { project: { select: { name: true } } } } },
+            select: { id: true, sessionId: true },
           });
           for (const a of open) {
             const reason = `node ${node.name} was lost before it deleted the session's directory and snapshots`;
             await tx.agentAction.update({ where: { id: a.id }, data: { status: "cancelled", reason } });
-            const to = a.sessionId && a.session ? await storeNode(tx, a.sessionId) : null;
-            if (to) {
-              await tx.agentAction.create({
-                data: { id: newId("act"), kind: "stop", nodeId: to, sessionId: a.sessionId, payload: await purgePayload(tx, a.sessionId!, a.session!.project.name), reason: `${reason}: delete its snapshots` },
-              });
-            }
+            if (a.sessionId) await purgeElsewhere(tx, a.sessionId, reason);
           }
         }
         return updated;

@@ -2,7 +2,7 @@ import { GPU_HOLDING_STATES, newId } from "@daybox/core";
 import type { PrismaClient, Session } from "../generated/prisma/client.ts";
 import type { DesiredState, SessionState } from "../generated/prisma/enums.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
-import { purgePayload, storeNode } from "./snapshots.ts";
+import { purgeElsewhere, purgePayload } from "./snapshots.ts";
 import type { Actor, Tx } from "./types.ts";
 
 export interface Transition {
@@ -253,13 +253,7 @@ export function sessionsRepo(db: PrismaClient) {
         const to = s.desiredState === "terminated" ? "Terminated" : "Stopped";
         const ended = await transitionIn(tx, { ...base, to, reason: `${input.reason} while it was being ${to === "Terminated" ? "deleted" : "stopped"}`, patch: { ...released, stoppedAt: input.at } });
         // Deleted: its purge went with the lost node's actions; its snapshots are deleted by a node of the same repository.
-        const purger = ended && to === "Terminated" ? await storeNode(tx, s.id) : null;
-        if (purger) {
-          const project = await tx.project.findUniqueOrThrow({ where: { id: s.projectId }, select: { name: true } });
-          await tx.agentAction.create({
-            data: { id: newId("act"), kind: "stop", nodeId: purger, sessionId: s.id, payload: await purgePayload(tx, s.id, project.name), reason: `${input.reason} while it was being deleted: delete its snapshots` },
-          });
-        }
+        if (ended && to === "Terminated") await purgeElsewhere(tx, s.id, `${input.reason} while it was being deleted`);
         return ended;
       });
     },

@@ -1,8 +1,9 @@
+import { newId } from "@daybox/core";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Tx } from "./types.ts";
 
 /** A session's committed snapshots, and where each is stored: what deleting the session deletes. */
-export function purgeTargets(db: Pick<Tx, "snapshot">, sessionId: string) {
+function purgeTargets(db: Pick<Tx, "snapshot">, sessionId: string) {
   return db.snapshot.findMany({ where: { sessionId, status: "committed" }, select: { id: true, storeUrl: true }, orderBy: { createdAt: "asc" } });
 }
 
@@ -27,6 +28,18 @@ export async function storeNode(db: Pick<Tx, "snapshot" | "agentAction">, sessio
   const where = { kind: { in: ["snapshot" as const, "park" as const] }, status: "succeeded" as const, node: { lostAt: null, state: "Ready" as const }, OR: urls.map((url) => ({ result: { path: ["storeUrl"], equals: url } })) };
   const first = (extra: { sessionId?: string }) => db.agentAction.findFirst({ where: { ...where, ...extra }, orderBy: { completedAt: "desc" }, select: { nodeId: true } });
   return ((await first({ sessionId })) ?? (await first({})))?.nodeId ?? null;
+}
+
+/**
+ * Queues a deleted session's purge on a node of the same shared repository
+ * (see storeNode), for its snapshots: the node that held its directory is
+ * gone. Nothing if there is none.
+ */
+export async function purgeElsewhere(tx: Pick<Tx, "snapshot" | "agentAction" | "project" | "session">, sessionId: string, reason: string) {
+  const to = await storeNode(tx, sessionId);
+  if (!to) return;
+  const s = await tx.session.findUniqueOrThrow({ where: { id: sessionId }, select: { project: { select: { name: true } } } });
+  await tx.agentAction.create({ data: { id: newId("act"), kind: "stop", nodeId: to, sessionId, payload: await purgePayload(tx, sessionId, s.project.name), reason: `${reason}: delete its snapshots` } });
 }
 
 /** Committed snapshots a session keeps by default: the newest; older ones go once a newer one is committed. */
@@ -84,9 +97,6 @@ export function snapshotsRepo(db: PrismaClient, { kept = DEFAULT_SNAPSHOTS_KEPT 
     },
     forSession(sessionId: string) {
       return db.snapshot.findMany({ where: { sessionId, status: "committed" }, orderBy: { createdAt: "desc" } });
-    },
-    purgeTargets(sessionId: string) {
-      return purgeTargets(db, sessionId);
     },
     purgePayload(sessionId: string, project: string) {
       return purgePayload(db, sessionId, project);

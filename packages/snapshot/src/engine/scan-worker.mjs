@@ -4,26 +4,20 @@
 // runs under any loader the parent process uses.
 //
 // workerData: { index (this thread's number), batch (entries per message), splitMin, unreadMax,
-//              shared (SharedArrayBuffer of Int32s, see SHARED in scan.ts: messages of entries sent and not yet
-//              read, the thread whose task is being read, whether to hold back, threads without a task) }
+//              shared (SharedArrayBuffer of Int32s: SCAN_SHARED in walk.mjs) }
 // requests:   { task: { id, abs, rel, names? } }: walk that directory (all of it, or those of its names)
-// replies:    { task, entries: [rel, kind, mode, uid, gid, size, ino, dev, devIno, nlink, mtimeNs, ctimeNs, target | null, …] }
-//             (FIELDS values per entry, in walk order)
+// replies:    { task, entries } (entries in walk order, flat: see packEntry in walk.mjs)
 //             { spawn: [{ id, abs, rel, names }] }  parts of a listing handed to other threads (while some are idle)
 //             { task, after: [id…] }                  where those parts belong in this task's order
 //             { task, end: true }                     the task is walked
 //             { error, code?, syscall?, path? }
 import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
-import { walkPart } from "./walk.mjs";
+import { ENTRY_FIELDS, packEntry, SCAN_SHARED, walkPart } from "./walk.mjs";
 
 const { index, batch, splitMin, unreadMax } = workerData;
 const shared = new Int32Array(workerData.shared);
-// Indexes into `shared` (SHARED in scan.ts).
-const UNREAD = 0;
-const READING = 1;
-const HOLD = 2;
-const IDLE = 3;
+const { UNREAD, READING, HOLD, IDLE } = SCAN_SHARED;
 /** A batch goes out when full, or when the walk has been slow for this long: the main thread starts on it meanwhile. */
 const FLUSH_MS = 15;
 let spawned = 0;
@@ -61,9 +55,8 @@ parentPort.on("message", ({ task }) => {
         parentPort.postMessage({ task: task.id, after: item.after });
         continue;
       }
-      const { rel, st, target } = item;
-      entries.push(rel, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
-      if (entries.length >= batch * 13 || performance.now() - since > FLUSH_MS) flush();
+      packEntry(entries, item);
+      if (entries.length >= batch * ENTRY_FIELDS || performance.now() - since > FLUSH_MS) flush();
     }
     flush();
     parentPort.postMessage({ task: task.id, end: true });

@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { FileEntry } from "../core/manifest.ts";
-import { walkTree, type Kind, type Scanned, type Stat } from "./walk.mjs";
+import { SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
 import { startWorker } from "./worker-pool.ts";
 
 export { walkTree, type Kind, type Scanned, type Stat };
@@ -24,14 +24,6 @@ const SPLIT_MIN = 64;
  * twice over).
  */
 const UNREAD_MAX = 256;
-/** Values per entry in a scan-worker message (see scan-worker.mjs). */
-const FIELDS = 13;
-/**
- * Int32s shared with the threads: entry messages sent and not yet read; the
- * thread running the task being read (-1: it waits for a thread); whether a
- * thread ahead of the reader waits (1) or not (0); threads without a task.
- */
-const SHARED = { UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3 } as const;
 
 interface Task {
   id: string;
@@ -39,7 +31,7 @@ interface Task {
   rel: string;
   names?: string[];
 }
-type Piece = { task: string; entries: (string | number | null)[] } | { task: string; after: string[] } | { task: string; end: true };
+type Piece = { task: string; entries: PackedEntries } | { task: string; after: string[] } | { task: string; end: true };
 type ScanMessage = Piece | { spawn: Task[] } | { error: string; code?: string; syscall?: string; path?: string };
 
 /**
@@ -57,7 +49,7 @@ type ScanMessage = Piece | { spawn: Task[] } | { error: string; code?: string; s
 export class TreeScan implements AsyncIterable<Scanned[]> {
   readonly #workers: Worker[] = [];
   readonly #idle: number[] = [];
-  readonly #shared = new Int32Array(new SharedArrayBuffer(4 * Object.keys(SHARED).length));
+  readonly #shared = new Int32Array(new SharedArrayBuffer(4 * SHARED.SLOTS));
   readonly #queued: Task[] = [];
   /** Which thread runs (or ran) each task. */
   readonly #runner = new Map<string, number>([["root", 0]]);
@@ -112,7 +104,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
         } else {
           Atomics.sub(this.#shared, SHARED.UNREAD, 1);
           Atomics.notify(this.#shared, SHARED.UNREAD);
-          yield this.#decode(m.entries);
+          yield unpackEntries(m.entries, this.#prefix);
         }
       }
     } finally {
@@ -125,30 +117,6 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     this.#fail(new Error("the scan was closed before its end"));
     for (const w of this.#workers) w.removeAllListeners("exit");
     await Promise.all(this.#workers.map((w) => w.terminate()));
-  }
-
-  #decode(e: (string | number | null)[]): Scanned[] {
-    const out: Scanned[] = [];
-    for (let i = 0; i < e.length; i += FIELDS) {
-      const rel = e[i] as string;
-      const st: Stat = {
-        kind: e[i + 1] as Kind,
-        mode: e[i + 2] as number,
-        uid: e[i + 3] as number,
-        gid: e[i + 4] as number,
-        size: e[i + 5] as number,
-        ino: e[i + 6] as number,
-        dev: e[i + 7] as number,
-        devIno: e[i + 8] as string,
-        nlink: e[i + 9] as number,
-        mtimeNs: e[i + 10] as string,
-        ctimeNs: e[i + 11] as string,
-      };
-      const target = e[i + 12] as string | null;
-      const abs = `${this.#prefix}/${rel}`;
-      out.push(target === null ? { rel, abs, st } : { rel, abs, st, target });
-    }
-    return out;
   }
 
   /** The reader moves on to task `id`: its thread must never wait, and while no thread runs it, none does. */

@@ -17,7 +17,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, read as readFd, readSync } from "node:fs";
 import { createRequire } from "node:module";
-
+import { promisify } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
 import { openUnder } from "./walk.mjs";
@@ -244,9 +244,8 @@ async function run({ seq, files }) {
 /** Errors that mean the file is no longer one of the tree's (see openUnder). */
 const GONE = new Set(["ENOENT", "ELOOP", "EXDEV"]);
 
-/** fs.read on the thread pool, as a promise of the bytes read. */
-const readAsync = (fd, buffer, offset, length, position) =>
-  new Promise((resolve, reject) => readFd(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+/** fs.read on the thread pool, as a promise of { bytesRead }. */
+const readAsync = promisify(readFd);
 
 /**
  * Three read blocks in turn, kept for the thread's life (one request, and one
@@ -273,7 +272,7 @@ async function streamFile(f, out) {
     const readAt = (done) => {
       const block = (blocks[turn++ % 3] ??= new Uint8Array(maxSize + blockSize));
       const want = Math.min(blockSize, limit - done);
-      const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : readAsync(fd, block, maxSize, want, from + done).then((bytesRead) => block.subarray(0, maxSize + bytesRead));
+      const read = want === 0 ? Promise.resolve(block.subarray(0, maxSize)) : readAsync(fd, block, maxSize, want, from + done).then(({ bytesRead }) => block.subarray(0, maxSize + bytesRead));
       read.catch(() => {}); // awaited below; a failure while the previous block is chunked must not go unhandled
       return read;
     };

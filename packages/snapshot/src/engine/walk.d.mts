@@ -31,6 +31,16 @@ export interface Scanned {
 
 export declare function statOf(st: BigIntStats): Stat;
 
+/** A scan message's entries, flat: ENTRY_FIELDS values each (see packEntry). */
+export type PackedEntries = (string | number | null)[];
+export declare const ENTRY_FIELDS: number;
+/** Appends a walked entry to a scan message's flat list. */
+export declare function packEntry(list: PackedEntries, entry: Scanned): void;
+/** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
+export declare function unpackEntries(list: PackedEntries, prefix: string): Scanned[];
+/** Int32 slots a TreeScan shares with its threads (see walk.mjs); SLOTS is their number. */
+export declare const SCAN_SHARED: Readonly<{ UNREAD: 0; READING: 1; HOLD: 2; IDLE: 3; SLOTS: 4 }>;
+
 /**
  * Opens a file of the tree under `root` (a real path) for reading, refusing
  * a symlink put in its place (ELOOP) and a file that lies outside `root`

@@ -21,6 +21,37 @@ export function statOf(st) {
   };
 }
 
+// ---- Scan messages (TreeScan in scan.ts, its threads in scan-worker.mjs) ----
+
+/** Values per entry in a scan message's flat list: rel, the Stat's fields, the symlink target (or null). */
+export const ENTRY_FIELDS = 13;
+
+/** Appends a walked entry to a scan message's flat list. */
+export function packEntry(list, { rel, st, target }) {
+  list.push(rel, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
+}
+
+/** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
+export function unpackEntries(list, prefix) {
+  const out = [];
+  for (let i = 0; i < list.length; i += ENTRY_FIELDS) {
+    const rel = list[i];
+    const st = { kind: list[i + 1], mode: list[i + 2], uid: list[i + 3], gid: list[i + 4], size: list[i + 5], ino: list[i + 6], dev: list[i + 7], devIno: list[i + 8], nlink: list[i + 9], mtimeNs: list[i + 10], ctimeNs: list[i + 11] };
+    const target = list[i + 12];
+    const abs = `${prefix}/${rel}`;
+    out.push(target === null ? { rel, abs, st } : { rel, abs, st, target });
+  }
+  return out;
+}
+
+/**
+ * Int32 slots a TreeScan shares with its threads: entry messages sent and not
+ * yet read; the thread running the task being read (-1: it waits for a
+ * thread); whether a thread ahead of the reader waits (1) or not (0); threads
+ * without a task.
+ */
+export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3, SLOTS: 4 });
+
 /**
  * The tree under `root`, lazily: depth-first, names sorted, parents before
  * children (the order of a manifest's entries). A symlink comes with its target.
