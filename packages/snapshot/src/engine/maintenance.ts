@@ -37,7 +37,7 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
   const dictUsers = new Map<string, number>();
   for (const loc of index.chunks.values()) if (loc.entry.dict) dictUsers.set(loc.entry.dict, (dictUsers.get(loc.entry.dict) ?? 0) + 1);
   const dictIds = new Set(dictUsers.keys());
-  for await (const o of repo.store.list("dicts/")) dictIds.add(o.key.slice("dicts/".length));
+  for (const id of await repo.dictionaryIds()) dictIds.add(id);
   const dicts = new Map<string, Decompressor>();
   for (const id of dictIds) {
     try {

@@ -120,12 +120,7 @@ export class Repository {
    * reports it), or null.
    */
   async dictionary(): Promise<Dictionary | null> {
-    const ids: string[] = [];
-    for await (const o of this.store.list("dicts/")) {
-      const id = o.key.slice("dicts/".length);
-      if (/^[0-9a-f]{64}$/.test(id)) ids.push(id);
-    }
-    for (const id of ids.sort()) {
+    for (const id of (await this.dictionaryIds()).filter((id) => /^[0-9a-f]{64}$/.test(id))) {
       try {
         return await this.readDictionary(id);
       } catch (err) {
@@ -133,6 +128,13 @@ export class Repository {
       }
     }
     return null;
+  }
+
+  /** The ids of the stored dictionaries, sorted. */
+  async dictionaryIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const o of this.store.list("dicts/")) ids.push(o.key.slice("dicts/".length));
+    return ids.sort();
   }
 
   /** A dictionary chunks name, verified against its id. */
