@@ -28,14 +28,14 @@ const result = await build({
   outdir: next,
   outExtension: { ".js": ".mjs" },
   bundle: true,
-  // Commands load what they use when they run (the snapshot engine and its native zstd only for `snapshot`).
+  // Commands load what they use when they run (the snapshot engine and its native zstd and BLAKE3 only for `snapshot`).
   splitting: true,
   chunkNames: "chunk-[hash]",
   platform: "node",
   format: "esm",
   target: "node20",
   // Native addons (and ws's optional ones) load from node_modules at run time.
-  external: ["zstd-napi", "bufferutil", "utf-8-validate"],
+  external: ["zstd-napi", "@napi-rs/blake-hash", "bufferutil", "utf-8-validate"],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: 'import { createRequire as __daybox_createRequire } from "node:module"; const require = __daybox_createRequire(import.meta.url);' },
   metafile: true,

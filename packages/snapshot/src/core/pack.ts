@@ -9,7 +9,7 @@
  */
 
 export interface BlobEntry {
-  id: string; // sha256 of the raw chunk
+  id: string; // the raw chunk's hash, hex (the repository's chunk hash: SHA-256 or BLAKE3)
   offset: number;
   length: number; // stored bytes
   rawLength: number;

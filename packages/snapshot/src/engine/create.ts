@@ -164,6 +164,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<Manifest> {
     const threads = opts.threads ?? Math.max(2, Math.min(8, 2 * availableParallelism()));
     workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
       known: [...known.keys()],
+      chunkHash: repo.chunkHash,
       dict,
       root: realRoot,
       chunker: repo.config.chunker,

@@ -126,8 +126,10 @@ describe("snapshot engine failures", () => {
     const index = "f".repeat(32);
     await store.put(`index/${index}`, encodeJson({ version: 2, packs: [] }));
     await expect(repo.loadIndex()).rejects.toThrow(`index ${index} has format version 2; this Daybox reads version 1`);
-    await store.put("config", encodeJson({ ...repo.config, version: 2 }));
-    await expect(Repository.open(store)).rejects.toThrow("the repository has format version 2; this Daybox reads version 1");
+    await store.put("config", encodeJson({ ...repo.config, version: 3 }));
+    await expect(Repository.open(store)).rejects.toThrow("the repository has format version 3; this Daybox reads versions 1 and 2");
+    await store.put("config", encodeJson({ ...repo.config, version: 2, chunkHash: "md5" }));
+    await expect(Repository.open(store)).rejects.toThrow('the repository names chunks by "md5"; this Daybox knows sha256, blake3');
   });
 
   it("keeps the other names of a hardlinked file whose first name is deleted before it is read", { timeout: 60_000 }, async () => {

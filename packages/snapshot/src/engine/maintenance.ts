@@ -1,6 +1,7 @@
 import { isDataChunk, validateManifest, type Manifest } from "../core/manifest.ts";
 import { decodePackFooter, packed, packFooter, type PackedEntry } from "../core/pack.ts";
 import type { Decompressor } from "zstd-napi";
+import { chunkHasher } from "./chunk-id.mjs";
 import { CorruptObjectError, dictionaryDecompressor, sha256, unpackChunk } from "./codec.ts";
 import { keys, mapLimit, type Repository } from "./repository.ts";
 
@@ -63,6 +64,7 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
     if (missing.size) problems.push(`snapshot ${id} names ${missing.size} chunk(s) no index lists, e.g. ${[...missing][0]}`);
   }
   if (opts.readData) {
+    const chunkId = chunkHasher(repo.chunkHash);
     await mapLimit([...index.packs.keys()].filter((id) => stored.has(id)), 4, async (id) => {
       const pack = await repo.store.get(keys.pack(id));
       let footer: Uint8Array;
@@ -85,7 +87,7 @@ export async function checkRepository(repo: Repository, opts: { readData?: boole
         } catch {
           raw = null;
         }
-        if (!raw || sha256(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);
+        if (!raw || chunkId(raw) !== b.id) problems.push(`chunk ${b.id} in pack ${id} is corrupt`);
       }
     });
   }

@@ -3,13 +3,14 @@ import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
 import type { Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
+import { CHUNK_HASHES, type ChunkHash } from "./chunk-id.mjs";
 import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
  * tenants, so a chunk's existence never leaks between them):
  *
- *   config                     format version and chunker parameters
+ *   config                     format version, chunk hash and chunker parameters
  *   packs/<2 hex>/<pack id>    compressed chunks (see core/pack.ts)
  *   index/<index id>           chunk id → (pack, offset, length)
  *   snapshots/<snapshot id>    manifests; a snapshot exists once its manifest does
@@ -18,11 +19,18 @@ import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
  *                              deletes one no chunk uses
  *   locks/<lock id>            writers and garbage collection, with expiry
  */
-export interface RepoConfig {
-  version: 1;
-  chunker: ChunkerParams;
-  createdAt: string;
-}
+/**
+ * Format 1 names chunks by SHA-256; format 2 (new repositories since) by the
+ * hash it records, BLAKE3 (see chunk-id.mjs). Nothing else differs: a format-1
+ * repository stays format 1, read and written as before, and a Daybox older
+ * than format 2 refuses a format-2 repository instead of misreading it.
+ */
+export type RepoConfig =
+  | { version: 1; chunker: ChunkerParams; createdAt: string }
+  | { version: 2; chunkHash: ChunkHash; chunker: ChunkerParams; createdAt: string };
+
+/** What new repositories are made with. */
+const NEW_REPO = { version: 2, chunkHash: "blake3" } as const;
 
 export interface Location {
   pack: string;
@@ -65,17 +73,22 @@ export class Repository {
   /** Opens the repository in `store`, creating it on first use (safe against concurrent creators). */
   static async open(store: ObjectStore, now = new Date()): Promise<Repository> {
     try {
-      return new Repository(store, supported(decodeJson<RepoConfig>(await store.get(keys.config), "repository config"), "the repository"));
+      return new Repository(store, supportedConfig(decodeJson<RepoConfig>(await store.get(keys.config), "repository config")));
     } catch (err) {
       if (!(err instanceof ObjectNotFoundError)) throw err;
     }
-    const config: RepoConfig = { version: 1, chunker: DEFAULT_CHUNKER, createdAt: now.toISOString() };
+    const config: RepoConfig = { ...NEW_REPO, chunker: DEFAULT_CHUNKER, createdAt: now.toISOString() };
     try {
       await store.put(keys.config, encodeJson(config), { ifNoneMatch: true });
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw new Error("create repository", { cause: err });
     }
-    return new Repository(store, supported(decodeJson<RepoConfig>(await store.get(keys.config), "repository config"), "the repository"));
+    return new Repository(store, supportedConfig(decodeJson<RepoConfig>(await store.get(keys.config), "repository config")));
+  }
+
+  /** The hash that names this repository's chunks. */
+  get chunkHash(): ChunkHash {
+    return this.config.version === 1 ? "sha256" : this.config.chunkHash;
   }
 
   /** The ids of the repository's index files. */
@@ -273,6 +286,18 @@ export class Repository {
 }
 
 /** A format this code reads (version 1), or a clear refusal: a newer Daybox's repository is not misread. */
+/** A repository config this Daybox reads (format 1, or 2 with a chunk hash it knows). */
+function supportedConfig(config: RepoConfig): RepoConfig {
+  const version = config?.version as number;
+  if (version !== 1 && version !== 2) {
+    throw new CorruptObjectError(`the repository has format version ${JSON.stringify(version)}; this Daybox reads versions 1 and 2 (a newer Daybox wrote it?)`);
+  }
+  if (config.version === 2 && !CHUNK_HASHES.includes(config.chunkHash)) {
+    throw new CorruptObjectError(`the repository names chunks by ${JSON.stringify(config.chunkHash)}; this Daybox knows ${CHUNK_HASHES.join(", ")} (a newer Daybox wrote it?)`);
+  }
+  return config;
+}
+
 function supported<T extends { version: number }>(doc: T, what: string): T {
   if (doc?.version !== 1) throw new CorruptObjectError(`${what} has format version ${JSON.stringify(doc?.version)}; this Daybox reads version 1 (a newer Daybox wrote it?)`);
   return doc;

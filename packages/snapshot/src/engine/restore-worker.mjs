@@ -1,16 +1,17 @@
-// Decompresses, verifies (SHA-256) and writes restored chunks off the main
+// Decompresses, verifies (the chunk's id, see chunk-id.mjs) and writes restored chunks off the main
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
-// workerData: { dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
+// workerData: { chunkHash, dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
 //              maxChunk (the repository chunker's maximum: no chunk is bigger) }
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parentPort, workerData } from "node:worker_threads";
+import { chunkHasher } from "./chunk-id.mjs";
 
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const dctx = new zstd.DCtx();
+const chunkId = chunkHasher(workerData.chunkHash);
 const ddicts = new Map(Object.entries(workerData.dicts).map(([id, bytes]) => [id, new zstd.DDict(bytes)]));
 /** Chunks decompress into this buffer (grown as needed): they are written before the next one is. */
 let scratch = Buffer.alloc(0);
@@ -91,7 +92,7 @@ parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout }) => {
     for (const b of blobs) {
       const stored = Buffer.from(buffers[b.buf], b.offset, b.length);
       const raw = unpack(stored, b);
-      if (!raw || raw.length !== b.rawLength || createHash("sha256").update(raw).digest("hex") !== b.id) {
+      if (!raw || raw.length !== b.rawLength || chunkId(raw) !== b.id) {
         parentPort.postMessage({ seq, corrupt: `chunk ${b.id} in pack ${pack} is corrupt (hash mismatch); run check` });
         return;
       }

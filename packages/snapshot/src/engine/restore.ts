@@ -138,6 +138,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 
     const dicts = await mapLimit([...dictIds], 4, (id) => repo.readDictionary(id));
     writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore", {
+      chunkHash: repo.chunkHash,
       dicts: Object.fromEntries(dicts.map((d) => [d.id, d.bytes])),
       maxChunk: repo.config.chunker.maxSize,
     });

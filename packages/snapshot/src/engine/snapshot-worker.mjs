@@ -3,7 +3,7 @@
 // main thread walks the tree, packs and uploads. Plain JavaScript, so it runs
 // under any loader the parent process uses.
 //
-// workerData: { known: string[] (chunk ids the repository holds), dict: { id, bytes } | null (the repository's
+// workerData: { known: string[] (chunk ids the repository holds), chunkHash (see chunk-id.mjs), dict: { id, bytes } | null (the repository's
 //              zstd dictionary, see Repository.dictionary), root (the snapshot's directory, its real path),
 //              chunker, level, smallFile, blockSize, flushBytes, ringBytes }
 // request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
@@ -14,15 +14,15 @@
 // A blob is a chunk new to this thread, at `offset` in its ring (see Output):
 // { id, offset, length, rawLength, compressed, dict? } (dict: the dictionary's id, when compressed with it).
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { closeSync, read as readFd, readSync } from "node:fs";
 import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
+import { chunkHasher } from "./chunk-id.mjs";
 import { openUnder } from "./walk.mjs";
 
-const { chunker: params, dict, level, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
+const { chunker: params, chunkHash, dict, level, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
 const chunker = new Chunker(params);
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const cctx = new zstd.CCtx();
@@ -42,7 +42,7 @@ parentPort.on("message", (msg) => {
   queue = queue.then(() => run(msg)).catch((err) => parentPort.postMessage({ seq: msg.seq, error: String(err?.message ?? err) }));
 });
 
-const sha256 = (data) => createHash("sha256").update(data).digest("hex");
+const chunkId = chunkHasher(chunkHash);
 const isZero = (data) =>
   data.length > 0 &&
   data.length <= ZEROS.length &&
@@ -102,7 +102,7 @@ class Output {
   /** The chunk reference for `data` (a hole, or [id, length]), storing it if new. */
   chunk(data) {
     if (isZero(data)) return { zero: data.length };
-    const id = sha256(data);
+    const id = chunkId(data);
     this.add(id, data);
     return [id, data.length];
   }
@@ -203,7 +203,7 @@ class FileChunks {
     const c = this.parent[this.next];
     const len = Array.isArray(c) ? c[1] : c.zero;
     const bytes = data.subarray(off, off + len);
-    const same = bytes.length === len && (Array.isArray(c) ? sha256(bytes) === c[0] : isZero(bytes));
+    const same = bytes.length === len && (Array.isArray(c) ? chunkId(bytes) === c[0] : isZero(bytes));
     if (!same) {
       this.parent = null; // diverged: content-defined cutting from here on
       return 0;

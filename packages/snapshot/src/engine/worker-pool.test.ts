@@ -22,7 +22,7 @@ describe("worker threads' Node options", () => {
     const pool = pathToFileURL(path.join(import.meta.dirname, "worker-pool.ts")).href;
     const worker = pathToFileURL(path.join(import.meta.dirname, "restore-worker.mjs")).href;
     const script = `import { WorkerPool } from ${JSON.stringify(pool)};
-      const p = new WorkerPool(new URL(${JSON.stringify(worker)}), 1, "test", { dicts: {}, maxChunk: 1 });
+      const p = new WorkerPool(new URL(${JSON.stringify(worker)}), 1, "test", { chunkHash: "blake3", dicts: {}, maxChunk: 1 });
       console.log(JSON.stringify(await p.run({ pack: "none", buffers: [], blobs: [] })));
       await p.close();`;
     writeFileSync(path.join(work, "pool.mjs"), script);

@@ -6,6 +6,7 @@ import { chunkLength, ManifestError, type ChunkRef, type Manifest } from "../cor
 import { createSnapshot } from "../engine/create.ts";
 import { PackCache } from "../engine/pack-cache.ts";
 import { keys, Repository } from "../engine/repository.ts";
+import { encodeJson } from "../engine/codec.ts";
 import { checkRepository, pruneRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
 import type { ObjectStore } from "../object-store.ts";
@@ -222,17 +223,53 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       expect(writerNode.fetchedBytes).toBeLessThan(cold.fetchedBytes);
     });
 
-    describe("the repository's dictionary", () => {
-      /** Runs `test` against a repository of its own on this store. */
-      const inFreshRepository = async (test: (repo: Repository, store: ObjectStore) => Promise<void>) => {
-        const fresh = await makeStore();
-        try {
-          await test(await Repository.open(fresh.store), fresh.store);
-        } finally {
-          await fresh.cleanup();
-        }
-      };
+    /** Runs `test` against a repository of its own on this store. */
+    const inFreshRepository = async (test: (repo: Repository, store: ObjectStore) => Promise<void>) => {
+      const fresh = await makeStore();
+      try {
+        await test(await Repository.open(fresh.store), fresh.store);
+      } finally {
+        await fresh.cleanup();
+      }
+    };
 
+    describe("chunk ids", () => {
+      it("a new repository is format 2 and names chunks by BLAKE3", async () => {
+        expect(repo.config).toMatchObject({ version: 2, chunkHash: "blake3" });
+        const dir = path.join(work, "ids");
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, "abc.txt"), "abc");
+        const snap = await createSnapshot({ repo, source: dir });
+        // BLAKE3("abc"), the reference implementation's test vector.
+        expect(fileChunks(snap, "abc.txt")).toEqual([["6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85", 3]]);
+      });
+
+      it("a format-1 repository keeps SHA-256 ids: snapshot, incremental, restore and check as before", () =>
+        inFreshRepository(async (_, store2) => {
+          await store2.put(keys.config, encodeJson({ version: 1, chunker: repo.config.chunker, createdAt: "2026-11-01T00:00:00.000Z" }));
+          const old = await Repository.open(store2);
+          expect(old.chunkHash).toBe("sha256");
+          const dir = path.join(work, "format-1");
+          makeFixtureTree(dir);
+          writeFileSync(path.join(dir, "abc.txt"), "abc");
+          await pastRacyWindow();
+          const base = await createSnapshot({ repo: old, source: dir });
+          expect(fileChunks(base, "abc.txt")).toEqual([["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3]]);
+          appendFileSync(path.join(dir, "abc.txt"), "def");
+          const next = await createSnapshot({ repo: old, source: dir, parentId: base.id });
+          expect(next.stats.unchangedFiles).toBe(next.stats.files - 2); // abc.txt read again; hard-b is a link
+          const target = path.join(work, "format-1-restored");
+          await restoreSnapshot({ repo: old, snapshotId: next.id, target });
+          const want = describeTree(dir);
+          const got = describeTree(target);
+          for (const facts of [...Object.values(want), ...Object.values(got)]) if (facts.type === "dir") facts.mtimeMs = 0;
+          expect(got).toEqual(want);
+          expect((await checkRepository(old, { readData: true })).problems).toEqual([]);
+          expect((await Repository.open(store2)).config.version).toBe(1); // never upgraded behind its users' backs
+        }));
+    });
+
+    describe("the repository's dictionary", () => {
       it("is sampled by a new repository's first snapshot, compresses its small files, is reused by later snapshots and verified on read", () =>
         inFreshRepository(async (repo2, store2) => {
           const tree = path.join(work, "site-packages");
