@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from "@aws-sdk/client-s3";
-import { Readable } from "node:stream";
+import { finished, Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { bufferFor, ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
@@ -103,7 +103,7 @@ export class S3Store implements ObjectStore {
         ...(opts.credentials !== undefined && { credentials: opts.credentials }),
         forcePathStyle: opts.forcePathStyle ?? false,
         maxAttempts: 1,
-        // The engine verifies every object itself (chunk SHA-256s, manifest read-back), so the
+        // The engine verifies every object itself (chunk hashes, manifest read-back), so the
         // SDK's default CRC32 of every body (computed in JS, ~35% of a cold restore) buys nothing.
         requestChecksumCalculation: "WHEN_REQUIRED",
         responseChecksumValidation: "WHEN_REQUIRED",
@@ -321,14 +321,26 @@ async function readBody(body: unknown, length: number | undefined, alloc?: Alloc
   if (!body) return new Uint8Array(0);
   if (length === undefined || !(body instanceof Readable)) return (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
   const out = bufferFor(length, alloc);
-  let at = 0;
-  for await (const piece of body as AsyncIterable<Buffer>) {
-    if (at + piece.length > length) throw Object.assign(new Error(`response body is longer than its Content-Length (${length})`), { retryable: true });
-    out.set(piece, at);
-    at += piece.length;
-  }
-  if (at !== length) throw Object.assign(new Error(`response body ended after ${at} of ${length} bytes`), { retryable: true });
-  return out;
+  // 'data' events, not `for await`: a pack arrives in ~64 KiB pieces, and a promise per piece cost a
+  // cold restore ~0.3 s of the main thread's CPU.
+  return new Promise<Uint8Array>((resolve, reject) => {
+    let at = 0;
+    const fail = (err: Error) => {
+      body.destroy();
+      reject(err);
+    };
+    body.on("data", (piece: Buffer) => {
+      if (at + piece.length > length) return fail(Object.assign(new Error(`response body is longer than its Content-Length (${length})`), { retryable: true }));
+      out.set(piece, at);
+      at += piece.length;
+    });
+    // As `for await` did: a stream error, or a close before the end (ERR_STREAM_PREMATURE_CLOSE), rejects.
+    finished(body, (err) => {
+      if (err) reject(err);
+      else if (at !== length) reject(Object.assign(new Error(`response body ended after ${at} of ${length} bytes`), { retryable: true }));
+      else resolve(out);
+    });
+  });
 }
 
 /** An endpoint whose traffic nobody else can alter: HTTPS, or a loopback address. */
