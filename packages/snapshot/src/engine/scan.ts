@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
 import type { FileEntry } from "../core/manifest.ts";
 import { SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
 import { startWorker } from "./worker-pool.ts";
@@ -32,26 +32,24 @@ interface Task {
   names?: string[];
 }
 type Piece = { task: string; entries: PackedEntries } | { task: string; after: string[] } | { task: string; end: true };
-type ScanMessage = Piece | { spawn: Task[] } | { error: string; code?: string; syscall?: string; path?: string };
+type ScanMessage = Piece | { spawn: { id: string; runner: number }[] } | { error: string; code?: string; syscall?: string; path?: string };
 
 /**
  * The walk of walkTree, run on threads of their own from the moment this is
  * made (its system calls overlap whatever the caller does meanwhile), read
  * here in the same order, in batches. A thread that meets a big directory
- * while others are idle hands them contiguous parts of its listing; their
- * entries are read where those parts belong.
+ * while others are idle hands them contiguous parts of its listing itself
+ * (see scan-worker.mjs); their entries are read where those parts belong.
  *
  * Threads far ahead of the reader wait (UNREAD_MAX) — never the one running
- * the task being read, and none while that task waits for a thread — so the
- * reader always gets on. Iterated once; `close()` stops the threads (always
+ * the task being read, and none while this thread has not yet heard which
+ * one runs it — so the reader always gets on. Iterated once; `close()` stops the threads (always
  * call it; iterating to the end or breaking off does too).
  */
 export class TreeScan implements AsyncIterable<Scanned[]> {
   readonly #workers: Worker[] = [];
-  readonly #idle: number[] = [];
-  readonly #shared = new Int32Array(new SharedArrayBuffer(4 * SHARED.SLOTS));
-  readonly #queued: Task[] = [];
-  /** Which thread runs (or ran) each task. */
+  readonly #shared: Int32Array;
+  /** Which thread runs (or ran) each task, as far as this thread has heard. */
   readonly #runner = new Map<string, number>([["root", 0]]);
   /** Each task's messages not read yet, in order. */
   readonly #streams = new Map<string, Piece[]>();
@@ -65,23 +63,34 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
   constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN, unreadMax = UNREAD_MAX } = {}) {
     const abs = path.resolve(root);
     this.#prefix = abs === "/" ? "" : abs;
+    const count = Math.max(1, threads);
+    this.#shared = new Int32Array(new SharedArrayBuffer(4 * (SHARED.IDLE + count)));
     Atomics.store(this.#shared, SHARED.HOLD, 1);
-    for (let index = 0; index < Math.max(1, threads); index++) {
+    for (let index = 1; index < count; index++) Atomics.store(this.#shared, SHARED.IDLE + index, 1); // all but the root's
+    // A channel between every two threads, for the parts of listings they hand each other.
+    const peers: Record<number, MessagePort>[] = Array.from({ length: count }, () => ({}));
+    for (let a = 0; a < count; a++) {
+      for (let b = a + 1; b < count; b++) {
+        const { port1, port2 } = new MessageChannel();
+        peers[a]![b] = port1;
+        peers[b]![a] = port2;
+      }
+    }
+    for (let index = 0; index < count; index++) {
       let worker: Worker;
       try {
-        worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, unreadMax, shared: this.#shared.buffer });
+        const ports = peers[index]!;
+        worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, unreadMax, shared: this.#shared.buffer, peers: ports }, Object.values(ports));
       } catch (err) {
         void this.close(); // the threads started so far
         throw err;
       }
-      worker.on("message", (m: ScanMessage) => this.#receive(index, m));
+      worker.on("message", (m: ScanMessage) => this.#receive(m));
       worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed: ${err.message}`, { cause: err })));
       worker.on("exit", (code) => this.#fail(new Error(`the scan of ${abs} stopped (thread exit code ${code})`)));
       this.#workers.push(worker);
       if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "" } satisfies Task });
-      else this.#idle.push(index);
     }
-    Atomics.store(this.#shared, SHARED.IDLE, this.#idle.length);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Scanned[]> {
@@ -119,7 +128,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 
-  /** The reader moves on to task `id`: its thread must never wait, and while no thread runs it, none does. */
+  /** The reader moves on to task `id`: its thread must never wait, and until we know which thread that is, none does. */
   #follow(id: string) {
     this.#current = id;
     const runner = this.#runner.get(id);
@@ -128,32 +137,19 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     Atomics.notify(this.#shared, SHARED.UNREAD);
   }
 
-  #receive(index: number, m: ScanMessage) {
+  #receive(m: ScanMessage) {
     if ("error" in m) return this.#fail(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall, path: m.path }));
     if ("spawn" in m) {
-      for (const task of m.spawn) {
-        const free = this.#idle.pop();
-        if (free === undefined) this.#queued.push(task);
-        else this.#start(free, task);
+      for (const { id, runner } of m.spawn) {
+        this.#runner.set(id, runner);
+        if (id === this.#current) this.#follow(id);
       }
     } else {
       const stream = this.#streams.get(m.task);
       if (stream) stream.push(m);
       else this.#streams.set(m.task, [m]);
-      if ("end" in m) {
-        const next = this.#queued.shift();
-        if (next) this.#start(index, next);
-        else this.#idle.push(index);
-      }
       this.#wakeReader();
     }
-    Atomics.store(this.#shared, SHARED.IDLE, this.#idle.length);
-  }
-
-  #start(index: number, task: Task) {
-    this.#runner.set(task.id, index);
-    this.#workers[index]!.postMessage({ task });
-    if (task.id === this.#current) this.#follow(task.id);
   }
 
   #fail(err: Error) {

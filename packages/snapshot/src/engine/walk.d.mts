@@ -38,8 +38,8 @@ export declare const ENTRY_FIELDS: number;
 export declare function packEntry(list: PackedEntries, entry: Scanned): void;
 /** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
 export declare function unpackEntries(list: PackedEntries, prefix: string): Scanned[];
-/** Int32 slots a TreeScan shares with its threads (see walk.mjs); SLOTS is their number. */
-export declare const SCAN_SHARED: Readonly<{ UNREAD: 0; READING: 1; HOLD: 2; IDLE: 3; SLOTS: 4 }>;
+/** Int32 slots a TreeScan shares with its threads (see walk.mjs); one idle flag per thread from IDLE on. */
+export declare const SCAN_SHARED: Readonly<{ UNREAD: 0; READING: 1; HOLD: 2; IDLE: 3 }>;
 
 /**
  * Opens a file of the tree under `root` (a real path) for reading, refusing

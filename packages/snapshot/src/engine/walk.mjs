@@ -46,11 +46,12 @@ export function unpackEntries(list, prefix) {
 
 /**
  * Int32 slots a TreeScan shares with its threads: entry messages sent and not
- * yet read; the thread running the task being read (-1: it waits for a
- * thread); whether a thread ahead of the reader waits (1) or not (0); threads
- * without a task.
+ * yet read; the thread running the task being read; whether a thread ahead
+ * of the reader waits (1) or not (0: the reader does not know yet which thread
+ * runs its task); then, from IDLE on, one flag per thread: 1 while it has no
+ * task (a thread that splits a listing claims idle ones by clearing theirs).
  */
-export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3, SLOTS: 4 });
+export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3 });
 
 /**
  * The tree under `root`, lazily: depth-first, names sorted, parents before

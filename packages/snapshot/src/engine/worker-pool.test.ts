@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -11,6 +11,7 @@ beforeEach(() => {
   work = mkdtempSync(path.join(tmpdir(), "daybox-pool-"));
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
+const mkdirp = (dir: string) => (mkdirSync(dir, { recursive: true }), dir);
 
 describe("worker threads' Node options", () => {
   it("drop module loaders (the workers are plain JavaScript) and keep the rest", () => {
@@ -29,5 +30,19 @@ describe("worker threads' Node options", () => {
     const run = spawnSync(process.execPath, ["--max-old-space-size=256", "--import", "tsx", path.join(work, "pool.mjs")], { encoding: "utf8", cwd: import.meta.dirname });
     expect(run.stderr).not.toMatch(/ERR_WORKER/);
     expect(JSON.parse(run.stdout)).toEqual({ seq: 0, written: 0 });
+  });
+
+  it("start scan threads, with the channels between them, under such flags too", { timeout: 30_000 }, () => {
+    const tree = path.join(work, "tree");
+    for (let d = 0; d < 4; d++) for (let f = 0; f < 10; f++) writeFileSync(path.join(mkdirp(path.join(tree, `d${d}`)), `f${f}`), "");
+    const scan = pathToFileURL(path.join(import.meta.dirname, "scan.ts")).href;
+    const script = `import { TreeScan } from ${JSON.stringify(scan)};
+      let n = 0;
+      for await (const batch of new TreeScan(${JSON.stringify(tree)}, { threads: 3, batch: 2, splitMin: 2 })) n += batch.length;
+      console.log(n);`;
+    writeFileSync(path.join(work, "scan.mjs"), script);
+    const run = spawnSync(process.execPath, ["--max-old-space-size=256", "--import", "tsx", path.join(work, "scan.mjs")], { encoding: "utf8", cwd: import.meta.dirname });
+    expect(run.stderr).not.toMatch(/ERR_WORKER|Error/);
+    expect(run.stdout.trim()).toBe("44");
   });
 });

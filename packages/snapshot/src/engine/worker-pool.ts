@@ -19,13 +19,16 @@ export function withoutLoaders(argv: readonly string[]): string[] {
   return out;
 }
 
-/** A thread with the options above; with all the process's if a thread refuses them (V8 flags such as --max-old-space-size are per process). */
-export function startWorker(script: URL, workerData: unknown): Worker {
+/**
+ * A thread with the options above; with all the process's if a thread refuses them (V8 flags such as
+ * --max-old-space-size are per process). `transferList`: MessagePorts in `workerData`, moved to the thread.
+ */
+export function startWorker(script: URL, workerData: unknown, transferList: Transferable[] = []): Worker {
   try {
-    return new Worker(script, { workerData, execArgv: WORKER_EXEC_ARGV });
+    return new Worker(script, { workerData, transferList, execArgv: WORKER_EXEC_ARGV });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw err;
-    return new Worker(script, { workerData });
+    return new Worker(script, { workerData, transferList });
   }
 }
 
