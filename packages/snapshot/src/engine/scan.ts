@@ -54,6 +54,10 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
   /** Each task's messages not read yet, in order. */
   readonly #streams = new Map<string, Piece[]>();
   readonly #prefix: string;
+  /** The directory walked (absolute). */
+  readonly root: string;
+  /** When the walk began (epoch nanoseconds, decimal): what a manifest records as its scanStartedNs. */
+  readonly startedNs = `${Date.now()}000000`;
   /** The task being read. */
   #current = "root";
   #failure: Error | null = null;
@@ -62,6 +66,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
   /** `threads`, `batch`, `splitMin`, `unreadMax`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN, UNREAD_MAX (tests use small ones). */
   constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN, unreadMax = UNREAD_MAX } = {}) {
     const abs = path.resolve(root);
+    this.root = abs;
     this.#prefix = abs === "/" ? "" : abs;
     const count = Math.max(1, threads);
     this.#shared = new Int32Array(new SharedArrayBuffer(4 * (SHARED.IDLE + count)));

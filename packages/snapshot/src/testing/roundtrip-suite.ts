@@ -9,6 +9,7 @@ import { keys, Repository } from "../engine/repository.ts";
 import { encodeJson } from "../engine/codec.ts";
 import { checkRepository, pruneRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
+import { TreeScan } from "../engine/scan.ts";
 import type { ObjectStore } from "../object-store.ts";
 import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise, pastRacyWindow } from "./tree.ts";
 
@@ -194,6 +195,16 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       const again = await createSnapshot({ repo, source, parentId: first.id });
       expect(again.stats.newBytes).toBe(0);
       expect(again.stats.unchangedFiles).toBe(again.stats.files - 1); // hard-b is a link entry, not a file read
+    });
+
+    it("takes over a walk started before it (and refuses one of another directory)", async () => {
+      const scan = new TreeScan(source);
+      const taken = await createSnapshot({ repo, source, scan, parentId: first.id });
+      expect(taken.scanStartedNs).toBe(scan.startedNs);
+      expect(taken.entries).toEqual(first.entries);
+      const elsewhere = new TreeScan(work);
+      await expect(createSnapshot({ repo, source, scan: elsewhere })).rejects.toThrow(`the walk given is of ${work}, not of ${source}`);
+      await expect(elsewhere[Symbol.asyncIterator]().next()).rejects.toThrow(/closed before its end/); // closed by the snapshot
     });
 
     it("replaces an existing target as a whole", async () => {
