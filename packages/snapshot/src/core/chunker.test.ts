@@ -39,6 +39,38 @@ describe("Chunker", () => {
     expect(gearTable()).toEqual(gearTable());
   });
 
+  it("cuts where it always has: the same lengths as every earlier version (chunks dedupe across versions)", () => {
+    expect(small.split(bytes(200_000, 3))).toEqual([
+      9431, 9493, 9029, 8344, 7093, 8281, 3376, 4506, 12100, 8221, 8215, 8366, 7107, 4034, 3144, 6791, 8558, 10377, 9065, 8515, 7257, 5410, 8254, 11672, 9560, 3801,
+    ]);
+  });
+
+  it("cuts exactly where the byte-by-byte gear hash does (the loop is unrolled), final or not, at any length", () => {
+    const gear = new Int32Array(gearTable().buffer);
+    const mask = (bits: number) => (bits >= 32 ? -1 : ((1 << bits) - 1) << (32 - bits));
+    const reference = ({ minSize, avgSize, maxSize }: { minSize: number; avgSize: number; maxSize: number }, data: Uint8Array, final: boolean) => {
+      const bits = Math.round(Math.log2(avgSize));
+      const [maskS, maskL] = [mask(bits + 2), mask(Math.max(1, bits - 2))];
+      if (data.length <= minSize) return final ? data.length : 0;
+      const end = Math.min(data.length, maxSize);
+      let h = 0;
+      for (let i = minSize; i < end; i++) {
+        h = ((h << 1) + gear[data[i]!]!) | 0;
+        if ((h & (i < Math.min(end, avgSize) ? maskS : maskL)) === 0) return i + 1;
+      }
+      return end === maxSize ? maxSize : final ? data.length : 0;
+    };
+    for (const params of [{ minSize: 1, avgSize: 4, maxSize: 16 }, { minSize: 64, avgSize: 256, maxSize: 1024 }, { minSize: 2048, avgSize: 8192, maxSize: 32768 }]) {
+      const chunker = new Chunker(params);
+      for (let seed = 1; seed <= 12; seed++) {
+        for (const length of [0, 1, 3, 4, 5, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 4099, 40_000]) {
+          const data = bytes(length, seed);
+          for (const final of [true, false]) for (let from = 0; from < Math.min(length, 5); from++) expect(chunker.cut(data.subarray(from), final)).toBe(reference(params, data.subarray(from), final));
+        }
+      }
+    }
+  });
+
   it("an insertion near the start moves only nearby boundaries", () => {
     const data = bytes(2_000_000, 3);
     const edited = new Uint8Array(data.length + 100);
