@@ -6,7 +6,7 @@
  *        [--no-evict] [--tools daybox,restic,tar,cp]
  */
 import { execFileSync, execSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -113,24 +113,34 @@ const med = (row: Row, m: Metric) => median(samples.get(`${row}|${m}`));
 
 /**
  * This machine's root filesystem is ext4 without a journal, where creating a
- * file passes over every inode deleted in the last 60 s (ext4's
- * recently_deleted(), one buffer-cache lookup each): a restore of 50k files
- * right after `rm -rf` of a restored tree took 8-9 s instead of 5 s, for
- * whichever tool came next. Restored trees are therefore kept until a run's
- * restores are done, and restores start at least 65 s after the last
- * deletion of a tree (prepareWorkDir's, or the previous run's).
+ * file passes over every free inode deleted less than 60 s ago — 360 s while
+ * its inode-table block is dirty, as it is during a restore (ext4's
+ * recently_deleted(): RECENTCY_MIN + RECENTCY_DIRTY in fs/ext4/ialloc.c): a
+ * restore of 50k files minutes after `rm -rf` of restored trees took 5.5-8 s
+ * instead of 4-4.5 s, for whichever tool came then. Restored trees are
+ * therefore kept until the bench ends while the disk has room for another
+ * run's (else deleted after a run's restores), and restores start at least
+ * 365 s after the last deletion of a tree (prepareWorkDir's, or a run's).
  */
-const SETTLE_MS = 65_000;
-let lastTreeDelete = Date.now();
+const SETTLE_MS = 365_000;
+let lastTreeDelete = 0;
+/** Restored trees not deleted yet (see SETTLE_MS). */
+const keptTrees: string[] = [];
+/** Trees a run restores at most: each tool's cold and warm restore, and `cp -a`'s copy. */
+const RESTORED_TREES = 6;
+const freeBytes = (dir: string) => {
+  const st = statfsSync(dir);
+  return st.bavail * st.bsize;
+};
 async function settleAfterDeletes() {
   const wait = lastTreeDelete + SETTLE_MS - Date.now();
   if (wait <= 0) return;
-  log(` waiting ${(wait / 1000).toFixed(0)} s: inodes deleted less than 60 s ago slow file creation here`);
+  log(` waiting ${(wait / 1000).toFixed(0)} s: inodes deleted in the last 6 minutes slow file creation here (see SETTLE_MS)`);
   await new Promise((r) => setTimeout(r, wait));
 }
 
 async function main() {
-  prepareWorkDir(workDir);
+  if (prepareWorkDir(workDir)) lastTreeDelete = Date.now();
   const src = path.join(workDir, "src");
   const profileDir = `${workDir}-profiles`;
   const nodeArgs = flags.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-name={label}.cpuprofile"] : [];
@@ -179,7 +189,7 @@ async function main() {
       log(` ${warm ? "warm" : "cold"} restore`);
       for (const t of tools) {
         if (warm && !t.warmRestore) continue;
-        const target = path.join(workDir, `restore-${t.name.replace(/\W/g, "")}-${warm ? "warm" : "cold"}`);
+        const target = path.join(workDir, `restore-${t.name.replace(/\W/g, "")}-${warm ? "warm" : "cold"}-${r}`);
         restored.push(target);
         const s = await timed(t.name, () => t.restore(target, { warm }));
         assertSameListing(expected, hashListing(target), `${t.name} ${warm ? "warm" : "cold"} restore (run ${r})`);
@@ -188,13 +198,17 @@ async function main() {
       }
     }
     if (enabled.has("cp")) {
-      const target = path.join(workDir, "restore-cp");
+      const target = path.join(workDir, `restore-cp-${r}`);
       restored.push(target);
       record("cp -a", "warm", await timed("cp -a", () => cpA(src, target)));
       assertSameListing(expected, hashListing(target), `cp -a (run ${r})`);
     }
-    for (const target of restored) rmSync(target, { recursive: true, force: true });
-    lastTreeDelete = Date.now();
+    keptTrees.push(...restored);
+    if (r < runs && freeBytes(workDir) < RESTORED_TREES * summary.bytes * 1.2 + 8e9) {
+      log(` deleting this run's restored trees: the disk has no room for another run's (their inodes will slow the next restores for a while)`);
+      for (const target of keptTrees.splice(0)) rmSync(target, { recursive: true, force: true });
+      lastTreeDelete = Date.now();
+    }
 
     for (const t of tools) {
       record(row(t), "stored", await t.storedBytes());

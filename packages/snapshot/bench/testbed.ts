@@ -51,11 +51,15 @@ export function pageCacheEvictor(wanted: boolean, log: (msg: string) => void): {
 }
 
 /** Empties `workDir` for a run, refusing a non-empty directory that no benchmark created. */
-export function prepareWorkDir(workDir: string): void {
+/** Makes an empty work dir; returns whether an earlier one (with its trees) was deleted. */
+export function prepareWorkDir(workDir: string): boolean {
+  let deleted = false;
   if (existsSync(workDir)) {
     if (!existsSync(path.join(workDir, MARKER)) && readdirSync(workDir).length) throw new Error(`${workDir} exists and is not a benchmark work dir; pick another --work-dir`);
+    deleted = readdirSync(workDir).length > 1;
     rmSync(workDir, { recursive: true, force: true });
   }
   mkdirSync(workDir, { recursive: true });
   writeFileSync(path.join(workDir, MARKER), "");
+  return deleted;
 }
