@@ -4,7 +4,8 @@
 // workerData: { chunkHash, dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
 //              maxChunk (the repository chunker's maximum: no chunk is bigger) }
 import { Buffer } from "node:buffer";
-import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
 import { createRequire } from "node:module";
 import { parentPort, workerData } from "node:worker_threads";
 import { chunkHasher } from "./chunk-id.mjs";
@@ -49,9 +50,28 @@ function writeSkippingZeros(fd, buf, offset) {
   if (start >= 0) writeSync(fd, buf, start, buf.length - start, offset + start);
 }
 
+/**
+ * Opens a file of the restore directory to write, creating the directories it
+ * lies in if they are not there yet: they are made as the packs that fill
+ * them are written, not all before the first (see restore.ts). Only
+ * directories of the manifest are made (it names every file's parent as a
+ * directory), and nothing in the restore directory is a symlink yet.
+ */
+function openCreating(file, flags) {
+  try {
+    return openSync(file, flags, 0o600);
+  } catch (err) {
+    if (err.code !== "ENOENT") throw err;
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 }); // writable while we fill it; final modes at the end
+    return openSync(file, flags, 0o600);
+  }
+}
+
+const WRITE = constants.O_WRONLY | constants.O_CREAT;
+
 /** Writes a one-chunk file and sets its owner, mode and mtime through the open file (no path lookups after). */
 function writeWhole(t, raw) {
-  const fd = openSync(t.file, "w", 0o600);
+  const fd = openCreating(t.file, WRITE | constants.O_TRUNC);
   try {
     writeFileSync(fd, raw);
     if (t.meta) {
@@ -64,10 +84,14 @@ function writeWhole(t, raw) {
   }
 }
 
-/** Before any pack: the directories (parents first) and the files that are written chunk by chunk, sized. */
-function prepare({ dirs, sized }) {
-  for (const dir of dirs) mkdirSync(dir, { mode: 0o700 });
-  for (const [file, size] of sized) {
+/**
+ * Alongside the first packs: every directory (parents first; those a pack
+ * needed exist already), and the files no pack writes (empty, or holes only),
+ * sized.
+ */
+function prepare({ dirs, empty }) {
+  for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const [file, size] of empty) {
     const fd = openSync(file, "w", 0o600);
     try {
       ftruncateSync(fd, size);
@@ -99,8 +123,11 @@ parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout }) => {
       for (const t of b.targets) {
         if (t.whole) writeWhole(t, raw);
         else {
-          const fd = openSync(t.file, "r+");
+          // A file of several chunks is sized by whichever of its chunks comes first (the others find it so),
+          // so that holes stay holes and only data chunks are written.
+          const fd = openCreating(t.file, WRITE);
           try {
+            ftruncateSync(fd, t.size);
             writeSkippingZeros(fd, raw, t.offset);
           } finally {
             closeSync(fd);

@@ -57,6 +57,8 @@ interface Target {
   file: string; // absolute path inside the temp dir
   offset: number;
   whole: boolean; // the chunk is the file's only content: write it in one go
+  /** For a chunk of a file of several: the file's size (the writer sizes the file before its first chunk). */
+  size?: number;
   /** For a whole file: owner (null: not root, left as is), mode and mtime, set by the writer through the open file. */
   meta?: { uid: number | null; gid: number; mode: number; mtime: number };
 }
@@ -129,7 +131,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
           const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
           if (loc.entry.dict) dictIds.add(loc.entry.dict);
           byChunk.set(c[0], slot);
-          slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : {}) });
+          slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : { size: f.size }) });
           offset += c[1];
         } else offset += c.zero;
       }
@@ -144,17 +146,17 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     });
     const pool = writers;
 
-    // 2. Directories (writable while we fill them; final modes at the end) and files made of more than one
-    //    chunk, sized first so that holes stay holes and only data chunks are written. A writer thread creates
-    //    them while the first packs are fetched; no pack is written before they exist.
+    // 2. Directories (writable while we fill them; final modes at the end) and the files no pack writes, by a
+    //    writer thread alongside the first packs: the writers make the directories a pack needs as they go
+    //    (a restore had waited ~0.2 s for 4,500 mkdirs before writing its first pack).
     const layout = {
       dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
-      sized: files.filter((f) => !isWhole(f)).map((f) => [inTmp(f.path), f.size] as const),
+      empty: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
     };
     const prepared = pool.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
       if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
     });
-    prepared.catch(() => {}); // awaited before the first pack is written
+    prepared.catch(() => {}); // awaited once every pack is written
 
     // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
     const remaining = new Map<string, number>(); // file → chunks still to write
@@ -168,7 +170,6 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       let slot: Uint8Array | null = null;
       const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
       const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
-      await prepared;
       // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in are shared with it or move to it (no copy).
       const buffers: ArrayBufferLike[] = [];
       const bufferIndex = new Map<ArrayBufferLike, number>();
@@ -198,7 +199,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       progress.elapsedMs = Date.now() - started;
       report(progress);
     });
-    await prepared; // (a snapshot with no file content sends no pack: the layout must still be there)
+    await prepared;
     await pool.close(); // every chunk is written
 
     // 4. Links, symlinks last; then metadata, directories deepest first.
