@@ -50,8 +50,10 @@ export function pageCacheEvictor(wanted: boolean, log: (msg: string) => void): {
   return evictor;
 }
 
-/** Empties `workDir` for a run, refusing a non-empty directory that no benchmark created. */
-/** Makes an empty work dir; returns whether an earlier one (with its trees) was deleted. */
+/**
+ * Empties `workDir` for a run, refusing a non-empty directory that no
+ * benchmark created; returns whether an earlier run's files were deleted.
+ */
 export function prepareWorkDir(workDir: string): boolean {
   let deleted = false;
   if (existsSync(workDir)) {

@@ -18,7 +18,12 @@ export function chunkHasher(name) {
     case "sha256":
       return (data) => createHash("sha256").update(data).digest("hex");
     case "blake3": {
-      const { blake3 } = createRequire(import.meta.url)("@napi-rs/blake-hash");
+      let blake3;
+      try {
+        ({ blake3 } = createRequire(import.meta.url)("@napi-rs/blake-hash"));
+      } catch (err) {
+        throw new Error(`BLAKE3 (@napi-rs/blake-hash) has no binary installed for ${process.platform}-${process.arch}, which this repository's chunk ids need: reinstall with \`npm ci\` (${err?.message ?? err})`, { cause: err });
+      }
       return (data) => blake3(data).toString("hex");
     }
     default:

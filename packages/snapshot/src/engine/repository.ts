@@ -285,8 +285,7 @@ export class Repository {
   }
 }
 
-/** A format this code reads (version 1), or a clear refusal: a newer Daybox's repository is not misread. */
-/** A repository config this Daybox reads (format 1, or 2 with a chunk hash it knows). */
+/** A repository config this Daybox reads (format 1, or 2 with a chunk hash it knows), or a clear refusal. */
 function supportedConfig(config: RepoConfig): RepoConfig {
   const version = config?.version as number;
   if (version !== 1 && version !== 2) {
@@ -298,6 +297,7 @@ function supportedConfig(config: RepoConfig): RepoConfig {
   return config;
 }
 
+/** A format this code reads (version 1), or a clear refusal: a newer Daybox's index is not misread. */
 function supported<T extends { version: number }>(doc: T, what: string): T {
   if (doc?.version !== 1) throw new CorruptObjectError(`${what} has format version ${JSON.stringify(doc?.version)}; this Daybox reads version 1 (a newer Daybox wrote it?)`);
   return doc;

@@ -89,9 +89,9 @@ function writeWhole(t, raw) {
  * needed exist already), and the files no pack writes (empty, or holes only),
  * sized.
  */
-function prepare({ dirs, empty }) {
+function prepare({ dirs, dataless }) {
   for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const [file, size] of empty) {
+  for (const [file, size] of dataless) {
     const fd = openSync(file, "w", 0o600);
     try {
       ftruncateSync(fd, size);

@@ -151,12 +151,13 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     //    (a restore had waited ~0.2 s for 4,500 mkdirs before writing its first pack).
     const layout = {
       dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
-      empty: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
+      dataless: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
     };
+    let unprepared: unknown = null; // a failed layout stops the restore before its next pack
     const prepared = pool.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
       if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
     });
-    prepared.catch(() => {}); // awaited once every pack is written
+    prepared.catch((err: unknown) => void (unprepared = err)); // awaited once every pack is written
 
     // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
     const remaining = new Map<string, number>(); // file → chunks still to write
@@ -167,6 +168,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     const slots: Uint8Array[] = [];
     await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
       const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
+      if (unprepared) throw unprepared;
       let slot: Uint8Array | null = null;
       const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
       const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
