@@ -1,7 +1,7 @@
 // Decompresses, verifies (the chunk's id, see chunk-id.mjs) and writes restored chunks off the main
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
-// workerData: { chunkHash, dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
+// workerData: { chunkHash, creator: { uid, gid, umask } (what a file this process creates gets), dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
 //              maxChunk (the repository chunker's maximum: no chunk is bigger) }
 import { Buffer } from "node:buffer";
 import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
@@ -57,26 +57,36 @@ function writeSkippingZeros(fd, buf, offset) {
  * directories of the manifest are made (it names every file's parent as a
  * directory), and nothing in the restore directory is a symlink yet.
  */
-function openCreating(file, flags) {
+function openCreating(file, flags, mode = 0o600) {
   try {
-    return openSync(file, flags, 0o600);
+    return openSync(file, flags, mode);
   } catch (err) {
     if (err.code !== "ENOENT") throw err;
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 }); // writable while we fill it; final modes at the end
-    return openSync(file, flags, 0o600);
+    return openSync(file, flags, mode);
   }
 }
 
 const WRITE = constants.O_WRONLY | constants.O_CREAT;
 
-/** Writes a one-chunk file and sets its owner, mode and mtime through the open file (no path lookups after). */
+const { creator } = workerData;
+
+/**
+ * Writes a one-chunk file and sets its owner, mode and mtime through the open
+ * file (no path lookups after). It is created with its permission bits (the
+ * restore directory is ours alone until it is swapped in), so the common case
+ * — owned by whoever restores, a mode the umask leaves whole, no set-id bits —
+ * needs neither fchown nor fchmod: 100k system calls fewer for 50k files.
+ */
 function writeWhole(t, raw) {
-  const fd = openCreating(t.file, WRITE | constants.O_TRUNC);
+  const fd = openCreating(t.file, WRITE | constants.O_TRUNC, t.meta ? t.meta.mode & 0o777 : 0o600);
   try {
     writeFileSync(fd, raw);
     if (t.meta) {
-      if (t.meta.uid !== null) fchownSync(fd, t.meta.uid, t.meta.gid);
-      fchmodSync(fd, t.meta.mode); // after chown, which clears set-id bits
+      const chown = t.meta.uid !== null && (t.meta.uid !== creator.uid || t.meta.gid !== creator.gid);
+      if (chown) fchownSync(fd, t.meta.uid, t.meta.gid);
+      // After chown, which clears set-id bits; and where open's mode lost bits to the umask, or had none to carry.
+      if (chown || (t.meta.mode & 0o7777) !== (t.meta.mode & 0o777 & ~creator.umask)) fchmodSync(fd, t.meta.mode);
       futimesSync(fd, t.meta.mtime, t.meta.mtime);
     }
   } finally {

@@ -141,6 +141,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     const dicts = await mapLimit([...dictIds], 4, (id) => repo.readDictionary(id));
     writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore", {
       chunkHash: repo.chunkHash,
+      // What a file this process creates gets: its owner, and the permission bits the umask leaves (read here,
+      // where nothing else changes the umask meanwhile).
+      creator: { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1, umask: process.umask() },
       dicts: Object.fromEntries(dicts.map((d) => [d.id, d.bytes])),
       maxChunk: repo.config.chunker.maxSize,
     });
