@@ -1,7 +1,8 @@
 // Decompresses, verifies (the chunk's id, see chunk-id.mjs) and writes restored chunks off the main
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
-// workerData: { chunkHash, creator: { uid, gid, umask } (what a file this process creates gets), dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
+// workerData: { chunkHash, creator: { uid, gid, umask } (what a file this process creates gets),
+//              dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
 //              maxChunk (the repository chunker's maximum: no chunk is bigger) }
 import { Buffer } from "node:buffer";
 import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";

@@ -152,8 +152,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     // 2. Directories (writable while we fill them; final modes at the end) and the files no pack writes, by a
     //    writer thread alongside the first packs: the writers make the directories a pack needs as they go
     //    (a restore had waited ~0.2 s for 4,500 mkdirs before writing its first pack).
+    const dirs = manifest.entries.filter((e): e is Extract<Entry, { type: "dir" }> => e.type === "dir");
     const layout = {
-      dirs: manifest.entries.filter((e) => e.type === "dir").map((e) => inTmp(e.path)),
+      dirs: dirs.map((e) => inTmp(e.path)),
       dataless: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
     };
     let unprepared: unknown = null; // a failed layout stops the restore before its next pack
@@ -170,8 +171,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     const slotSize = Math.min(MAX_SLOT, Math.max(...[...plan.keys()].map((id) => packs.get(id)?.size ?? MAX_SLOT)));
     const slots: Uint8Array[] = [];
     await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
-      const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
       if (unprepared) throw unprepared;
+      const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
       let slot: Uint8Array | null = null;
       const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
       const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
@@ -220,8 +221,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
         utimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
       }
     }
-    const dirs = manifest.entries.filter((e): e is Extract<Entry, { type: "dir" }> => e.type === "dir").reverse();
-    for (const d of dirs) {
+    for (const d of dirs.reverse()) {
       const abs = inTmp(d.path);
       if (asRoot) lchownSync(abs, d.uid, d.gid);
       chmodSync(abs, d.mode);

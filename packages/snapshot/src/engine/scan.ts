@@ -43,8 +43,8 @@ type ScanMessage = Piece | { spawn: { id: string; runner: number }[] } | { error
  *
  * Threads far ahead of the reader wait (UNREAD_MAX) — never the one running
  * the task being read, and none while this thread has not yet heard which
- * one runs it — so the reader always gets on. Iterated once; `close()` stops the threads (always
- * call it; iterating to the end or breaking off does too).
+ * one runs it — so the reader always gets on. Iterated once; `close()` stops
+ * the threads (always call it; iterating to the end or breaking off does too).
  */
 export class TreeScan implements AsyncIterable<Scanned[]> {
   readonly #workers: Worker[] = [];
