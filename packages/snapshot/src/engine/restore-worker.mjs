@@ -2,8 +2,9 @@
 // thread (see restoreSnapshot in restore.ts): the main thread fetches packs. Plain JavaScript, so
 // it runs under any loader the parent process uses.
 // workerData: { chunkHash, creator: { uid, gid, umask } (what a file this process creates gets),
-//              dicts: { [id]: bytes } (the dictionaries the snapshot's chunks were compressed with),
 //              maxChunk (the repository chunker's maximum: no chunk is bigger) }
+// messages:   { dicts: { [id]: bytes } } (the dictionaries the snapshot's chunks were compressed with,
+//              before any pack that needs them; no reply), then { seq, prepare } or { seq, pack, buffers, blobs }
 import { Buffer } from "node:buffer";
 import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { chunkHasher } from "./chunk-id.mjs";
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const dctx = new zstd.DCtx();
 const chunkId = chunkHasher(workerData.chunkHash);
-const ddicts = new Map(Object.entries(workerData.dicts).map(([id, bytes]) => [id, new zstd.DDict(bytes)]));
+const ddicts = new Map();
 /** Chunks decompress into this buffer (grown as needed): they are written before the next one is. */
 let scratch = Buffer.alloc(0);
 
@@ -112,7 +113,11 @@ function prepare({ dirs, dataless }) {
   }
 }
 
-parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout }) => {
+parentPort.on("message", ({ seq, pack, buffers, blobs, prepare: layout, dicts }) => {
+  if (dicts) {
+    for (const [id, bytes] of Object.entries(dicts)) ddicts.set(id, new zstd.DDict(bytes));
+    return;
+  }
   if (layout) {
     try {
       prepare(layout);

@@ -85,11 +85,45 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const { repo } = opts;
   const indexed = repo.loadIndex(); // loads while the manifest is read and checked
   indexed.catch(() => {});
+  // The writer threads start now, while the manifest and index load (~0.1 s of a cold restore); not
+  // before a kept target might make them needless.
+  // The writer threads start now, while the manifest and index load (~0.1 s of a cold restore); not
+  // before a kept target might make them needless.
+  const run: RestoreRun = { writers: opts.reuseTarget ? null : startWriters(opts), tmp: null };
+  try {
+    return await restoreInto(opts, run, indexed, started);
+  } catch (err) {
+    await run.writers?.close(); // nothing writes into the directory being removed
+    if (run.tmp) rmSync(run.tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await run.writers?.close();
+  }
+}
+
+/** What a failed restore must clean up: its writer threads, its temporary directory. */
+interface RestoreRun {
+  writers: WorkerPool | null;
+  tmp: string | null;
+}
+
+const startWriters = (opts: RestoreOptions) =>
+  new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore", {
+    chunkHash: opts.repo.chunkHash,
+    // What a file this process creates gets: its owner, and the permission bits the umask leaves (read here,
+    // where nothing else changes the umask meanwhile).
+    creator: { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1, umask: process.umask() },
+    maxChunk: opts.repo.config.chunker.maxSize,
+  });
+
+async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: ReturnType<Repository["loadIndex"]>, started: number): Promise<RestoreResult> {
+  const { repo } = opts;
   const manifest = await repo.readManifest(opts.snapshotId);
   // Comparing writes nothing, so it may come before validation: a kept target needs none.
   const check = opts.reuseTarget ? compareWithManifest(manifest, opts.target) : null;
   if (check?.matches) return { files: check.files, bytes: check.bytes, fetchedBytes: 0, durationMs: Date.now() - started, source: "local", targetCheck: check.reason };
   validateManifest(manifest);
+  const pool = (run.writers ??= startWriters(opts));
   const { chunks, packs } = await indexed;
 
   const target = path.resolve(opts.target);
@@ -97,11 +131,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   mkdirSync(parent, { recursive: true });
   const tmp = path.join(parent, `.${path.basename(target)}.restore-${randomBytes(4).toString("hex")}`);
   mkdirSync(tmp, { mode: 0o700 });
+  run.tmp = tmp;
   const inTmp = (rel: string) => `${tmp}/${rel}`; // validated: relative, "/"-separated, no empty, "." or ".." segment
 
   const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
   const asRoot = process.getuid?.() === 0;
-  const seconds = (ns: string) => Number(BigInt(ns) / 1000n) / 1e6;
+  const seconds = (ns: string) => (ns.length > 3 ? Number(ns.slice(0, -3)) / 1e6 : 0); // whole microseconds, as a BigInt division gave them
   const progress: Progress = {
     phase: "download",
     files: 0,
@@ -112,148 +147,133 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     elapsedMs: 0,
   };
   const report = throttle(opts.onProgress);
-  let writers: WorkerPool | null = null;
 
-  try {
-    // 1. Plan: which chunks each pack must provide, and where each goes; the dictionaries they need.
-    const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
-    const dictIds = new Set<string>();
-    for (const f of files) {
-      const abs = inTmp(f.path);
-      const whole = isWhole(f);
-      let offset = 0;
-      for (const c of f.chunks) {
-        if (isDataChunk(c)) {
-          const loc = chunks.get(c[0]);
-          if (!loc) throw new Error(`snapshot ${manifest.id} needs chunk ${c[0]} (of ${f.path}), which no index lists: the repository is damaged; run check`);
-          const byChunk = plan.get(loc.pack) ?? new Map();
-          plan.set(loc.pack, byChunk);
-          const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
-          if (loc.entry.dict) dictIds.add(loc.entry.dict);
-          byChunk.set(c[0], slot);
-          slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : { size: f.size }) });
-          offset += c[1];
-        } else offset += c.zero;
-      }
-      if (!f.chunks.some(isDataChunk)) progress.files++;
+  // 1. Plan: which chunks each pack must provide, and where each goes; the dictionaries they need.
+  const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
+  const dictIds = new Set<string>();
+  for (const f of files) {
+    const abs = inTmp(f.path);
+    const whole = isWhole(f);
+    let offset = 0;
+    for (const c of f.chunks) {
+      if (isDataChunk(c)) {
+        const loc = chunks.get(c[0]);
+        if (!loc) throw new Error(`snapshot ${manifest.id} needs chunk ${c[0]} (of ${f.path}), which no index lists: the repository is damaged; run check`);
+        const byChunk = plan.get(loc.pack) ?? new Map();
+        plan.set(loc.pack, byChunk);
+        const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
+        if (loc.entry.dict) dictIds.add(loc.entry.dict);
+        byChunk.set(c[0], slot);
+        slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : { size: f.size }) });
+        offset += c[1];
+      } else offset += c.zero;
     }
-
-    const dicts = await mapLimit([...dictIds], 4, (id) => repo.readDictionary(id));
-    writers = new WorkerPool(new URL("./restore-worker.mjs", import.meta.url), opts.threads ?? Math.min(4, availableParallelism()), "restore", {
-      chunkHash: repo.chunkHash,
-      // What a file this process creates gets: its owner, and the permission bits the umask leaves (read here,
-      // where nothing else changes the umask meanwhile).
-      creator: { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1, umask: process.umask() },
-      dicts: Object.fromEntries(dicts.map((d) => [d.id, d.bytes])),
-      maxChunk: repo.config.chunker.maxSize,
-    });
-    const pool = writers;
-
-    // 2. Directories (writable while we fill them; final modes at the end) and the files no pack writes, by a
-    //    writer thread alongside the first packs: the writers make the directories a pack needs as they go
-    //    (a restore had waited ~0.2 s for 4,500 mkdirs before writing its first pack).
-    const dirs = manifest.entries.filter((e): e is Extract<Entry, { type: "dir" }> => e.type === "dir");
-    const layout = {
-      dirs: dirs.map((e) => inTmp(e.path)),
-      dataless: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
-    };
-    let unprepared: unknown = null; // a failed layout stops the restore before its next pack
-    const prepared = pool.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
-      if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
-    });
-    prepared.catch((err: unknown) => void (unprepared = err)); // awaited once every pack is written
-
-    // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
-    const remaining = new Map<string, number>(); // file → chunks still to write
-    for (const byChunk of plan.values()) for (const { targets } of byChunk.values()) for (const t of targets) remaining.set(t.file, (remaining.get(t.file) ?? 0) + 1);
-    // Whole packs are read into recycled shared buffers, one per pack in flight: a writer thread reads the
-    // pack where it lies, and the buffer takes the next pack once it is written (no allocation per pack).
-    const slotSize = Math.min(MAX_SLOT, Math.max(...[...plan.keys()].map((id) => packs.get(id)?.size ?? MAX_SLOT)));
-    const slots: Uint8Array[] = [];
-    await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
-      if (unprepared) throw unprepared;
-      const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
-      let slot: Uint8Array | null = null;
-      const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
-      const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
-      // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in are shared with it or move to it (no copy).
-      const buffers: ArrayBufferLike[] = [];
-      const bufferIndex = new Map<ArrayBufferLike, number>();
-      const jobs = [...byChunk].map(([id, slot]) => {
-        const view = fetched.get(id)!;
-        let buf = bufferIndex.get(view.buffer);
-        if (buf === undefined) bufferIndex.set(view.buffer, (buf = buffers.push(view.buffer) - 1));
-        return { id, buf, offset: view.byteOffset, length: view.byteLength, rawLength: slot.entry.rawLength, compressed: slot.entry.compressed, dict: slot.entry.dict, targets: slot.targets };
-      });
-      // Buffers of Node's shared pool (small allocations) are copied, never moved.
-      const movable = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize);
-      const done = await pool.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
-      if (slot) slots.push(slot); // written: free for the next pack
-      if (done.corrupt) {
-        if (opts.cache) await opts.cache.drop(packId);
-        throw new Error(done.corrupt);
-      }
-      if (done.error !== undefined) throw Object.assign(new Error(`restore pack ${packId}: ${done.error}`), { code: done.code });
-      progress.bytes += done.written ?? 0;
-      for (const { targets } of byChunk.values()) {
-        for (const t of targets) {
-          const left = remaining.get(t.file)! - 1;
-          remaining.set(t.file, left);
-          if (left === 0) progress.files++;
-        }
-      }
-      progress.elapsedMs = Date.now() - started;
-      report(progress);
-    });
-    await prepared;
-    await pool.close(); // every chunk is written
-
-    // 4. Links, symlinks last; then metadata, directories deepest first.
-    for (const e of manifest.entries) if (e.type === "hardlink") linkSync(inTmp(e.link), inTmp(e.path));
-    for (const e of manifest.entries) if (e.type === "symlink") symlinkSync(e.target, inTmp(e.path));
-    for (const e of manifest.entries) {
-      if (e.type === "hardlink" || e.type === "dir" || (e.type === "file" && isWhole(e))) continue; // whole files: done by their writer
-      const abs = inTmp(e.path);
-      if (asRoot) lchownSync(abs, e.uid, e.gid);
-      if (e.type === "symlink") lutimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
-      else {
-        chmodSync(abs, e.mode);
-        utimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
-      }
-    }
-    for (const d of dirs.reverse()) {
-      const abs = inTmp(d.path);
-      if (asRoot) lchownSync(abs, d.uid, d.gid);
-      chmodSync(abs, d.mode);
-      utimesSync(abs, seconds(d.mtimeNs), seconds(d.mtimeNs));
-    }
-    chmodSync(tmp, 0o755);
-
-    // 5. Swap in: at every instant either the old or the new tree is complete on disk.
-    if (existsSync(target)) {
-      const old = path.join(parent, `.${path.basename(target)}.old-${randomBytes(4).toString("hex")}`);
-      renameSync(target, old);
-      renameSync(tmp, target);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, target);
-
-    progress.phase = "finish";
-    progress.elapsedMs = Date.now() - started;
-    report(progress, true);
-    const hardlinks = manifest.entries.filter((e) => e.type === "hardlink").length;
-    return {
-      files: files.length + hardlinks,
-      bytes: progress.bytesTotal,
-      fetchedBytes: progress.transferredBytes,
-      durationMs: Date.now() - started,
-      source: opts.cache && progress.transferredBytes === 0 ? "cache" : "store",
-      ...(check ? { targetCheck: check.reason } : {}),
-    };
-  } catch (err) {
-    await writers?.close(); // nothing writes into the directory being removed
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
+    if (!f.chunks.some(isDataChunk)) progress.files++;
   }
+
+  const dicts = await mapLimit([...dictIds], 4, (id) => repo.readDictionary(id));
+  pool.broadcast({ dicts: Object.fromEntries(dicts.map((d) => [d.id, d.bytes])) });
+
+  // 2. Directories (writable while we fill them; final modes at the end) and the files no pack writes, by a
+  //    writer thread alongside the first packs: the writers make the directories a pack needs as they go
+  //    (a restore had waited ~0.2 s for 4,500 mkdirs before writing its first pack).
+  const dirs = manifest.entries.filter((e): e is Extract<Entry, { type: "dir" }> => e.type === "dir");
+  const layout = {
+    dirs: dirs.map((e) => inTmp(e.path)),
+    dataless: files.filter((f) => !f.chunks.some(isDataChunk)).map((f) => [inTmp(f.path), f.size] as const),
+  };
+  let unprepared: unknown = null; // a failed layout stops the restore before its next pack
+  const prepared = pool.run<{ error?: string; code?: string }>({ prepare: layout }).then((r) => {
+    if (r.error !== undefined) throw Object.assign(new Error(`restore into ${tmp}: ${r.error}`), { code: r.code });
+  });
+  prepared.catch((err: unknown) => void (unprepared = err)); // awaited once every pack is written
+
+  // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
+  const remaining = new Map<string, number>(); // file → chunks still to write
+  for (const byChunk of plan.values()) for (const { targets } of byChunk.values()) for (const t of targets) remaining.set(t.file, (remaining.get(t.file) ?? 0) + 1);
+  // Whole packs are read into recycled shared buffers, one per pack in flight: a writer thread reads the
+  // pack where it lies, and the buffer takes the next pack once it is written (no allocation per pack).
+  const slotSize = Math.min(MAX_SLOT, Math.max(...[...plan.keys()].map((id) => packs.get(id)?.size ?? MAX_SLOT)));
+  const slots: Uint8Array[] = [];
+  await mapLimit([...plan.entries()], opts.concurrency ?? 4, async ([packId, byChunk]) => {
+    if (unprepared) throw unprepared;
+    const blobs = [...byChunk.values()].map((s) => s.entry).sort((a, b) => a.offset - b.offset);
+    let slot: Uint8Array | null = null;
+    const alloc = (size: number) => (size <= slotSize ? (slot ??= slots.pop() ?? new Uint8Array(new SharedArrayBuffer(slotSize))) : Buffer.allocUnsafeSlow(size));
+    const fetched = await fetchBlobs(repo, opts.cache, packId, packs.get(packId)?.size, blobs, (n) => (progress.transferredBytes += n), alloc);
+    // A worker decompresses, verifies and writes the pack's chunks; the buffers they sit in are shared with it or move to it (no copy).
+    const buffers: ArrayBufferLike[] = [];
+    const bufferIndex = new Map<ArrayBufferLike, number>();
+    const jobs = [...byChunk].map(([id, slot]) => {
+      const view = fetched.get(id)!;
+      let buf = bufferIndex.get(view.buffer);
+      if (buf === undefined) bufferIndex.set(view.buffer, (buf = buffers.push(view.buffer) - 1));
+      return { id, buf, offset: view.byteOffset, length: view.byteLength, rawLength: slot.entry.rawLength, compressed: slot.entry.compressed, dict: slot.entry.dict, targets: slot.targets };
+    });
+    // Buffers of Node's shared pool (small allocations) are copied, never moved.
+    const movable = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize);
+    const done = await pool.run<{ written?: number; corrupt?: string; error?: string; code?: string }>({ pack: packId, buffers, blobs: jobs }, movable);
+    if (slot) slots.push(slot); // written: free for the next pack
+    if (done.corrupt) {
+      if (opts.cache) await opts.cache.drop(packId);
+      throw new Error(done.corrupt);
+    }
+    if (done.error !== undefined) throw Object.assign(new Error(`restore pack ${packId}: ${done.error}`), { code: done.code });
+    progress.bytes += done.written ?? 0;
+    for (const { targets } of byChunk.values()) {
+      for (const t of targets) {
+        const left = remaining.get(t.file)! - 1;
+        remaining.set(t.file, left);
+        if (left === 0) progress.files++;
+      }
+    }
+    progress.elapsedMs = Date.now() - started;
+    report(progress);
+  });
+  await prepared;
+  await pool.close(); // every chunk is written
+
+  // 4. Links, symlinks last; then metadata, directories deepest first.
+  for (const e of manifest.entries) if (e.type === "hardlink") linkSync(inTmp(e.link), inTmp(e.path));
+  for (const e of manifest.entries) if (e.type === "symlink") symlinkSync(e.target, inTmp(e.path));
+  for (const e of manifest.entries) {
+    if (e.type === "hardlink" || e.type === "dir" || (e.type === "file" && isWhole(e))) continue; // whole files: done by their writer
+    const abs = inTmp(e.path);
+    if (asRoot) lchownSync(abs, e.uid, e.gid);
+    if (e.type === "symlink") lutimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
+    else {
+      chmodSync(abs, e.mode);
+      utimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
+    }
+  }
+  for (const d of dirs.reverse()) {
+    const abs = inTmp(d.path);
+    if (asRoot) lchownSync(abs, d.uid, d.gid);
+    chmodSync(abs, d.mode);
+    utimesSync(abs, seconds(d.mtimeNs), seconds(d.mtimeNs));
+  }
+  chmodSync(tmp, 0o755);
+
+  // 5. Swap in: at every instant either the old or the new tree is complete on disk.
+  if (existsSync(target)) {
+    const old = path.join(parent, `.${path.basename(target)}.old-${randomBytes(4).toString("hex")}`);
+    renameSync(target, old);
+    renameSync(tmp, target);
+    rmSync(old, { recursive: true, force: true });
+  } else renameSync(tmp, target);
+
+  progress.phase = "finish";
+  progress.elapsedMs = Date.now() - started;
+  report(progress, true);
+  const hardlinks = manifest.entries.filter((e) => e.type === "hardlink").length;
+  return {
+    files: files.length + hardlinks,
+    bytes: progress.bytesTotal,
+    fetchedBytes: progress.transferredBytes,
+    durationMs: Date.now() - started,
+    source: opts.cache && progress.transferredBytes === 0 ? "cache" : "store",
+    ...(check ? { targetCheck: check.reason } : {}),
+  };
 }
 
 /** The stored bytes of `blobs` from one pack: from the node cache, the whole pack, or merged ranged reads. */

@@ -76,6 +76,11 @@ export class WorkerPool {
     });
   }
 
+  /** Sends `message` to every thread, ahead of any request sent after it; no reply. */
+  broadcast(message: Record<string, unknown>): void {
+    for (const { worker } of this.#workers) worker.postMessage(message);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#workers.map((w) => w.worker.terminate()));
   }
