@@ -10,7 +10,7 @@ import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
-import { entryMeta, Lookahead, TreeScan, unchanged, type Scanned } from "./scan.ts";
+import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
 import { openUnder, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
@@ -161,8 +161,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         if (err instanceof CorruptObjectError) return null; // the same sample stored already, damaged: this snapshot goes without
         throw err;
       }));
-    const previous = new Map<string, FileEntry>();
-    for (const e of parent?.entries ?? []) if (e.type === "file") previous.set(e.path, e);
+    const previous = parentFiles(parent);
     const trusted = racyBound(parent);
 
     // 2. Walk the tree (sorted, parents before children) and hand its files to the workers as they come:
@@ -331,7 +330,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
           continue;
         }
         if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
-        const before = previous.get(s.rel);
+        const before = previous(s.rel);
         if (before && unchanged(before, s.st) && sameOwnerAndMode(before, s.st) && trusted(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) {
           // The parent's record is this file's, field for field (path, size, times, inode, owner, mode): it
           // goes into this manifest as it is, not copied (54k entries' allocation showed in the profile).
@@ -535,6 +534,29 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
     if (at >= end && out.length) return first === start ? { chunks: out, complete: at === end } : null;
   }
   return first === start && out.length ? { chunks: out, complete: at === end } : null;
+}
+
+/**
+ * The parent's record of each file, asked for in walk order: the parent's
+ * entries are in that order too, so a cursor finds them (the next entry, or
+ * past a few deleted ones) without a map of 50k paths. A parent in any other
+ * order only misses: its files are read again.
+ */
+function parentFiles(parent: Manifest | null): (rel: string) => FileEntry | undefined {
+  const entries = parent?.entries ?? [];
+  let next = 0;
+  return (rel) => {
+    while (next < entries.length) {
+      const e = entries[next]!;
+      if (e.path === rel) {
+        next++;
+        return e.type === "file" ? e : undefined;
+      }
+      if (walkOrder(e.path, rel) > 0) return undefined; // new since the parent
+      next++; // gone since the parent, or not a file asked for
+    }
+    return undefined;
+  };
 }
 
 /** chmod and chown change a file's ctime, so this only matters if the parent was written by hand or by another tool. */

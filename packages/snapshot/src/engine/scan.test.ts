@@ -2,7 +2,7 @@ import { closeSync, linkSync, mkdirSync, mkdtempSync, readSync, renameSync, rmSy
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Lookahead, TreeScan, walkTree, type Scanned } from "./scan.ts";
+import { Lookahead, TreeScan, walkOrder, walkTree, type Scanned } from "./scan.ts";
 import { openUnder } from "./walk.mjs";
 
 let work: string;
@@ -19,6 +19,21 @@ describe("walkTree", () => {
     const seen = [...walkTree(work)].map((s) => s.rel);
     expect(seen).toEqual(["A", "Z", "a", "a/y", "a/y/deep", "a/y/deep/g", "a/z", "a/z/f", "a.txt", "b", "b/10", "b/2", "link", "é", "é/ü"]);
     for (const s of walkTree(work)) expect(s.abs).toBe(path.join(work, s.rel));
+  });
+
+  it("walkOrder sorts paths as the walk visits them", () => {
+    // Names around "/" in code-unit order ("!", "-", "." sort before it), prefixes, and a name outside the BMP.
+    const names = ["a", "a!", "a-b", "a.b", "a0", "ab", "b", " x", "😀", "ｚ"];
+    for (const d of names) mkdirSync(path.join(work, d, d), { recursive: true });
+    for (const d of names) writeFileSync(path.join(work, d, `${d}.f`), "");
+    const seen = [...walkTree(work)].map((s) => s.rel);
+    expect(seen).toHaveLength(3 * names.length);
+    for (let i = 1; i < seen.length; i++) {
+      expect(walkOrder(seen[i - 1]!, seen[i]!), `${seen[i - 1]} before ${seen[i]}`).toBeLessThan(0);
+      expect(walkOrder(seen[i]!, seen[i - 1]!)).toBeGreaterThan(0);
+    }
+    expect(walkOrder("a/x", "a/x")).toBe(0);
+    expect([...seen].reverse().sort(walkOrder)).toEqual(seen);
   });
 
   it("takes the root with a trailing slash or a relative path alike", () => {

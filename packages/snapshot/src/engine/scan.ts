@@ -215,6 +215,22 @@ export function walk(root: string, visit: (s: Scanned) => boolean | void): boole
   return true;
 }
 
+/**
+ * Compares two manifest paths in walk order (walkTree's: depth-first, names
+ * sorted by UTF-16 code units, a directory before its entries): as strings,
+ * except that "/" comes before every other character ("a/x" before "a.b").
+ */
+export function walkOrder(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x === SLASH ? -1 : y === SLASH ? 1 : x - y;
+  }
+  return a.length - b.length;
+}
+const SLASH = 47;
+
 /** The metadata every non-hardlink entry records, as the manifest stores it. */
 export function entryMeta(s: Scanned) {
   return { path: s.rel, mode: s.st.mode, uid: s.st.uid, gid: s.st.gid, mtimeNs: s.st.mtimeNs };
