@@ -3,9 +3,11 @@
 // main thread walks the tree, packs and uploads. Plain JavaScript, so it runs
 // under any loader the parent process uses.
 //
-// workerData: { known: string[] (chunk ids the repository holds), chunkHash (see chunk-id.mjs), dict: { id, bytes } | null (the repository's
-//              zstd dictionary, see Repository.dictionary), root (the snapshot's directory, its real path),
-//              chunker, level, smallFile, blockSize, flushBytes, ringBytes }
+// workerData: { chunkHash (see chunk-id.mjs), root (the snapshot's directory, its real path),
+//              chunker, smallFile, blockSize, flushBytes, ringBytes }
+// setup:      { setup: { known: string (the ids of the chunks the repository holds, 64 hex digits each, end to end),
+//              dict: { id, bytes } | null (the repository's zstd dictionary, see Repository.dictionary), level } },
+//              first (the thread starts while the repository's index is read); no reply
 // request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
 //             (offset/length: one segment of a big file, chunked on its own; trustLast: the parent's
 //             chunks of the segment end at its end, see FileChunks). One request at a time.
@@ -22,23 +24,33 @@ import { Chunker } from "../core/chunker.mjs";
 import { chunkHasher } from "./chunk-id.mjs";
 import { openUnder } from "./walk.mjs";
 
-const { chunker: params, chunkHash, dict, level, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
+const { chunker: params, chunkHash, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
 const chunker = new Chunker(params);
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js");
 const cctx = new zstd.CCtx();
-cctx.setParameter(zstd.CParameter.compressionLevel, level);
-// With a dictionary (content sampled from small files), a small file compresses at level 1 to less than at level 3
-// without: most of a snapshot's chunks are small files, and most of its CPU time is theirs.
-const cdict = dict ? new zstd.CDict(dict.bytes, level) : null;
+/** The repository's dictionary ({ id, bytes }) or null, and its compressed form (see setup). */
+let dict = null;
+let cdict = null;
 const { maxSize } = chunker.params;
 /** Chunks stored already or sent by this thread: never compressed (or sent) twice. */
-const known = new Set(workerData.known);
+const known = new Set();
+
+/** What the thread learns once the repository's index and dictionary are read: before any request. */
+function setup(msg) {
+  for (let at = 0; at < msg.known.length; at += 64) known.add(msg.known.slice(at, at + 64));
+  cctx.setParameter(zstd.CParameter.compressionLevel, msg.level);
+  // With a dictionary (content sampled from small files), a small file compresses at level 1 to less than at level 3
+  // without: most of a snapshot's chunks are small files, and most of its CPU time is theirs.
+  dict = msg.dict;
+  cdict = dict ? new zstd.CDict(dict.bytes, msg.level) : null;
+}
 /** Runs of zero bytes up to this length are recorded as holes, not stored. */
 const ZEROS = Buffer.alloc(4 * 1024 * 1024);
 const EMPTY = new Uint8Array(0);
 // One request at a time: a reply's `end` frees the ring up to there, so no other request may have chunks in it unsent.
 let queue = Promise.resolve();
 parentPort.on("message", (msg) => {
+  if (msg.setup) return setup(msg.setup);
   queue = queue.then(() => run(msg)).catch((err) => parentPort.postMessage({ seq: msg.seq, error: String(err?.message ?? err) }));
 });
 
