@@ -63,6 +63,16 @@ interface Target {
   meta?: { uid: number | null; gid: number; mode: number; mtime: number };
 }
 
+/** A chunk of a pack to restore: where it goes, and the files it belongs to (one countdown per file, of its chunks not yet written). */
+interface Slot {
+  entry: BlobEntry;
+  targets: Target[];
+  files: Countdown[];
+}
+interface Countdown {
+  left: number;
+}
+
 /** A file made of one data chunk is written in one go, and its metadata set there and then. */
 const isWhole = (f: FileEntry) => f.chunks.length === 1 && isDataChunk(f.chunks[0]!);
 
@@ -149,22 +159,29 @@ async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: Retur
   const report = throttle(opts.onProgress);
 
   // 1. Plan: which chunks each pack must provide, and where each goes; the dictionaries they need.
-  const plan = new Map<string, Map<string, { entry: BlobEntry; targets: Target[] }>>();
+  // (Each target is a literal of one of two shapes, and each map is written once per key: the plan of 50k
+  // files is on the critical path before the first pack is fetched.)
+  const plan = new Map<string, Map<string, Slot>>();
   const dictIds = new Set<string>();
   for (const f of files) {
     const abs = inTmp(f.path);
     const whole = isWhole(f);
+    const count: Countdown = { left: 0 };
     let offset = 0;
     for (const c of f.chunks) {
       if (isDataChunk(c)) {
         const loc = chunks.get(c[0]);
         if (!loc) throw new Error(`snapshot ${manifest.id} needs chunk ${c[0]} (of ${f.path}), which no index lists: the repository is damaged; run check`);
-        const byChunk = plan.get(loc.pack) ?? new Map();
-        plan.set(loc.pack, byChunk);
-        const slot = byChunk.get(c[0]) ?? { entry: loc.entry, targets: [] };
-        if (loc.entry.dict) dictIds.add(loc.entry.dict);
-        byChunk.set(c[0], slot);
-        slot.targets.push({ file: abs, offset, whole, ...(whole ? { meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : { size: f.size }) });
+        let byChunk = plan.get(loc.pack);
+        if (!byChunk) plan.set(loc.pack, (byChunk = new Map()));
+        let slot = byChunk.get(c[0]);
+        if (!slot) {
+          byChunk.set(c[0], (slot = { entry: loc.entry, targets: [], files: [] }));
+          if (loc.entry.dict) dictIds.add(loc.entry.dict);
+        }
+        slot.targets.push(whole ? { file: abs, offset, whole, meta: { uid: asRoot ? f.uid : null, gid: f.gid, mode: f.mode, mtime: seconds(f.mtimeNs) } } : { file: abs, offset, whole, size: f.size });
+        slot.files.push(count);
+        count.left++;
         offset += c[1];
       } else offset += c.zero;
     }
@@ -189,8 +206,6 @@ async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: Retur
   prepared.catch((err: unknown) => void (unprepared = err)); // awaited once every pack is written
 
   // 3. Fetch packs in parallel, verify each chunk, write it everywhere it belongs.
-  const remaining = new Map<string, number>(); // file → chunks still to write
-  for (const byChunk of plan.values()) for (const { targets } of byChunk.values()) for (const t of targets) remaining.set(t.file, (remaining.get(t.file) ?? 0) + 1);
   // Whole packs are read into recycled shared buffers, one per pack in flight: a writer thread reads the
   // pack where it lies, and the buffer takes the next pack once it is written (no allocation per pack).
   const slotSize = Math.min(MAX_SLOT, Math.max(...[...plan.keys()].map((id) => packs.get(id)?.size ?? MAX_SLOT)));
@@ -220,13 +235,7 @@ async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: Retur
     }
     if (done.error !== undefined) throw Object.assign(new Error(`restore pack ${packId}: ${done.error}`), { code: done.code });
     progress.bytes += done.written ?? 0;
-    for (const { targets } of byChunk.values()) {
-      for (const t of targets) {
-        const left = remaining.get(t.file)! - 1;
-        remaining.set(t.file, left);
-        if (left === 0) progress.files++;
-      }
-    }
+    for (const { files } of byChunk.values()) for (const count of files) if (--count.left === 0) progress.files++;
     progress.elapsedMs = Date.now() - started;
     report(progress);
   });
