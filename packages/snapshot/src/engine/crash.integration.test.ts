@@ -38,7 +38,7 @@ describe("snapshot crash safety", () => {
   let baseTree: ReturnType<typeof describeTree>;
   let fullRunMs: number;
 
-  const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeMs: 0 } : v]));
+  const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeUs: "" } : v]));
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), "daybox-crash-"));

@@ -146,7 +146,10 @@ async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: Retur
 
   const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
   const asRoot = process.getuid?.() === 0;
-  const seconds = (ns: string) => (ns.length > 3 ? Number(ns.slice(0, -3)) / 1e6 : 0); // whole microseconds, as a BigInt division gave them
+  // A time as utimes takes it, in seconds: whole microseconds (Node passes times on as doubles, and libuv cuts them
+  // to microseconds), plus half of one, so that the double's rounding never lands in the microsecond before (without
+  // it, half of all restored times were a microsecond early).
+  const seconds = (ns: string) => ((ns.length > 3 ? Number(ns.slice(0, -3)) : 0) + 0.5) / 1e6;
   const progress: Progress = {
     phase: "download",
     files: 0,

@@ -80,7 +80,8 @@ export interface EntryFacts {
   type: "dir" | "file" | "symlink";
   mode: number;
   size: number;
-  mtimeMs: number;
+  /** Modification time in whole microseconds (what a restore can set: Node passes times on as doubles, to microseconds). */
+  mtimeUs: string;
   content?: string;
   target?: string;
   /** Other paths with the same inode (hardlinks), sorted. */
@@ -90,21 +91,21 @@ export interface EntryFacts {
 /** Everything a byte-exact restore must preserve, path by path. */
 export function describeTree(root: string): Record<string, EntryFacts> {
   const out: Record<string, EntryFacts> = {};
-  const byInode = new Map<number, string[]>();
+  const byInode = new Map<bigint, string[]>();
   const visit = (rel: string) => {
     for (const name of readdirSync(path.join(root, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const abs = path.join(root, r);
-      const st = lstatSync(abs);
-      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), size: st.size };
+      const st = lstatSync(abs, { bigint: true });
+      const base = { mode: Number(st.mode & 0o7777n), mtimeUs: String(st.mtimeNs / 1000n), size: Number(st.size) };
       if (st.isDirectory()) {
-        out[r] = { type: "dir", ...base, size: 0, mtimeMs: Math.floor(st.mtimeMs) };
+        out[r] = { type: "dir", ...base, size: 0 };
         visit(r);
       } else if (st.isSymbolicLink()) {
         out[r] = { type: "symlink", ...base, target: readlinkSync(abs) };
       } else {
         out[r] = { type: "file", ...base, content: createHash("sha256").update(readFileSync(abs)).digest("hex") };
-        if (st.nlink > 1) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), r]);
+        if (st.nlink > 1n) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), r]);
       }
     }
   };
