@@ -1,7 +1,7 @@
 export * from "./object-store.ts";
 export { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from "./core/chunker.mjs";
 export { validateManifest, ManifestError, type Manifest, type Entry, type SnapshotStats } from "./core/manifest.ts";
-export { mapLimit, Repository, type Lock } from "./engine/repository.ts";
+export { mapLimit, Repository, type Lock, type SnapshotInfo } from "./engine/repository.ts";
 export { createSnapshot, type CreateOptions } from "./engine/create.ts";
 export { restoreSnapshot, type RestoreOptions, type RestoreResult } from "./engine/restore.ts";
 export { localCopyMatches, type LocalCopyCheck } from "./engine/local-copy.ts";

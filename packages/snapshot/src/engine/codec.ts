@@ -1,5 +1,8 @@
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { compress, decompress, Decompressor } from "zstd-napi";
+
+const zstd = createRequire(import.meta.url)("zstd-napi/binding.js") as typeof import("zstd-napi/binding.js");
 
 export const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
@@ -20,6 +23,33 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
     return JSON.parse(decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("utf8")) as T;
   } catch (err) {
     throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
+  }
+}
+
+/**
+ * The members of a stored JSON object that come before `key`, from the first
+ * bytes of the object alone (a manifest's summary is its first kilobyte; its
+ * entries, megabytes, come last): null if those bytes do not hold them all,
+ * or do not decode.
+ */
+export function decodeJsonHead<T>(head: Uint8Array, key: string): T | null {
+  try {
+    const out = Buffer.allocUnsafe(8 * head.length + 64 * 1024);
+    const [, produced] = new zstd.DCtx().decompressStream(out, head);
+    const text = out.toString("utf8", 0, produced);
+    // Inside a JSON string every quote is escaped, so `,"key":` is always a member's name; only the top-level one
+    // leaves the text before it one brace short of a whole object (a deeper one, such as a tag, leaves it two).
+    const member = `,${JSON.stringify(key)}:`;
+    for (let at = text.indexOf(member); at >= 0; at = text.indexOf(member, at + 1)) {
+      try {
+        return JSON.parse(`${text.slice(0, at)}}`) as T;
+      } catch {
+        // not the top-level member: the next
+      }
+    }
+    return null;
+  } catch {
+    return null; // not zstd
   }
 }
 

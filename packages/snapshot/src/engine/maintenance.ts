@@ -3,7 +3,7 @@ import { decodePackFooter, packed, packFooter, type PackedEntry } from "../core/
 import type { Decompressor } from "zstd-napi";
 import { chunkHasher } from "./chunk-id.mjs";
 import { CorruptObjectError, dictionaryDecompressor, sha256, unpackChunk } from "./codec.ts";
-import { keys, mapLimit, type Repository } from "./repository.ts";
+import { keys, mapLimit, type Repository, type SnapshotInfo } from "./repository.ts";
 
 export interface CheckResult {
   snapshots: number;
@@ -130,7 +130,9 @@ export async function pruneRepository(repo: Repository, opts: { graceMs?: number
     }
     const removedLocks = await repo.removeExpiredLocks(now);
     const referenced = new Set<string>();
-    for (const m of await repo.snapshots()) for (const e of m.entries) if (e.type === "file") for (const c of e.chunks) if (isDataChunk(c)) referenced.add(c[0]);
+    await repo.eachManifest((m) => {
+      for (const e of m.entries) if (e.type === "file") for (const c of e.chunks) if (isDataChunk(c)) referenced.add(c[0]);
+    });
 
     const { chunks, packs } = await repo.loadIndex();
     const livePacks = new Set<string>();
@@ -192,14 +194,14 @@ export interface RetentionPolicy {
 /** Deletes the manifests retention does not keep; run prune afterwards to free space. Returns the deleted ids. */
 export async function applyRetention(repo: Repository, policy: RetentionPolicy): Promise<string[]> {
   const all = await repo.snapshots();
-  const bySession = new Map<string, Manifest[]>();
+  const bySession = new Map<string, SnapshotInfo[]>();
   for (const m of all) {
     const key = m.tags["session"] ?? "";
     bySession.set(key, [...(bySession.get(key) ?? []), m]);
   }
   const doomed: string[] = [];
   for (const list of bySession.values()) {
-    const newestFirst = list.sort((a, b) => b.id.localeCompare(a.id));
+    const newestFirst = list.reverse(); // (listed oldest first)
     newestFirst.forEach((m, i) => {
       if (i < policy.keepLast) return;
       if ((policy.keepParked ?? true) && m.tags["parked"] === "true") return;

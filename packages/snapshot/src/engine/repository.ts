@@ -4,7 +4,7 @@ import type { Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
 import { CHUNK_HASHES, type ChunkHash } from "./chunk-id.mjs";
-import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
+import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, sha256 } from "./codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
@@ -31,6 +31,12 @@ export type RepoConfig =
 
 /** What new repositories are made with. */
 const NEW_REPO = { version: 2, chunkHash: "blake3" } as const;
+
+/** What snapshots() reads of a manifest that is bigger: its start, where everything but the entries lies. */
+const SUMMARY_BYTES = 64 * 1024;
+
+/** A snapshot's manifest without its entries: what listing and retention need. */
+export type SnapshotInfo = Omit<Manifest, "entries">;
 
 export interface Location {
   pack: string;
@@ -204,15 +210,59 @@ export class Repository {
     return ids.sort();
   }
 
-  /** All manifests, oldest first (one deleted while they are read is not among them). */
-  async snapshots(): Promise<Manifest[]> {
-    const all = await mapLimit(await this.snapshotIds(), 8, (id) =>
-      this.readManifest(id).catch((err: Error) => {
-        if (err.cause instanceof ObjectNotFoundError) return null;
+  /**
+   * Every snapshot, oldest first, without its entries (a manifest of 50k
+   * files takes ~80 MB once decoded: a project's hundreds of snapshots would
+   * not fit in memory together). One deleted while they are read is not
+   * among them.
+   */
+  async snapshots(): Promise<SnapshotInfo[]> {
+    const listed: { id: string; size: number }[] = [];
+    for await (const o of this.store.list("snapshots/")) listed.push({ id: o.key.slice("snapshots/".length), size: o.size });
+    const all = await mapLimit(listed, 8, ({ id, size }) => this.#summary(id, size));
+    // By creation time (ids sort by the second only), then id.
+    return all.filter((m): m is SnapshotInfo => m !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Calls `visit` with every manifest, whole, a few read at a time and none
+   * kept (see snapshots()); one deleted meanwhile is skipped.
+   */
+  async eachManifest(visit: (m: Manifest) => void): Promise<void> {
+    await mapLimit(await this.snapshotIds(), 2, async (id) => {
+      const m = await this.#readIfThere(id);
+      if (m) visit(m);
+    });
+  }
+
+  /**
+   * A snapshot's summary, from the first SUMMARY_BYTES of its manifest when
+   * they hold it (the entries come last: `ls` of a project's hundreds of
+   * snapshots reads kilobytes, not gigabytes), else from the whole manifest.
+   */
+  async #summary(id: string, size: number): Promise<SnapshotInfo | null> {
+    if (size > SUMMARY_BYTES) {
+      let head: Uint8Array;
+      try {
+        head = await this.store.getRange(keys.snapshot(id), 0, SUMMARY_BYTES);
+      } catch (err) {
+        if (err instanceof ObjectNotFoundError) return null;
         throw err;
-      }),
-    );
-    return all.filter((m): m is Manifest => m !== null);
+      }
+      const info = decodeJsonHead<SnapshotInfo>(head, "entries");
+      if (info?.id === id && typeof info.createdAt === "string" && info.stats) return info;
+    }
+    const m = await this.#readIfThere(id);
+    if (!m) return null;
+    const { entries: _, ...info } = m;
+    return info;
+  }
+
+  #readIfThere(id: string): Promise<Manifest | null> {
+    return this.readManifest(id).catch((err: Error) => {
+      if (err.cause instanceof ObjectNotFoundError) return null;
+      throw err;
+    });
   }
 
   /** Deletes a snapshot's manifest if it is there (deleting one already gone is not an error). */
