@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,5 +41,20 @@ describe("S3 store response bodies", () => {
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toBe("get cut");
     expect(isRetryableError(err)).toBe(true);
+  });
+});
+
+describe("S3 store warnings", () => {
+  it("keeps the SDK's notice about future Node versions off a user's terminal", async () => {
+    // In a process of its own: the SDK warns once per process. (Under Node 22 or later there is nothing to keep off.)
+    const { port } = server.address() as AddressInfo;
+    const script = `
+      import { S3Store } from ${JSON.stringify(new URL("./s3-store.ts", import.meta.url).href)};
+      const store = new S3Store({ bucket: "b", prefix: "", endpoint: "http://127.0.0.1:${port}", region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "s" }, forcePathStyle: true });
+      await store.get("whole");`;
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: "" };
+    delete env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"];
+    const { stderr } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", env });
+    expect(stderr).not.toMatch(/NodeVersionSupportWarning/);
   });
 });

@@ -95,6 +95,10 @@ export class S3Store implements ObjectStore {
       throw new Error(`S3 list page size must be 1..1000, got ${opts.listPageSize}`);
     }
     this.listPageSize = opts.listPageSize;
+    // Under Node < 22 the SDK warns, once per process, that its releases after January 2027 will need Node 22: news
+    // for whoever upgrades it (the lockfile pins it), not for a user of the CLI or the agent, whose first S3 command
+    // it would preface with nine lines. Left as the environment sets it, if it does.
+    if (!process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"]) process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] = "true";
     this.client =
       opts.client ??
       new S3Client({
