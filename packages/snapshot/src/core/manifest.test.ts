@@ -11,7 +11,7 @@ const manifest = (entries: Entry[]): Manifest => ({
   entries,
 });
 const meta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: "1" };
-const dir = (path: string): Entry => ({ type: "dir", path, ...meta });
+const dir = (path: string): Extract<Entry, { type: "dir" }> => ({ type: "dir", path, ...meta });
 const file = (path: string): Entry => ({ type: "file", path, ...meta, size: 0, chunks: [], ino: 1, ctimeNs: "1" });
 const symlink = (path: string): Entry => ({ type: "symlink", path, ...meta, target: "x" });
 const problems = (entries: Entry[]) => {
@@ -68,5 +68,10 @@ describe("validateManifest: parents", () => {
     expect(problems([dir("a"), file("a/x"), symlink("c"), file("c/evil"), file("a/y")])).toEqual(["c/evil: parent c is a symlink, not a directory"]);
     // A directory entry made a symlink by a later duplicate: its next children are refused too.
     expect(problems([dir("a"), file("a/x"), symlink("a"), file("a/y")])).toEqual(["duplicate entry a", "a/y: parent a is a symlink, not a directory"]);
+  });
+
+  it("refuses a time that is not a decimal string (a number would pass the pattern as its digits)", () => {
+    expect(problems([{ ...dir("a"), mtimeNs: 5 as unknown as string }])).toEqual(["a: bad mtime 5"]);
+    expect(problems([{ ...dir("a"), mtimeNs: "-1" }])).toEqual(["a: bad mtime -1"]);
   });
 });

@@ -39,8 +39,9 @@ export function decodeJsonHead<T>(head: Uint8Array, key: string): T | null {
     const text = out.toString("utf8", 0, produced);
     // Inside a JSON string every quote is escaped, so `,"key":` is always a member's name; only the top-level one
     // leaves the text before it one brace short of a whole object (a deeper one, such as a tag, leaves it two).
+    // A few tries at most: a hostile object with thousands of nested `key`s must not cost a parse each.
     const member = `,${JSON.stringify(key)}:`;
-    for (let at = text.indexOf(member); at >= 0; at = text.indexOf(member, at + 1)) {
+    for (let at = text.indexOf(member), tries = 0; at >= 0 && tries < 8; at = text.indexOf(member, at + 1), tries++) {
       try {
         return JSON.parse(`${text.slice(0, at)}}`) as T;
       } catch {

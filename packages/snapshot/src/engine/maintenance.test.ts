@@ -86,6 +86,21 @@ describe("a snapshot's summary", () => {
     expect(reads).toEqual([`range snapshots/${m.id} 0+65536`]);
   });
 
+  it("is not trusted by retention, which reads the snapshots it keeps whole before deleting any", async () => {
+    const store = new DirectoryStore(path.join(work, "repo"));
+    const repo = await Repository.open(store);
+    const older = { ...big("20261129T100000Z-00000001", { session: "s" }), createdAt: "2026-11-29T10:00:00.000Z" };
+    const newer = { ...big("20261129T110000Z-00000002", { session: "s" }), createdAt: "2026-11-29T11:00:00.000Z" };
+    await repo.writeManifest(older);
+    const stored = await repo.writeManifest(newer);
+    // The newer one's end is lost (its summary still reads): it must not count as the one kept.
+    await store.delete(`snapshots/${newer.id}`);
+    await store.put(`snapshots/${newer.id}`, stored.subarray(0, 80 * 1024));
+    expect((await repo.snapshots()).map((s) => s.id)).toEqual([older.id, newer.id]);
+    await expect(applyRetention(repo, { keepLast: 1 })).rejects.toThrow(/unreadable/);
+    expect((await repo.snapshots()).map((s) => s.id)).toEqual([older.id, newer.id]);
+  });
+
   it("takes only the top-level member, and nothing from bytes that do not decode", () => {
     const m = big("x", { entries: "[" });
     const { entries: _, ...want } = m;

@@ -208,6 +208,10 @@ export async function applyRetention(repo: Repository, policy: RetentionPolicy):
       doomed.push(m.id);
     });
   }
+  // The snapshots kept are read whole first (the listing read only their summaries): one that no longer
+  // decodes must not have counted towards the newest N while older, sound ones are deleted.
+  const doomedSet = new Set(doomed);
+  if (doomed.length) for (const m of all) if (!doomedSet.has(m.id)) await repo.readManifest(m.id);
   for (const id of doomed) await repo.deleteSnapshot(id);
   return doomed;
 }

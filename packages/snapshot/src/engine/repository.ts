@@ -32,6 +32,9 @@ export type RepoConfig =
 /** What new repositories are made with. */
 const NEW_REPO = { version: 2, chunkHash: "blake3" } as const;
 
+/** Code-unit order (ISO times and ids sort so in any locale). */
+const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** What snapshots() reads of a manifest that is bigger: its start, where everything but the entries lies. */
 const SUMMARY_BYTES = 64 * 1024;
 
@@ -221,7 +224,7 @@ export class Repository {
     for await (const o of this.store.list("snapshots/")) listed.push({ id: o.key.slice("snapshots/".length), size: o.size });
     const all = await mapLimit(listed, 8, ({ id, size }) => this.#summary(id, size));
     // By creation time (ids sort by the second only), then id.
-    return all.filter((m): m is SnapshotInfo => m !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return all.filter((m): m is SnapshotInfo => m !== null).sort((a, b) => order(a.createdAt, b.createdAt) || order(a.id, b.id));
   }
 
   /**
@@ -250,7 +253,7 @@ export class Repository {
         throw err;
       }
       const info = decodeJsonHead<SnapshotInfo>(head, "entries");
-      if (info?.id === id && typeof info.createdAt === "string" && info.stats) return info;
+      if (info?.id === id && typeof info.createdAt === "string" && typeof info.tags === "object" && info.tags !== null && info.stats) return info;
     }
     const m = await this.#readIfThere(id);
     if (!m) return null;

@@ -95,10 +95,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const { repo } = opts;
   const indexed = repo.loadIndex(); // loads while the manifest is read and checked
   indexed.catch(() => {});
-  // The writer threads start now, while the manifest and index load (~0.1 s of a cold restore); not
-  // before a kept target might make them needless.
-  // The writer threads start now, while the manifest and index load (~0.1 s of a cold restore); not
-  // before a kept target might make them needless.
+  // The writer threads start now, while the manifest and index load (~0.25 s of a cold restore in paired runs);
+  // not before a kept target might make them needless.
   const run: RestoreRun = { writers: opts.reuseTarget ? null : startWriters(opts), tmp: null };
   try {
     return await restoreInto(opts, run, indexed, started);
