@@ -5,5 +5,8 @@ export type ChunkHash = "sha256" | "blake3";
 
 export const CHUNK_HASHES: readonly ChunkHash[];
 
+/** Characters in a chunk id: every hash here is 32 bytes, in hex. */
+export const CHUNK_ID_LENGTH: 64;
+
 /** The function that names chunks (hex) for `name`; throws for a name it does not know. */
 export function chunkHasher(name: ChunkHash): (data: Uint8Array) => string;

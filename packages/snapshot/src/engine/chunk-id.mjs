@@ -12,6 +12,9 @@ import { createRequire } from "node:module";
 /** The chunk hashes a repository may name, by the name its config records. */
 export const CHUNK_HASHES = Object.freeze(["sha256", "blake3"]);
 
+/** Characters in a chunk id: every hash here is 32 bytes, in hex. */
+export const CHUNK_ID_LENGTH = 64;
+
 /** The function that names chunks for `name` (one of CHUNK_HASHES). */
 export function chunkHasher(name) {
   switch (name) {

@@ -10,7 +10,7 @@ import { Repository } from "./repository.ts";
 import { restoreSnapshot } from "./restore.ts";
 import { DirectoryStore } from "../stores/dir-store.ts";
 import { FaultyStore } from "../stores/faulty-store.ts";
-import { describeTree, makeFixtureTree, makePackageTree, noise } from "../testing/tree.ts";
+import { describeTree, makeFixtureTree, makePackageTree, noise, withoutDirTimes } from "../testing/tree.ts";
 
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), "../testing/snapshot-child.ts");
 const TRIALS = 10;
@@ -38,8 +38,6 @@ describe("snapshot crash safety", () => {
   let baseTree: ReturnType<typeof describeTree>;
   let fullRunMs: number;
 
-  const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeUs: "" } : v]));
-
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), "daybox-crash-"));
     storeDir = path.join(work, "repo");
@@ -47,7 +45,7 @@ describe("snapshot crash safety", () => {
     makeFixtureTree(source);
     repo = await Repository.open(new DirectoryStore(storeDir));
     baseId = (await createSnapshot({ repo, source })).id;
-    baseTree = strip(describeTree(source));
+    baseTree = withoutDirTimes(describeTree(source));
     // New data for the crashing snapshots: many files and some big ones, ~40 MB.
     mkdirSync(path.join(source, "site-packages"));
     for (let i = 0; i < 400; i++) writeFileSync(path.join(source, "site-packages", `mod${i}.py`), noise(20_000 + i, i + 1));
@@ -95,7 +93,7 @@ describe("snapshot crash safety", () => {
     // Every snapshot that exists restores, and the base is byte-exact.
     const target = path.join(work, "restored-base");
     await restoreSnapshot({ repo, snapshotId: baseId, target });
-    expect(strip(describeTree(target))).toEqual(baseTree);
+    expect(withoutDirTimes(describeTree(target))).toEqual(baseTree);
     for (const id of await repo.snapshotIds()) await restoreSnapshot({ repo, snapshotId: id, target: path.join(work, `r-${id}`) });
 
     // Prune (past the lock TTL of the killed writers) removes the orphans; check stays clean.
@@ -104,7 +102,7 @@ describe("snapshot crash safety", () => {
     const after = await checkRepository(repo, { readData: true });
     expect(after).toMatchObject({ problems: [], unindexedPacks: 0 });
     await restoreSnapshot({ repo, snapshotId: baseId, target: path.join(work, "restored-after-prune") });
-    expect(strip(describeTree(path.join(work, "restored-after-prune")))).toEqual(baseTree);
+    expect(withoutDirTimes(describeTree(path.join(work, "restored-after-prune")))).toEqual(baseTree);
   });
 
   it("survives a crash at every single store operation of a snapshot, deterministically", { timeout: 60_000 }, async () => {

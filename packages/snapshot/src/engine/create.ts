@@ -8,6 +8,7 @@ import { PackWriter } from "./pack-writer.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
+import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
@@ -187,7 +188,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     // 3. Reading, chunking, hashing and compressing run on the worker threads (started above); here, new chunks go
     //    into packs. The ids they are told of go end to end in one string: one copy per thread, not 50k strings each.
     let ids = "";
-    for (const id of known.keys()) if (id.length === 64) ids += id; // (an id of another length is no id of ours)
+    for (const id of known.keys()) if (id.length === CHUNK_ID_LENGTH) ids += id; // (an id of another length is no id of ours)
     workers.broadcast({ setup: { known: ids, dict, level: opts.compressionLevel ?? (dict ? 1 : 3) } });
     const pending = new Set<string>(); // chunks added by this snapshot (two threads may both send one)
     let packing: Promise<void> = Promise.resolve();

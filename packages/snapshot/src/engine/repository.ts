@@ -208,9 +208,14 @@ export class Repository {
   }
 
   async snapshotIds(): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const o of this.store.list("snapshots/")) ids.push(o.key.slice("snapshots/".length));
-    return ids.sort();
+    return (await this.#listSnapshots()).map((s) => s.id).sort();
+  }
+
+  /** The stored manifests: each snapshot's id and its manifest's size. */
+  async #listSnapshots(): Promise<{ id: string; size: number }[]> {
+    const out: { id: string; size: number }[] = [];
+    for await (const o of this.store.list("snapshots/")) out.push({ id: o.key.slice("snapshots/".length), size: o.size });
+    return out;
   }
 
   /**
@@ -220,9 +225,7 @@ export class Repository {
    * among them.
    */
   async snapshots(): Promise<SnapshotInfo[]> {
-    const listed: { id: string; size: number }[] = [];
-    for await (const o of this.store.list("snapshots/")) listed.push({ id: o.key.slice("snapshots/".length), size: o.size });
-    const all = await mapLimit(listed, 8, ({ id, size }) => this.#summary(id, size));
+    const all = await mapLimit(await this.#listSnapshots(), 8, ({ id, size }) => this.#summary(id, size));
     // By creation time (ids sort by the second only), then id.
     return all.filter((m): m is SnapshotInfo => m !== null).sort((a, b) => order(a.createdAt, b.createdAt) || order(a.id, b.id));
   }

@@ -5,7 +5,7 @@
 //
 // workerData: { chunkHash (see chunk-id.mjs), root (the snapshot's directory, its real path),
 //              chunker, smallFile, blockSize, flushBytes, ringBytes }
-// setup:      { setup: { known: string (the ids of the chunks the repository holds, 64 hex digits each, end to end),
+// setup:      { setup: { known: string (the ids of the chunks the repository holds, CHUNK_ID_LENGTH each, end to end),
 //              dict: { id, bytes } | null (the repository's zstd dictionary, see Repository.dictionary), level } },
 //              first (the thread starts while the repository's index is read); no reply
 // request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
@@ -21,7 +21,7 @@ import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
-import { chunkHasher } from "./chunk-id.mjs";
+import { CHUNK_ID_LENGTH, chunkHasher } from "./chunk-id.mjs";
 import { openUnder } from "./walk.mjs";
 
 const { chunker: params, chunkHash, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
@@ -37,7 +37,7 @@ const known = new Set();
 
 /** What the thread learns once the repository's index and dictionary are read: before any request. */
 function setup(msg) {
-  for (let at = 0; at < msg.known.length; at += 64) known.add(msg.known.slice(at, at + 64));
+  for (let at = 0; at < msg.known.length; at += CHUNK_ID_LENGTH) known.add(msg.known.slice(at, at + CHUNK_ID_LENGTH));
   cctx.setParameter(zstd.CParameter.compressionLevel, msg.level);
   // With a dictionary (content sampled from small files), a small file compresses at level 1 to less than at level 3
   // without: most of a snapshot's chunks are small files, and most of its CPU time is theirs.

@@ -11,7 +11,7 @@ import { checkRepository, pruneRepository } from "../engine/maintenance.ts";
 import { restoreSnapshot } from "../engine/restore.ts";
 import { TreeScan } from "../engine/scan.ts";
 import type { ObjectStore } from "../object-store.ts";
-import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise, pastRacyWindow } from "./tree.ts";
+import { allocatedBytes, describeTree, makeFixtureTree, makePackageTree, noise, pastRacyWindow, withoutDirTimes } from "./tree.ts";
 
 /**
  * The engine's behaviour on one store: byte-exact round trips, incremental
@@ -44,9 +44,8 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
     it("round-trips byte-exact: content, modes, mtimes, symlinks, hardlinks, empty dirs, unicode, sparse", async () => {
       const target = path.join(work, "restored-1");
       const result = await restoreSnapshot({ repo, snapshotId: first.id, target });
-      const want = describeTree(source);
-      const got = describeTree(target);
-      for (const facts of [...Object.values(want), ...Object.values(got)]) if (facts.type === "dir") facts.mtimeUs = "";
+      const want = withoutDirTimes(describeTree(source));
+      const got = withoutDirTimes(describeTree(target));
       expect(got).toEqual(want);
       expect(result.files).toBe(first.stats.files);
       expect(got["hard-b"]?.links).toEqual(["hard-a"]);
@@ -72,8 +71,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
       expect(next.stats.newBytes).toBeLessThan(5 * 1024 * 1024);
       const target = path.join(work, "restored-incremental");
       await restoreSnapshot({ repo, snapshotId: next.id, target });
-      const strip = (t: ReturnType<typeof describeTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.type === "dir" ? { ...v, mtimeUs: "" } : v]));
-      expect(strip(describeTree(target))).toEqual(strip(describeTree(mutated)));
+      expect(withoutDirTimes(describeTree(target))).toEqual(withoutDirTimes(describeTree(mutated)));
       // The earlier snapshot is untouched by the later one.
       const again = path.join(work, "restored-base");
       await restoreSnapshot({ repo, snapshotId: base.id, target: again });
@@ -271,10 +269,7 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
           expect(next.stats.unchangedFiles).toBe(next.stats.files - 2); // abc.txt read again; hard-b is a link
           const target = path.join(work, "format-1-restored");
           await restoreSnapshot({ repo: old, snapshotId: next.id, target });
-          const want = describeTree(dir);
-          const got = describeTree(target);
-          for (const facts of [...Object.values(want), ...Object.values(got)]) if (facts.type === "dir") facts.mtimeUs = "";
-          expect(got).toEqual(want);
+          expect(withoutDirTimes(describeTree(target))).toEqual(withoutDirTimes(describeTree(dir)));
           expect((await checkRepository(old, { readData: true })).problems).toEqual([]);
           expect((await Repository.open(store2)).config.version).toBe(1); // never upgraded behind its users' backs
         }));
