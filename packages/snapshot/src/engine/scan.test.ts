@@ -1,9 +1,9 @@
-import { closeSync, linkSync, mkdirSync, mkdtempSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, linkSync, mkdirSync, mkdtempSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Lookahead, TreeScan, walkOrder, walkTree, type Scanned } from "./scan.ts";
-import { openUnder } from "./walk.mjs";
+import { openUnder, walkPart } from "./walk.mjs";
 
 let work: string;
 beforeEach(() => {
@@ -56,18 +56,55 @@ describe("walkTree", () => {
     expect(seen).toEqual(["a", "b", "b/g"]);
   });
 
-  it("leaves out what a directory listed entries had once the directory became a file", () => {
+  it("leaves out entries removed between the directory's listing and their lstat", () => {
     mkdirSync(path.join(work, "a"));
     for (const f of ["x", "y", "z"]) writeFileSync(path.join(work, "a", f), f);
-    const seen: string[] = [];
-    for (const s of walkTree(work)) {
-      seen.push(s.rel);
-      if (s.rel === "a/x") {
-        rmSync(path.join(work, "a"), { recursive: true });
-        writeFileSync(path.join(work, "a"), "now a file"); // a/y and a/z: ENOTDIR
-      }
+    // `split` is called with each listing, before its entries are looked at.
+    const split = (dir: string) => {
+      if (dir.endsWith("/a")) rmSync(path.join(work, "a/y"));
+      return null;
+    };
+    const seen = [...walkPart(realpathSync(work), "", undefined, split)].map((s) => ("rel" in s ? s.rel : "?"));
+    expect(seen).toEqual(["a", "a/x", "a/z"]);
+  });
+
+  it("never lists or looks at anything outside the tree when a directory is swapped for a symlink as it walks", () => {
+    // Outside the tree: what a session must not have its snapshot record (names, sizes, owners, symlink targets).
+    const outside = path.join(work, "outside");
+    mkdirSync(path.join(outside, "secret-dir"), { recursive: true });
+    writeFileSync(path.join(outside, "x"), "outside x, longer than the tree's");
+    writeFileSync(path.join(outside, "secret-dir/inner"), "secret");
+    symlinkSync("/etc/passwd", path.join(outside, "secret-link"));
+    const root = path.join(work, "tree");
+    for (const d of ["d", "e/sub"]) mkdirSync(path.join(root, d), { recursive: true });
+    writeFileSync(path.join(root, "d/mine"), "mine");
+    writeFileSync(path.join(root, "e/x"), "x");
+    const swap = (dir: string) => {
+      renameSync(path.join(root, dir), path.join(root, `${dir}.moved`));
+      symlinkSync(outside, path.join(root, dir));
+    };
+
+    // 1. Between a directory's lstat and its listing (the consumer runs between the two): recorded empty.
+    const seen: Scanned[] = [];
+    for (const s of walkTree(root)) {
+      seen.push(s);
+      if (s.rel === "d") swap("d");
     }
-    expect(seen).toEqual(["a", "a/x"]);
+    expect(seen.map((s) => s.rel)).toEqual(["d", "e", "e/sub", "e/x"]);
+
+    // 2. Between a directory's listing and its entries' lstats: they are the listed directory's own, and a
+    //    directory below it is reached through the symlink no more (its path now leads outside: left out).
+    rmSync(path.join(root, "d"));
+    renameSync(path.join(root, "d.moved"), path.join(root, "d"));
+    mkdirSync(path.join(outside, "sub"));
+    const split = (dir: string) => {
+      if (dir === path.join(root, "e")) swap("e");
+      return null;
+    };
+    const found = [...walkPart(realpathSync(root), "", undefined, split)].filter((s): s is Scanned => "rel" in s);
+    expect(found.map((s) => s.rel)).toEqual(["d", "d/mine", "e", "e/sub", "e/x"]);
+    expect(found.find((s) => s.rel === "e/x")!.st.size).toBe(1); // the tree's x, not the one outside
+    expect(found.some((s) => s.target !== undefined || s.rel.includes("secret"))).toBe(false);
   });
 });
 

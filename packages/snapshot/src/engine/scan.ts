@@ -1,7 +1,7 @@
 import path from "node:path";
 import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
 import type { FileEntry } from "../core/manifest.ts";
-import { SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
+import { realPath, SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
 import { startWorker } from "./worker-pool.ts";
 
 export { walkTree, type Kind, type Scanned, type Stat };
@@ -65,11 +65,19 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
 
   /** `threads`, `batch`, `splitMin`, `unreadMax`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN, UNREAD_MAX (tests use small ones). */
   constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN, unreadMax = UNREAD_MAX } = {}) {
-    const abs = path.resolve(root);
-    this.root = abs;
-    this.#prefix = abs === "/" ? "" : abs;
+    this.root = path.resolve(root);
     const count = Math.max(1, threads);
     this.#shared = new Int32Array(new SharedArrayBuffer(4 * (SHARED.IDLE + count)));
+    // Walked by its real path: the walk checks each directory it opens is the one at its path (see walk.mjs).
+    let abs: string;
+    try {
+      abs = realPath(this.root);
+    } catch (err) {
+      this.#prefix = this.root;
+      this.#fail(err as Error); // a symlink loop, say: the reader fails with it
+      return;
+    }
+    this.#prefix = abs === "/" ? "" : abs;
     Atomics.store(this.#shared, SHARED.HOLD, 1);
     for (let index = 1; index < count; index++) Atomics.store(this.#shared, SHARED.IDLE + index, 1); // all but the root's
     // A channel between every two threads, for the parts of listings they hand each other.

@@ -253,8 +253,8 @@ async function run({ seq, files }) {
   out.finish(results);
 }
 
-/** Errors that mean the file is no longer one of the tree's (see openUnder). */
-const GONE = new Set(["ENOENT", "ELOOP", "EXDEV"]);
+/** Errors that mean the file is no longer one of the tree's (see openUnder; ENOTDIR: a directory above it is a file now). */
+const GONE = new Set(["ENOENT", "ENOTDIR", "ELOOP", "EXDEV"]);
 
 /** fs.read on the thread pool, as a promise of { bytesRead }. */
 const readAsync = promisify(readFd);

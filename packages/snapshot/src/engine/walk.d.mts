@@ -31,6 +31,9 @@ export interface Scanned {
 
 export declare function statOf(st: BigIntStats): Stat;
 
+/** The real path of `abs`, or `abs` if there is nothing there. */
+export declare function realPath(abs: string): string;
+
 /** A scan message's entries, flat: ENTRY_FIELDS values each (see packEntry). */
 export type PackedEntries = (string | number | null)[];
 export declare const ENTRY_FIELDS: number;
@@ -58,8 +61,10 @@ export declare function openUnder(file: string, root: string): number;
 export declare function walkTree(root: string): Generator<Scanned>;
 
 /**
- * The walk of walkTree from directory `abs` (manifest path `rel`), of all its
- * entries or of `names` only. `split` may keep a prefix of a listing and hand
+ * The walk of walkTree from directory `abs` (a real path; manifest path
+ * `rel`), of all its entries or of `names` only. On Linux each directory is
+ * read through itself, opened without following symlinks: nothing outside
+ * the tree is listed or looked at, whatever is swapped meanwhile. `split` may keep a prefix of a listing and hand
  * the rest to others: `{ after: token }` is yielded where those belong. The
  * `abs` that `split` is given is "" for the root directory "/" (paths are
  * `${abs}/${name}`).

@@ -1,7 +1,7 @@
 // The tree walk, shared by the main thread (scan.ts) and the scan workers
 // (scan-worker.mjs). Plain JavaScript, so worker threads run it under any
 // loader the parent process uses. Types: walk.d.mts.
-import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 
 /** An lstat as snapshots record it (see walk.d.mts). */
@@ -58,61 +58,120 @@ export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE:
  * children (the order of a manifest's entries). A symlink comes with its target.
  */
 export function* walkTree(root) {
-  yield* walkPart(path.resolve(root), "");
+  yield* walkPart(realPath(path.resolve(root)), "");
+}
+
+/** The real path of `abs`, or `abs` if there is nothing there (its walk is then empty). */
+export function realPath(abs) {
+  try {
+    return realpathSync(abs);
+  } catch (err) {
+    if (err.code === "ENOENT" || err.code === "ENOTDIR") return abs;
+    throw err;
+  }
 }
 
 /**
- * The walk of walkTree from directory `abs` (manifest path `rel`): of all
- * its entries, or of `names` only (sorted; a part of its listing).
+ * The walk of walkTree from directory `abs` (a real path; manifest path
+ * `rel`): of all its entries, or of `names` only (sorted; a part of its
+ * listing).
  *
  * `split(abs, rel, names)` may hand part of a directory's listing to others:
  * it returns how many names (a prefix) this walk keeps and a token; once
  * those are walked (with everything below them), the token is yielded as
  * `{ after: token }`, where the others' parts belong in walk order.
  *
- * One explicit stack, not a generator per directory: an entry costs one
- * lstat and no path parsing (names from readdir never hold a "/").
+ * Each directory is read through itself (see readDir): a directory swapped
+ * for a symlink while the walk runs is never followed out of the tree. One
+ * explicit stack, not a generator per directory.
  */
 export function* walkPart(abs, rel, names, split) {
   const stack = [];
   const enter = (abs, rel, names) => {
-    if (!names) {
-      try {
-        names = readdirSync(abs).sort();
-      } catch (err) {
-        // Removed (or replaced by a file) since its lstat: a live session's temp directory. Recorded empty.
-        if (err.code !== "ENOENT" && err.code !== "ENOTDIR") throw err;
-        return;
-      }
-    }
     const dir = abs === "/" ? "" : abs;
-    const handed = split?.(dir, rel, names);
-    stack.push({ abs: dir, rel, names, next: 0, end: handed ? handed.keep : names.length, after: handed?.after });
+    const read = readDir(dir, names, split && ((names) => split(dir, rel, names)));
+    if (read) stack.push({ abs: dir, rel, found: read.found, next: 0, after: read.after });
   };
   enter(abs, rel, names);
   while (stack.length) {
     const top = stack[stack.length - 1];
-    if (top.next === top.end) {
+    if (top.next === top.found.length) {
       stack.pop();
       if (top.after !== undefined) yield { after: top.after };
       continue;
     }
-    const name = top.names[top.next++];
+    const [name, found] = top.found[top.next];
+    top.found[top.next++] = undefined; // yielded: not kept while the walk goes on below
     const abs = `${top.abs}/${name}`;
     const rel = top.rel ? `${top.rel}/${name}` : name;
-    const found = look(abs);
-    if (!found) continue; // removed while we walked
     yield { rel, abs, ...found };
     if (found.st.kind === "dir") enter(abs, rel);
   }
 }
 
-/** The lstat of `abs` (and its target, for a symlink); null if it is gone. */
-function look(abs) {
+/** This process's open files by number, where the kernel takes `<dir>/<name>` as `name` inside that open directory. */
+const OPEN_FILES = existsSync(`/proc/${process.pid}/fd`) ? `/proc/${process.pid}/fd/` : null;
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/**
+ * The entries of directory `dir` ("" for "/"): of all its names, or of
+ * `names`, sorted, each with its lstat (and a symlink's target); `keep` may
+ * take a prefix of the listing (see split), returning `{ keep, after }`.
+ * null if the directory is gone, or is no longer one at this path.
+ *
+ * On Linux the directory is opened first (O_NOFOLLOW; its path as the kernel
+ * reports it must be `dir`: no symlink on the way), then listed and its
+ * entries looked at through that open directory (/proc/<pid>/fd/<n>/<name>,
+ * which the kernel resolves inside it). A session that swaps a directory, or
+ * one above it, for a symlink while its snapshot walks cannot have the walk
+ * list or look at anything outside its tree. (Elsewhere, by path.)
+ */
+function readDir(dir, names, keep) {
+  if (!OPEN_FILES) return listed(names ?? readdirOf(dir), keep, `${dir}/`);
+  let fd;
+  try {
+    fd = openSync(dir || "/", DIRECTORY);
+  } catch (err) {
+    // Removed (or replaced by a file or a symlink) since its lstat: a live session's temp directory. Recorded empty.
+    if (err.code === "ENOENT" || err.code === "ENOTDIR" || err.code === "ELOOP") return null;
+    throw err;
+  }
+  try {
+    if (readlinkSync(`${OPEN_FILES}${fd}`) !== (dir || "/")) return null; // moved, or reached through a symlink
+    const inside = `${OPEN_FILES}${fd}/`;
+    return listed(names ?? readdirOf(inside), keep, inside);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readdirOf(dir) {
+  try {
+    return readdirSync(dir || "/").sort();
+  } catch (err) {
+    if (err.code !== "ENOENT" && err.code !== "ENOTDIR") throw err;
+    return []; // removed since it was opened
+  }
+}
+
+/** The names this walk keeps (see readDir), looked at as `${at}${name}`. */
+function listed(names, keep, at) {
+  const handed = keep?.(names);
+  const end = handed ? handed.keep : names.length;
+  const found = [];
+  for (let i = 0; i < end; i++) {
+    const seen = look(at + names[i]);
+    if (seen) found.push([names[i], seen]); // else removed while we walked
+  }
+  return { found, after: handed?.after };
+}
+
+/** The lstat of `file` (and its target, for a symlink); null if it is gone. */
+function look(file) {
   for (;;) {
     let big;
     try {
-      big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+      big = lstatSync(file, { bigint: true, throwIfNoEntry: false });
     } catch (err) {
       if (err.code === "ENOTDIR") return null; // its directory was replaced by a file since the listing
       throw err;
@@ -121,7 +180,7 @@ function look(abs) {
     const st = statOf(big);
     if (st.kind !== "symlink") return { st };
     try {
-      return { st, target: readlinkSync(abs) };
+      return { st, target: readlinkSync(file) };
     } catch (err) {
       if (err.code === "ENOENT") return null;
       if (err.code !== "EINVAL") throw err;
