@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ObjectNotFoundError } from "../object-store.ts";
 import { isRetryableError } from "./retrying-store.ts";
+import { S3Client } from "@aws-sdk/client-s3";
+import { DirectGetHandler } from "./direct-get.ts";
 import { S3Store } from "./s3-store.ts";
 
 // The S3 store's own transport for GETs (DirectGetHandler), byte by byte: a TCP server here writes the responses
@@ -142,6 +144,40 @@ describe("S3 store GETs on its own connections", () => {
 
     answers["junk"] = (s) => void s.write("SSH-2.0-OpenSSH_9.2\r\n\r\n");
     expect((await failure(store.get("junk"))).cause?.message).toMatch(/not an HTTP\/1\.x response: "SSH-2\.0/);
+  });
+
+  it("keeps bytes sent past a body's end out of the next answer", async () => {
+    // One write, small enough to be in the socket's buffer whole when it is read: the body's last bytes and the
+    // extra ones arrive in the same read (a later read of them, on a connection reused by then, would go unseen).
+    const body = BODY.subarray(0, 70_000);
+    answers["body"] = (s) => void s.write(Buffer.concat([Buffer.from(head("200 OK", { "content-length": body.length })), body, Buffer.from(head("200 OK", { "content-length": 5 }) + "WRONG")]));
+    answers["other"] = (s) => void s.write(head("200 OK", { "content-length": 5 }) + "right");
+    expect(Buffer.from(await store.get("body", (n) => new Uint8Array(n))).equals(body)).toBe(true);
+    expect(Buffer.from(await store.get("other")).toString()).toBe("right");
+    expect(connections).toBe(2);
+  });
+
+  it("fails, never hangs or crashes: a body too big to hold, an answer that stalls, a chunk without its CRLF, a 304", async () => {
+    answers["huge"] = (s) => void s.write(head("200 OK", { "content-length": 5_000_000_000_000 }));
+    expect((await failure(store.get("huge"))).message).toBe("get huge");
+
+    answers["bad-chunk"] = (s) => void s.write(head("500 Internal Server Error", { "transfer-encoding": "chunked" }) + "3\r\nabcXY0\r\n\r\n");
+    expect((await failure(store.get("bad-chunk"))).cause?.message).toMatch(/a chunk does not end with CRLF/);
+
+    answers["not-modified"] = (s) => void s.write(head("304 Not Modified", { "content-length": 100 }));
+    expect(await failure(store.get("not-modified"))).toBeInstanceOf(Error); // at once: a 304 has no body to wait for
+
+    const { port } = server.address() as AddressInfo;
+    const quick = new S3Store({
+      bucket: "b",
+      prefix: "",
+      client: new S3Client({ endpoint: `http://127.0.0.1:${port}`, region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "s" }, forcePathStyle: true, maxAttempts: 1, requestHandler: new DirectGetHandler(undefined, { stallMs: 150 }) }),
+    });
+    answers["stall"] = (s) => void s.write(head("200 OK", { "content-length": 10 }) + "abc"); // then nothing
+    const stalled = await failure(quick.get("stall"));
+    expect(stalled.cause?.message).toMatch(/sent nothing for 0.15 s/);
+    expect(isRetryableError(stalled)).toBe(true);
+    quick.client.destroy();
   });
 
   it("takes what a response announced and closes a connection that sends more", async () => {

@@ -21,6 +21,10 @@ export type DirectGetOptions = HttpHandlerOptions & { directBody?: DirectBody };
 const MAX_HEAD = 64 * 1024;
 /** An idle connection is closed after this long (servers close theirs after 5 s or more). */
 const IDLE_MS = 4000;
+/** An answer that sends nothing for this long fails, retryably (a dead peer or a stalled server). */
+const STALL_MS = 60_000;
+/** The last bytes of a direct body are read into scratch space (up to this much): bytes past the body show there. */
+const SCRATCH = 64 * 1024;
 
 /**
  * The S3 client's request handler: plain-HTTP GETs whose caller asked for
@@ -40,9 +44,12 @@ export class DirectGetHandler implements HttpHandler {
   readonly metadata = { handlerProtocol: "http/1.1" };
   private readonly inner: NodeHttpHandler;
   private readonly idle = new Map<string, Connection[]>();
+  private readonly stallMs: number;
 
-  constructor(inner = new NodeHttpHandler()) {
+  /** `stallMs`: how long an answer may send nothing before it fails (default STALL_MS; tests use short ones). */
+  constructor(inner = new NodeHttpHandler(), { stallMs = STALL_MS } = {}) {
     this.inner = inner;
+    this.stallMs = stallMs;
   }
 
   async handle(request: HttpRequest, options: DirectGetOptions = {}): Promise<{ response: HttpResponse }> {
@@ -56,8 +63,9 @@ export class DirectGetHandler implements HttpHandler {
     // A kept connection the server has just closed fails before any byte of the answer: once more on a new one
     // (a GET changes nothing).
     for (;;) {
+      if (options.abortSignal?.aborted) throw abortError();
       const reused = this.idle.get(key)?.pop();
-      const conn = reused ?? new Connection(host, port, (c) => this.forget(key, c));
+      const conn = reused ?? new Connection(host, port, this.stallMs, (c) => this.forget(key, c));
       try {
         const { response, reusable } = await conn.exchange(head, target, options.abortSignal as Abortable | undefined);
         if (reusable) this.keep(key, conn);
@@ -145,38 +153,54 @@ interface Exchange {
 class Connection {
   private readonly socket: net.Socket;
   private readonly headBuf = Buffer.allocUnsafe(MAX_HEAD);
-  private scratch = Buffer.allocUnsafe(64 * 1024);
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH);
   private phase: Phase = { kind: "idle" };
   private current: Exchange | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(host: string, port: number, onClose: (c: Connection) => void) {
+  constructor(
+    host: string,
+    port: number,
+    private readonly stallMs: number,
+    onClose: (c: Connection) => void,
+  ) {
     this.socket = net.connect({
       host,
       port,
       noDelay: true,
+      // A peer that vanishes mid-answer is found by TCP keep-alive probes and the stall timeout (as the SDK's agent
+      // keeps its sockets alive).
+      keepAlive: true,
+      keepAliveInitialDelay: 1000,
       onread: {
         buffer: () => this.readInto(),
         callback: (n: number) => {
-          this.received(n);
+          try {
+            this.received(n);
+          } catch (err) {
+            this.fail(err as Error); // a body too big to allocate, an alloc that throws: this request's error
+          }
           return true;
         },
       },
     });
     const end = (err?: Error) => {
       this.closed = true;
+      this.clearTimer();
       onClose(this);
       this.ended(err);
     };
     this.socket.on("error", end);
     this.socket.on("end", () => end());
     this.socket.on("close", () => end());
+    this.socket.on("timeout", () => this.fail(Object.assign(new Error(`the server sent nothing for ${this.stallMs / 1000} s`), { code: "ETIMEDOUT" })));
   }
 
   exchange(head: string, target: DirectBody, signal: Abortable | undefined): Promise<{ response: HttpResponse; reusable: boolean }> {
     this.clearTimer();
     this.socket.ref();
+    this.socket.setTimeout(this.stallMs);
     return new Promise((resolve, reject) => {
       const onAbort = () => this.fail(abortError());
       signal?.addEventListener?.("abort", onAbort, { once: true });
@@ -199,6 +223,7 @@ class Connection {
 
   /** Kept for the next request; closed after `ms` unused (and never keeps the process alive). */
   idle(ms: number) {
+    this.socket.setTimeout(0);
     this.socket.unref();
     this.timer = setTimeout(() => this.close(), ms);
     this.timer.unref();
@@ -216,14 +241,17 @@ class Connection {
 
   /**
    * Where the next read goes. Node asks right after each read is handled (and
-   * once at connect), so an idle connection reads into the head buffer from
-   * its start: where the next exchange wants its first bytes.
+   * once at connect), and only then: so the phase changes only inside a read's
+   * callback, except when an exchange starts (idle → head), and an idle
+   * connection reads into the head buffer from its start, where the next
+   * exchange wants its first bytes. No exchange ends outside a callback but
+   * by closing the connection: a caller's buffer never stays armed for a read.
    */
   private readInto(): Uint8Array {
     const p = this.phase;
     if (p.kind === "idle") return this.headBuf;
     if (p.kind === "head") return this.headBuf.subarray(p.got);
-    if (p.kind === "direct") return p.body.subarray(p.at);
+    if (p.kind === "direct" && !directTail(p)) return p.body.subarray(p.at);
     return this.scratch;
   }
 
@@ -231,7 +259,13 @@ class Connection {
     const p = this.phase;
     if (p.kind === "idle") return this.close(); // bytes nobody asked for: the stream is out of step
     if (p.kind === "direct") {
-      p.at += n;
+      if (directTail(p)) {
+        // The body's last bytes, read into scratch: anything past them means the server is out of step.
+        const left = p.body.length - p.at;
+        if (n > left) this.current!.keepAlive = false;
+        p.body.set(this.scratch.subarray(0, Math.min(n, left)), p.at);
+        p.at += Math.min(n, left);
+      } else p.at += n;
       if (p.at === p.body.length) this.finish(p.body);
       return;
     }
@@ -257,6 +291,7 @@ class Connection {
     const status = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? "");
     if (!status) return this.fail(new Error(`not an HTTP/1.x response: ${JSON.stringify((lines[0] ?? "").slice(0, 80))}`));
     const code = Number(status[2]);
+    if (code === 101) return this.fail(new Error("the server switched protocols (101) in answer to a GET"));
     if (code >= 100 && code < 200) {
       // An interim answer (100 Continue): the real one follows.
       rest.copy(this.headBuf);
@@ -271,12 +306,18 @@ class Connection {
       const value = line.slice(colon + 1).trim();
       headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
     }
-    const connection = (headers["connection"] ?? "").toLowerCase();
-    Object.assign(ex, { status: code, reason: status[3] ?? "", headers, keepAlive: status[1] === "1" ? !connection.includes("close") : connection.includes("keep-alive") });
+    const connection = new Set((headers["connection"] ?? "").toLowerCase().split(",").map((t) => t.trim()));
+    Object.assign(ex, { status: code, reason: status[3] ?? "", headers, keepAlive: status[1] === "1" ? !connection.has("close") : connection.has("keep-alive") });
+    if (code === 204 || code === 304) {
+      // Never a body, whatever the headers say.
+      if (rest.length > 0) ex.keepAlive = false;
+      return this.finish(null);
+    }
     const lengthHeader = headers["content-length"];
     const length = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
     if (headers["transfer-encoding"] !== undefined) {
       if (!/(^|,)\s*chunked\s*$/i.test(headers["transfer-encoding"])) return this.fail(new Error(`unsupported transfer-encoding ${headers["transfer-encoding"]}`));
+      if (lengthHeader !== undefined) ex.keepAlive = false; // both framings: chunked wins, and the connection is not trusted after
       this.phase = { kind: "chunked", data: Buffer.alloc(0), parsed: 0, pieces: [] };
       return this.more(Buffer.from(rest));
     }
@@ -325,13 +366,14 @@ class Connection {
       if (!/^[0-9a-fA-F]{1,12}$/.test(sizeText)) return this.fail(new Error(`malformed chunk size ${JSON.stringify(sizeText.slice(0, 20))}`));
       const size = parseInt(sizeText, 16);
       if (size === 0) {
-        // The last chunk, then trailers (ignored) up to an empty line.
-        const trailerEnd = p.data.indexOf("\r\n\r\n", eol);
-        const noTrailers = p.data.length >= eol + 4 && p.data[eol + 2] === 13 && p.data[eol + 3] === 10;
-        if (noTrailers || trailerEnd >= 0) return this.finish(null, Buffer.concat(p.pieces));
-        return;
+        // The last chunk, then trailers (ignored) up to an empty line; bytes after it mean the server is out of step.
+        const end = p.data.indexOf("\r\n\r\n", eol);
+        if (end < 0) return;
+        if (p.data.length > end + 4) this.current!.keepAlive = false;
+        return this.finish(null, Buffer.concat(p.pieces));
       }
       if (p.data.length < eol + 2 + size + 2) return;
+      if (p.data[eol + 2 + size] !== 13 || p.data[eol + 3 + size] !== 10) return this.fail(new Error("malformed chunked body: a chunk does not end with CRLF"));
       p.pieces.push(p.data.subarray(eol + 2, eol + 2 + size));
       p.parsed = eol + 2 + size + 2;
     }
@@ -364,6 +406,11 @@ class Connection {
     this.socket.destroy();
     ex?.reject(err);
   }
+}
+
+/** A direct body's last bytes (at most SCRATCH) are read into scratch space. */
+function directTail(p: { body: Uint8Array; at: number }): boolean {
+  return p.body.length - p.at <= SCRATCH;
 }
 
 /** An error before the server answered anything: the request can go again on a new connection. */
