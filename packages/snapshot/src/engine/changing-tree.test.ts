@@ -7,6 +7,7 @@ import { createSnapshot } from "./create.ts";
 import { Repository } from "./repository.ts";
 import { restoreSnapshot } from "./restore.ts";
 import { walkTree, type TreeScan } from "./scan.ts";
+import { identityOf } from "./walk.mjs";
 
 let work: string;
 beforeEach(() => {
@@ -19,6 +20,7 @@ function walkedNow(root: string): TreeScan {
   const entries = [...walkTree(root)];
   return {
     root: path.resolve(root),
+    rootId: identityOf(root),
     startedNs: `${Date.now()}000000`,
     close: async () => {},
     async *[Symbol.asyncIterator]() {

@@ -12,7 +12,7 @@ import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
-import { openUnder, statOf } from "./walk.mjs";
+import { lstatInTree, openInTree, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
   repo: Repository;
@@ -152,6 +152,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   try {
     // The walk starts now (unless it has already), on threads of its own: it overlaps loading the index and the parent.
     scan = opts.scan ?? new TreeScan(source);
+    if (scan.rootId !== null && scan.rootId !== `${rootStat.dev}:${rootStat.ino}`) throw new Error(`${source} was replaced since its walk began; try again`);
     // So do the threads that read files (they are told what the repository holds once it is read, see step 3).
     workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
       chunkHash: repo.chunkHash,
@@ -182,6 +183,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     const report = throttle(opts.onProgress);
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
+    const linkDirs = new Map<string, string>(); // a hardlink entry's path → its directory's identity (see Scanned.dir)
     let entries: Entry[] = [];
     const vanished = new Set<string>(); // files deleted since the walk: left out, with their hardlinks
 
@@ -262,7 +264,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
       batchBytes = 0;
       while (running.size >= threads * JOBS_PER_THREAD && !failure) await Promise.race(running);
       if (failure) throw failure;
-      const files = pieces.map((p) => ({ path: p.file.s.abs, size: p.file.s.st.size, parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
+      const files = pieces.map((p) => ({ path: p.file.s.abs, dir: p.file.s.dir, size: p.file.s.st.size, parent: p.parent, offset: p.offset, length: p.length, trustLast: p.trustLast }));
       const request: Promise<void> = workers!
         .run<WorkerReply>({ files }, [], (partial) => void pack(partial as unknown as Output).catch((err: unknown) => void (failure ??= err)))
         .then(async (reply) => {
@@ -329,6 +331,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         stats.files++;
         if (first) {
           entries.push({ type: "hardlink", path: s.rel, link: first });
+          linkDirs.set(s.rel, s.dir);
           progress.files++;
           continue;
         }
@@ -366,12 +369,13 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
             continue;
           }
           const abs = path.join(source, link.path);
-          const big = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          const dir = linkDirs.get(link.path)!;
+          const big = lstatInTree(abs, dir); // through its directory, as the walk saw it
           if (!big?.isFile()) {
             vanished.add(link.path); // gone too
             continue;
           }
-          const found: Scanned = { rel: link.path, abs, st: statOf(big) };
+          const found: Scanned = { rel: link.path, abs, dir, st: statOf(big) };
           const file: FileEntry = { ...entryMeta(found), type: "file", size: 0, chunks: [], ino: found.st.ino, ctimeNs: found.st.ctimeNs };
           entries[entries.indexOf(link)] = file;
           heir = file;
@@ -466,7 +470,7 @@ const sampleable = (rel: string) => {
 };
 
 function readHead(s: Scanned, max: number, root: string): Buffer {
-  const fd = openUnder(s.abs, root);
+  const fd = openInTree(s.abs, s.dir, root);
   try {
     const buf = Buffer.allocUnsafe(max);
     return buf.subarray(0, readSync(fd, buf, 0, max, 0));

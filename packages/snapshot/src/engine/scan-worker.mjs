@@ -6,7 +6,7 @@
 // workerData: { index (this thread's number), batch (entries per message), splitMin, unreadMax,
 //              shared (SharedArrayBuffer of Int32s: SCAN_SHARED in walk.mjs, then one idle flag per thread),
 //              peers ({ [thread]: MessagePort }: a channel to each other thread) }
-// requests:   { task: { id, abs, rel, names? } }: walk that directory (all of it, or those of its names),
+// requests:   { task: { id, abs, rel, dirId, names? } }: walk that directory (identity dirId; all of it, or those of its names),
 //             from the main thread (the root) or from a peer (a part of its listing)
 // replies:    { task, entries } (entries in walk order, flat: see packEntry in walk.mjs)
 //             { spawn: [{ id, runner }] }  parts of a listing handed to idle peers, and which thread runs each
@@ -33,7 +33,7 @@ let spawned = 0;
  * had delayed the first hand-off by ~0.1 s); the main thread is told who runs
  * what.
  */
-function split(abs, rel, names) {
+function split(abs, rel, names, dirId) {
   if (names.length < splitMin) return null;
   const claimed = [];
   for (const peer of Object.keys(peers)) if (Atomics.compareExchange(shared, idle(Number(peer)), 1, 0) === 1) claimed.push(Number(peer));
@@ -42,7 +42,7 @@ function split(abs, rel, names) {
   const parts = [];
   for (let from = size; from < names.length; from += size) {
     const runner = claimed[parts.length];
-    const task = { id: `${index}.${spawned++}`, abs, rel, names: names.slice(from, from + size) };
+    const task = { id: `${index}.${spawned++}`, abs, rel, dirId, names: names.slice(from, from + size) };
     peers[runner].postMessage({ task });
     parts.push({ id: task.id, runner });
   }
@@ -67,7 +67,7 @@ function run({ task }) {
     since = performance.now();
   };
   try {
-    for (const item of walkPart(task.abs, task.rel, task.names, split)) {
+    for (const item of walkPart(task.abs, task.rel, task.names, split, task.dirId)) {
       if (item.after) {
         flush();
         parentPort.postMessage({ task: task.id, after: item.after });

@@ -1,9 +1,10 @@
-import { closeSync, linkSync, mkdirSync, mkdtempSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Lookahead, TreeScan, walkOrder, walkTree, type Scanned } from "./scan.ts";
-import { openUnder, walkPart } from "./walk.mjs";
+import { identityOf, openInTree, openUnder, walkPart } from "./walk.mjs";
 
 let work: string;
 beforeEach(() => {
@@ -64,7 +65,7 @@ describe("walkTree", () => {
       if (dir.endsWith("/a")) rmSync(path.join(work, "a/y"));
       return null;
     };
-    const seen = [...walkPart(realpathSync(work), "", undefined, split)].map((s) => ("rel" in s ? s.rel : "?"));
+    const seen = [...walkPart(realpathSync(work), "", undefined, split, identityOf(realpathSync(work))!)].map((s) => ("rel" in s ? s.rel : "?"));
     expect(seen).toEqual(["a", "a/x", "a/z"]);
   });
 
@@ -101,10 +102,45 @@ describe("walkTree", () => {
       if (dir === path.join(root, "e")) swap("e");
       return null;
     };
-    const found = [...walkPart(realpathSync(root), "", undefined, split)].filter((s): s is Scanned => "rel" in s);
+    const found = [...walkPart(realpathSync(root), "", undefined, split, identityOf(realpathSync(root))!)].filter((s): s is Scanned => "rel" in s);
     expect(found.map((s) => s.rel)).toEqual(["d", "d/mine", "e", "e/sub", "e/x"]);
     expect(found.find((s) => s.rel === "e/x")!.st.size).toBe(1); // the tree's x, not the one outside
     expect(found.some((s) => s.target !== undefined || s.rel.includes("secret"))).toBe(false);
+  });
+});
+
+describe("the walk and its reads, against a directory of another mount namespace", () => {
+  it("are not led into it, though the kernel reports it at the path the walk expects", async () => {
+    // A session in a namespace of its own (unprivileged, as `unshare -Urm`) mounts a directory it cannot read from
+    // here at the path of one of its tree's directories, then swaps an ancestor for a symlink into its namespace's
+    // root: the path the kernel reports for that directory is the one the walk expects. Only identity tells them apart.
+    const R = realpathSync(work);
+    mkdirSync(path.join(R, "secret"), { mode: 0o700 });
+    writeFileSync(path.join(R, "secret/id_rsa"), "top secret");
+    mkdirSync(path.join(R, "tree/a/b"), { recursive: true });
+    writeFileSync(path.join(R, "tree/a/b/mine"), "mine");
+    const tree = path.join(R, "tree");
+    const ns = spawn("unshare", ["-Urm", "sh", "-c", `mount -t tmpfs none ${tree} && mkdir -p ${tree}/a/b && mount --bind ${R}/secret ${tree}/a/b && echo ready && exec sleep 60`], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ns.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+        ns.on("exit", (code) => reject(new Error(`unshare exited with ${code}`)));
+      });
+      const b = identityOf(path.join(tree, "a/b"))!;
+      const split = (dir: string) => {
+        if (dir === path.join(tree, "a")) {
+          renameSync(path.join(tree, "a"), path.join(tree, "a.moved"));
+          symlinkSync(`/proc/${ns.pid}/root${tree}/a`, path.join(tree, "a"));
+        }
+        return null;
+      };
+      const seen = [...walkPart(tree, "", undefined, split, identityOf(tree)!)].map((s) => ("rel" in s ? s.rel : "?"));
+      expect(seen).toEqual(["a", "a/b"]); // b as a/ listed it; its contents are not read through the symlink
+      expect(readFileSync(path.join(tree, "a/b/id_rsa"), "utf8")).toBe("top secret"); // the path does lead there
+      expect(() => openInTree(path.join(tree, "a/b/id_rsa"), b, tree)).toThrow(expect.objectContaining({ code: "ENOENT" }));
+    } finally {
+      ns.kill("SIGKILL");
+    }
   });
 });
 

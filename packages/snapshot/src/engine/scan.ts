@@ -1,7 +1,7 @@
 import path from "node:path";
 import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
 import type { FileEntry } from "../core/manifest.ts";
-import { realPath, SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
+import { identityOf, realPath, SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
 import { startWorker } from "./worker-pool.ts";
 
 export { walkTree, type Kind, type Scanned, type Stat };
@@ -29,6 +29,8 @@ interface Task {
   id: string;
   abs: string;
   rel: string;
+  /** The directory's identity (see identityOf): it is read only if it is still that directory. */
+  dirId: string;
   names?: string[];
 }
 type Piece = { task: string; entries: PackedEntries } | { task: string; after: string[] } | { task: string; end: true };
@@ -56,6 +58,8 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
   readonly #prefix: string;
   /** The directory walked (absolute). */
   readonly root: string;
+  /** Its identity ("dev:ino") when the walk began; null if it could not be taken (the walk then fails). */
+  readonly rootId: string | null = null;
   /** When the walk began (epoch nanoseconds, decimal): what a manifest records as its scanStartedNs. */
   readonly startedNs = `${Date.now()}000000`;
   /** The task being read. */
@@ -68,10 +72,12 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     this.root = path.resolve(root);
     const count = Math.max(1, threads);
     this.#shared = new Int32Array(new SharedArrayBuffer(4 * (SHARED.IDLE + count)));
-    // Walked by its real path: the walk checks each directory it opens is the one at its path (see walk.mjs).
+    // Walked by its real path, from its identity now: each directory is read only if it is the one the walk saw.
     let abs: string;
     try {
       abs = realPath(this.root);
+      this.rootId = identityOf(abs);
+      if (this.rootId === null) throw Object.assign(new Error(`ENOENT: no such file or directory, walk '${this.root}'`), { code: "ENOENT", path: this.root });
     } catch (err) {
       this.#prefix = this.root;
       this.#fail(err as Error); // a symlink loop, say: the reader fails with it
@@ -102,7 +108,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
       worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed: ${err.message}`, { cause: err })));
       worker.on("exit", (code) => this.#fail(new Error(`the scan of ${abs} stopped (thread exit code ${code})`)));
       this.#workers.push(worker);
-      if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "" } satisfies Task });
+      if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "", dirId: this.rootId } satisfies Task });
     }
   }
 

@@ -8,7 +8,7 @@
 // setup:      { setup: { known: string (the ids of the chunks the repository holds, CHUNK_ID_LENGTH each, end to end),
 //              dict: { id, bytes } | null (the repository's zstd dictionary, see Repository.dictionary), level } },
 //              first (the thread starts while the repository's index is read); no reply
-// request:    { seq, files: [{ path, size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
+// request:    { seq, files: [{ path, dir (its directory's identity, see openInTree), size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
 //             (offset/length: one segment of a big file, chunked on its own; trustLast: the parent's
 //             chunks of the segment end at its end, see FileChunks). One request at a time.
 // replies:    { seq, partial: true, ring, consumed, end, blobs }
@@ -22,7 +22,7 @@ import { promisify } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
 import { CHUNK_ID_LENGTH, chunkHasher } from "./chunk-id.mjs";
-import { openUnder } from "./walk.mjs";
+import { openInTree } from "./walk.mjs";
 
 const { chunker: params, chunkHash, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
 const chunker = new Chunker(params);
@@ -152,7 +152,7 @@ const scratch = new Uint8Array(smallFile + 1);
  */
 function readSmall(f) {
   const { size } = f;
-  const fd = openUnder(f.path, root);
+  const fd = openInTree(f.path, f.dir, root);
   try {
     let n = 0;
     for (;;) {
@@ -253,7 +253,7 @@ async function run({ seq, files }) {
   out.finish(results);
 }
 
-/** Errors that mean the file is no longer one of the tree's (see openUnder; ENOTDIR: a directory above it is a file now). */
+/** Errors that mean the file is no longer one of the tree's (see openInTree; ENOTDIR: a directory above it is a file now). */
 const GONE = new Set(["ENOENT", "ENOTDIR", "ELOOP", "EXDEV"]);
 
 /** fs.read on the thread pool, as a promise of { bytesRead }. */
@@ -274,7 +274,7 @@ const blocks = [];
  * size is what was actually read.
  */
 async function streamFile(f, out) {
-  const fd = openUnder(f.path, root);
+  const fd = openInTree(f.path, f.dir, root);
   let next = null;
   // A segment of a big file: `length` bytes from `offset` (the last segment: to the end of the file).
   const from = f.offset ?? 0;

@@ -21,10 +21,12 @@ export interface Stat {
   ctimeNs: string;
 }
 
-/** One entry of a walked tree: its manifest path, absolute path and lstat; a symlink's target. */
+/** One entry of a walked tree: its manifest path, absolute path, its directory's identity and its lstat; a symlink's target. */
 export interface Scanned {
   rel: string;
   abs: string;
+  /** The identity ("dev:ino") of the directory it was found in: its file is opened only through that directory (openInTree). */
+  dir: string;
   st: Stat;
   target?: string;
 }
@@ -33,6 +35,21 @@ export declare function statOf(st: BigIntStats): Stat;
 
 /** The real path of `abs`, or `abs` if there is nothing there. */
 export declare function realPath(abs: string): string;
+
+/** What identifies the directory or file at `abs` ("dev:ino", as Stat.devIno), null if nothing is there. */
+export declare function identityOf(abs: string): string | null;
+
+/**
+ * Opens file `file` of the tree under `root` (a real path) for reading,
+ * through its directory as the walk saw it (identity `dirId`): a file in a
+ * directory moved or reached through a symlink since is not opened (ENOENT),
+ * a symlink in the file's place is not followed (ELOOP). Returns the file
+ * descriptor.
+ */
+export declare function openInTree(file: string, dirId: string, root: string): number;
+
+/** The lstat of `file`, through its directory as the walk saw it (identity `dirId`); null if either is gone or not what the walk saw. */
+export declare function lstatInTree(file: string, dirId: string): BigIntStats | null;
 
 /** A scan message's entries, flat: ENTRY_FIELDS values each (see packEntry). */
 export type PackedEntries = (string | number | null)[];
@@ -62,9 +79,10 @@ export declare function walkTree(root: string): Generator<Scanned>;
 
 /**
  * The walk of walkTree from directory `abs` (a real path; manifest path
- * `rel`), of all its entries or of `names` only. On Linux each directory is
- * read through itself, opened without following symlinks: nothing outside
- * the tree is listed or looked at, whatever is swapped meanwhile. `split` may keep a prefix of a listing and hand
+ * `rel`; identity `id`), of all its entries or of `names` only. On Linux each
+ * directory is read through itself, and only if it is the directory the walk
+ * saw: nothing outside the tree is listed or looked at, whatever is swapped
+ * meanwhile. `split` may keep a prefix of a listing and hand
  * the rest to others: `{ after: token }` is yielded where those belong. The
  * `abs` that `split` is given is "" for the root directory "/" (paths are
  * `${abs}/${name}`).
@@ -72,6 +90,7 @@ export declare function walkTree(root: string): Generator<Scanned>;
 export declare function walkPart<T>(
   abs: string,
   rel: string,
-  names?: string[],
-  split?: (abs: string, rel: string, names: string[]) => { keep: number; after: T } | null,
+  names: string[] | undefined,
+  split: ((abs: string, rel: string, names: string[], id: string) => { keep: number; after: T } | null) | undefined,
+  id: string,
 ): Generator<Scanned | { after: T }>;

@@ -1,7 +1,7 @@
 // The tree walk, shared by the main thread (scan.ts) and the scan workers
 // (scan-worker.mjs). Plain JavaScript, so worker threads run it under any
 // loader the parent process uses. Types: walk.d.mts.
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 
 /** An lstat as snapshots record it (see walk.d.mts). */
@@ -23,12 +23,12 @@ export function statOf(st) {
 
 // ---- Scan messages (TreeScan in scan.ts, its threads in scan-worker.mjs) ----
 
-/** Values per entry in a scan message's flat list: rel, the Stat's fields, the symlink target (or null). */
-export const ENTRY_FIELDS = 13;
+/** Values per entry in a scan message's flat list: rel, its directory's identity, the Stat's fields, the symlink target (or null). */
+export const ENTRY_FIELDS = 14;
 
 /** Appends a walked entry to a scan message's flat list. */
-export function packEntry(list, { rel, st, target }) {
-  list.push(rel, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
+export function packEntry(list, { rel, dir, st, target }) {
+  list.push(rel, dir, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
 }
 
 /** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
@@ -36,10 +36,11 @@ export function unpackEntries(list, prefix) {
   const out = [];
   for (let i = 0; i < list.length; i += ENTRY_FIELDS) {
     const rel = list[i];
-    const st = { kind: list[i + 1], mode: list[i + 2], uid: list[i + 3], gid: list[i + 4], size: list[i + 5], ino: list[i + 6], dev: list[i + 7], devIno: list[i + 8], nlink: list[i + 9], mtimeNs: list[i + 10], ctimeNs: list[i + 11] };
-    const target = list[i + 12];
+    const dir = list[i + 1];
+    const st = { kind: list[i + 2], mode: list[i + 3], uid: list[i + 4], gid: list[i + 5], size: list[i + 6], ino: list[i + 7], dev: list[i + 8], devIno: list[i + 9], nlink: list[i + 10], mtimeNs: list[i + 11], ctimeNs: list[i + 12] };
+    const target = list[i + 13];
     const abs = `${prefix}/${rel}`;
-    out.push(target === null ? { rel, abs, st } : { rel, abs, st, target });
+    out.push(target === null ? { rel, abs, dir, st } : { rel, abs, dir, st, target });
   }
   return out;
 }
@@ -55,10 +56,13 @@ export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE:
 
 /**
  * The tree under `root`, lazily: depth-first, names sorted, parents before
- * children (the order of a manifest's entries). A symlink comes with its target.
+ * children (the order of a manifest's entries). A symlink comes with its
+ * target. Nothing there: nothing walked.
  */
 export function* walkTree(root) {
-  yield* walkPart(realPath(path.resolve(root)), "");
+  const abs = realPath(path.resolve(root));
+  const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+  if (st?.isDirectory()) yield* walkPart(abs, "", undefined, undefined, `${st.dev}:${st.ino}`);
 }
 
 /** The real path of `abs`, or `abs` if there is nothing there (its walk is then empty). */
@@ -71,28 +75,37 @@ export function realPath(abs) {
   }
 }
 
+/** What identifies the directory or file at `abs` ("dev:ino", as Stat.devIno), null if nothing is there. */
+export function identityOf(abs) {
+  const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}` : null;
+}
+
 /**
  * The walk of walkTree from directory `abs` (a real path; manifest path
- * `rel`): of all its entries, or of `names` only (sorted; a part of its
- * listing).
+ * `rel`; identity `id`, see identityOf): of all its entries, or of `names`
+ * only (sorted; a part of its listing).
  *
- * `split(abs, rel, names)` may hand part of a directory's listing to others:
- * it returns how many names (a prefix) this walk keeps and a token; once
- * those are walked (with everything below them), the token is yielded as
- * `{ after: token }`, where the others' parts belong in walk order.
+ * `split(abs, rel, names, id)` may hand part of a directory's listing to
+ * others: it returns how many names (a prefix) this walk keeps and a token;
+ * once those are walked (with everything below them), the token is yielded
+ * as `{ after: token }`, where the others' parts belong in walk order.
  *
- * Each directory is read through itself (see readDir): a directory swapped
- * for a symlink while the walk runs is never followed out of the tree. One
- * explicit stack, not a generator per directory.
+ * Each directory is read through itself, and only if it is the directory
+ * the walk saw (see readDir): nothing outside the tree is listed or looked
+ * at, whatever a session swaps meanwhile. Each entry comes with its
+ * directory's identity (`dir`), by which its file is opened later (see
+ * openInTree). One explicit stack, not a generator per directory.
  */
-export function* walkPart(abs, rel, names, split) {
+export function* walkPart(abs, rel, names, split, id) {
   const stack = [];
-  const enter = (abs, rel, names) => {
+  const enter = (abs, rel, id, names) => {
     const dir = abs === "/" ? "" : abs;
-    const read = readDir(dir, names, split && ((names) => split(dir, rel, names)));
-    if (read) stack.push({ abs: dir, rel, found: read.found, next: 0, after: read.after });
+    const read = readDir(dir, id, names, split && ((names) => split(dir, rel, names, id)));
+    if (read) stack.push({ abs: dir, rel, id, found: read.found, next: 0, after: read.after });
+    return read !== null;
   };
-  enter(abs, rel, names);
+  if (!enter(abs, rel, id, names) && rel === "" && !names) throw Object.assign(new Error(`${abs} was moved or replaced as its walk began`), { code: "ECHANGED" });
   while (stack.length) {
     const top = stack[stack.length - 1];
     if (top.next === top.found.length) {
@@ -104,45 +117,67 @@ export function* walkPart(abs, rel, names, split) {
     top.found[top.next++] = undefined; // yielded: not kept while the walk goes on below
     const abs = `${top.abs}/${name}`;
     const rel = top.rel ? `${top.rel}/${name}` : name;
-    yield { rel, abs, ...found };
-    if (found.st.kind === "dir") enter(abs, rel);
+    yield { rel, abs, dir: top.id, ...found };
+    if (found.st.kind === "dir") enter(abs, rel, found.st.devIno);
   }
 }
 
-/** This process's open files by number, where the kernel takes `<dir>/<name>` as `name` inside that open directory. */
-const OPEN_FILES = existsSync(`/proc/${process.pid}/fd`) ? `/proc/${process.pid}/fd/` : null;
+/** This process's open files by number, where the kernel takes `<n>/<name>` as `name` inside open directory n. */
+const OPEN_FILES = existsSync("/proc/self/fd") ? "/proc/self/fd/" : null;
 const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /**
- * The entries of directory `dir` ("" for "/"): of all its names, or of
- * `names`, sorted, each with its lstat (and a symlink's target); `keep` may
- * take a prefix of the listing (see split), returning `{ keep, after }`.
- * null if the directory is gone, or is no longer one at this path.
- *
- * On Linux the directory is opened first (O_NOFOLLOW; its path as the kernel
- * reports it must be `dir`: no symlink on the way), then listed and its
- * entries looked at through that open directory (/proc/<pid>/fd/<n>/<name>,
- * which the kernel resolves inside it). A session that swaps a directory, or
- * one above it, for a symlink while its snapshot walks cannot have the walk
- * list or look at anything outside its tree. (Elsewhere, by path.)
+ * Opens directory `dir` ("" for "/") if it is the one with identity `id`
+ * (see identityOf; the walk takes it from the directory's lstat, made
+ * inside its verified parent), else returns null: it was moved, removed, or
+ * its path now leads elsewhere (through a symlink swapped in above it, or a
+ * mount). Identity, not the path the kernel reports: another mount
+ * namespace's directory can report the same path text.
  */
-function readDir(dir, names, keep) {
-  if (!OPEN_FILES) return listed(names ?? readdirOf(dir), keep, `${dir}/`);
+function openDirectory(dir, id) {
   let fd;
   try {
     fd = openSync(dir || "/", DIRECTORY);
   } catch (err) {
-    // Removed (or replaced by a file or a symlink) since its lstat: a live session's temp directory. Recorded empty.
     if (err.code === "ENOENT" || err.code === "ENOTDIR" || err.code === "ELOOP") return null;
     throw err;
   }
+  const st = fstatSync(fd, { bigint: true });
+  if (`${st.dev}:${st.ino}` === id) return fd;
+  closeSync(fd);
+  return null;
+}
+
+/**
+ * The entries of directory `dir` ("" for "/"), identity `id`: of all its
+ * names, or of `names`, sorted, each with its lstat (and a symlink's target);
+ * `keep` may take a prefix of the listing (see split), returning `{ keep,
+ * after }`. null if it is not the directory the walk saw (see openDirectory).
+ *
+ * On Linux it is listed and its entries looked at through the open
+ * directory (/proc/self/fd/<n>/<name>, which the kernel resolves inside it),
+ * so a directory swapped for a symlink, or one above it, while the walk runs
+ * never leads it out of the tree. (Elsewhere, by path.)
+ */
+function readDir(dir, id, names, keep) {
+  if (!OPEN_FILES) return listed(names ?? readdirOf(dir), keep, `${dir}/`);
+  const fd = openDirectory(dir, id);
+  if (fd === null) return null;
+  const inside = `${OPEN_FILES}${fd}/`;
   try {
-    if (readlinkSync(`${OPEN_FILES}${fd}`) !== (dir || "/")) return null; // moved, or reached through a symlink
-    const inside = `${OPEN_FILES}${fd}/`;
     return listed(names ?? readdirOf(inside), keep, inside);
+  } catch (err) {
+    throw shownAt(err, inside, `${dir}/`);
   } finally {
     closeSync(fd);
   }
+}
+
+/** `err` with the path it names under `inside` (/proc/self/fd/<n>/) shown under `dir` (the path the walk knows). */
+function shownAt(err, inside, dir) {
+  if (typeof err?.message === "string") err.message = err.message.replaceAll(inside, dir);
+  if (typeof err?.path === "string" && err.path.startsWith(inside)) err.path = dir + err.path.slice(inside.length);
+  return err;
 }
 
 function readdirOf(dir) {
@@ -190,6 +225,54 @@ function look(file) {
 }
 
 const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * The lstat of `file` (bigint), looked at through its directory as the walk
+ * saw it (identity `dirId`, see openDirectory); null if it or its directory
+ * is gone or not what the walk saw. (Without /proc: by path.)
+ */
+export function lstatInTree(file, dirId) {
+  const slash = file.lastIndexOf("/");
+  const fd = OPEN_FILES ? openDirectory(file.slice(0, slash), dirId) : null;
+  if (OPEN_FILES && fd === null) return null;
+  try {
+    return lstatSync(fd === null ? file : `${OPEN_FILES}${fd}/${file.slice(slash + 1)}`, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+/** The directory this thread opened files in last (its path and identity), kept open for the next file there. */
+let lastDirectory = null;
+
+/**
+ * Opens file `file` of the tree under `root` (real path) for reading, through
+ * its directory as the walk saw it (identity `dirId`, see openDirectory): a
+ * file in a directory that was moved, or whose path now leads elsewhere, is
+ * not opened (ENOENT: gone), and a symlink put in the file's place is not
+ * followed (ELOOP). A file replaced in its directory since the walk (an
+ * editor's atomic save) is read as it is now. The directory stays open for
+ * the thread's next file: files come in walk order, directory by directory.
+ * (Without /proc: openUnder.)
+ */
+export function openInTree(file, dirId, root) {
+  if (!OPEN_FILES) return openUnder(file, root);
+  const slash = file.lastIndexOf("/");
+  const dir = file.slice(0, slash);
+  if (lastDirectory?.dir !== dir || lastDirectory.id !== dirId) {
+    if (lastDirectory) closeSync(lastDirectory.fd);
+    lastDirectory = null;
+    const fd = openDirectory(dir, dirId);
+    if (fd === null) throw Object.assign(new Error(`${dir || "/"} is not the directory the walk saw (moved or replaced): ${file} not read`), { code: "ENOENT" });
+    lastDirectory = { dir, id: dirId, fd };
+  }
+  const inside = `${OPEN_FILES}${lastDirectory.fd}/`;
+  try {
+    return openSync(inside + file.slice(slash + 1), NO_FOLLOW);
+  } catch (err) {
+    throw shownAt(err, inside, `${dir}/`);
+  }
+}
 
 /**
  * Opens a file of the tree under `root` (real path) for reading, and only if
