@@ -12,7 +12,7 @@ import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
-import { lstatInTree, openInTree, statOf } from "./walk.mjs";
+import { closeTreeDirectory, lstatInTree, openInTree, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
   repo: Repository;
@@ -459,6 +459,7 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>, ro
       }
     }
   }
+  closeTreeDirectory(); // (the reading threads' go with them)
   return bytes < DICT_MIN ? null : repo.writeDictionary(Buffer.concat(parts).subarray(0, DICT_HEADER.length + DICT_BYTES));
 }
 

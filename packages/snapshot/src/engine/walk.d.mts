@@ -48,6 +48,9 @@ export declare function identityOf(abs: string): string | null;
  */
 export declare function openInTree(file: string, dirId: string, root: string): number;
 
+/** Closes the directory openInTree keeps open on this thread (for the next file there), if any. */
+export declare function closeTreeDirectory(): void;
+
 /** The lstat of `file`, through its directory as the walk saw it (identity `dirId`); null if either is gone or not what the walk saw. */
 export declare function lstatInTree(file: string, dirId: string): BigIntStats | null;
 

@@ -245,6 +245,12 @@ export function lstatInTree(file, dirId) {
 /** The directory this thread opened files in last (its path and identity), kept open for the next file there. */
 let lastDirectory = null;
 
+/** Closes the directory openInTree keeps open on this thread, if any. */
+export function closeTreeDirectory() {
+  if (lastDirectory) closeSync(lastDirectory.fd);
+  lastDirectory = null;
+}
+
 /**
  * Opens file `file` of the tree under `root` (real path) for reading, through
  * its directory as the walk saw it (identity `dirId`, see openDirectory): a
@@ -260,8 +266,7 @@ export function openInTree(file, dirId, root) {
   const slash = file.lastIndexOf("/");
   const dir = file.slice(0, slash);
   if (lastDirectory?.dir !== dir || lastDirectory.id !== dirId) {
-    if (lastDirectory) closeSync(lastDirectory.fd);
-    lastDirectory = null;
+    closeTreeDirectory();
     const fd = openDirectory(dir, dirId);
     if (fd === null) throw Object.assign(new Error(`${dir || "/"} is not the directory the walk saw (moved or replaced): ${file} not read`), { code: "ENOENT" });
     lastDirectory = { dir, id: dirId, fd };
