@@ -127,7 +127,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   if (opts.scan && opts.scan.root !== source) throw new Error(`the walk given is of ${opts.scan.root}, not of ${source}`);
   const rootStat = lstatSync(source, { bigint: true });
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
-  const realRoot = realpathSync(source); // files are read only where they still resolve under it (see openUnder)
+  const realRoot = realpathSync(source); // files are read through their directories as the walk saw them (openInTree; without /proc, only where they still resolve under this: openUnder)
 
   // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
   // deleting one session must not fail another's park.
