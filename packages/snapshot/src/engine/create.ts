@@ -12,7 +12,7 @@ import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
-import { closeTreeDirectory, lstatInTree, openInTree, statOf } from "./walk.mjs";
+import { closeTreeDirectory, devInoOf, lstatInTree, openInTree, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
   repo: Repository;
@@ -152,7 +152,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   try {
     // The walk starts now (unless it has already), on threads of its own: it overlaps loading the index and the parent.
     scan = opts.scan ?? new TreeScan(source);
-    if (scan.rootId !== null && scan.rootId !== `${rootStat.dev}:${rootStat.ino}`) throw new Error(`${source} was replaced since its walk began; try again`);
+    if (scan.rootId !== null && scan.rootId !== devInoOf(rootStat)) throw new Error(`${source} was replaced since its walk began; try again`);
     // So do the threads that read files (they are told what the repository holds once it is read, see step 3).
     workers = new WorkerPool(new URL("./snapshot-worker.mjs", import.meta.url), threads, "snapshot", {
       chunkHash: repo.chunkHash,

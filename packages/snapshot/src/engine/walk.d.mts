@@ -33,6 +33,9 @@ export interface Scanned {
 
 export declare function statOf(st: BigIntStats): Stat;
 
+/** What identifies a file or directory: "dev:ino" of its stat (as Stat.devIno). */
+export declare function devInoOf(st: BigIntStats): string;
+
 /** The real path of `abs`, or `abs` if there is nothing there. */
 export declare function realPath(abs: string): string;
 

@@ -4,6 +4,9 @@
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 
+/** What identifies a file or directory: "dev:ino" of its (bigint) stat, exact (inode numbers can pass 2^53). */
+export const devInoOf = (st) => `${st.dev}:${st.ino}`;
+
 /** An lstat as snapshots record it (see walk.d.mts). */
 export function statOf(st) {
   return {
@@ -14,7 +17,7 @@ export function statOf(st) {
     size: Number(st.size),
     ino: Number(st.ino),
     dev: Number(st.dev),
-    devIno: `${st.dev}:${st.ino}`,
+    devIno: devInoOf(st),
     nlink: Number(st.nlink),
     mtimeNs: st.mtimeNs.toString(),
     ctimeNs: st.ctimeNs.toString(),
@@ -62,7 +65,7 @@ export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE:
 export function* walkTree(root) {
   const abs = realPath(path.resolve(root));
   const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-  if (st?.isDirectory()) yield* walkPart(abs, "", undefined, undefined, `${st.dev}:${st.ino}`);
+  if (st?.isDirectory()) yield* walkPart(abs, "", undefined, undefined, devInoOf(st));
 }
 
 /** The real path of `abs`, or `abs` if there is nothing there (its walk is then empty). */
@@ -78,7 +81,7 @@ export function realPath(abs) {
 /** What identifies the directory or file at `abs` ("dev:ino", as Stat.devIno), null if nothing is there. */
 export function identityOf(abs) {
   const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}` : null;
+  return st ? devInoOf(st) : null;
 }
 
 /**
@@ -142,8 +145,7 @@ function openDirectory(dir, id) {
     if (err.code === "ENOENT" || err.code === "ENOTDIR" || err.code === "ELOOP") return null;
     throw err;
   }
-  const st = fstatSync(fd, { bigint: true });
-  if (`${st.dev}:${st.ino}` === id) return fd;
+  if (devInoOf(fstatSync(fd, { bigint: true })) === id) return fd;
   closeSync(fd);
   return null;
 }
@@ -232,13 +234,14 @@ const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
  * is gone or not what the walk saw. (Without /proc: by path.)
  */
 export function lstatInTree(file, dirId) {
+  if (!OPEN_FILES) return lstatSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
   const slash = file.lastIndexOf("/");
-  const fd = OPEN_FILES ? openDirectory(file.slice(0, slash), dirId) : null;
-  if (OPEN_FILES && fd === null) return null;
+  const fd = openDirectory(file.slice(0, slash), dirId);
+  if (fd === null) return null;
   try {
-    return lstatSync(fd === null ? file : `${OPEN_FILES}${fd}/${file.slice(slash + 1)}`, { bigint: true, throwIfNoEntry: false }) ?? null;
+    return lstatSync(`${OPEN_FILES}${fd}/${file.slice(slash + 1)}`, { bigint: true, throwIfNoEntry: false }) ?? null;
   } finally {
-    if (fd !== null) closeSync(fd);
+    closeSync(fd);
   }
 }
 
