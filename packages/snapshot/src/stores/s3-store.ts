@@ -4,6 +4,8 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandInput,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -142,9 +144,7 @@ export class S3Store implements ObjectStore {
   async get(key: string, alloc?: Allocate): Promise<Uint8Array> {
     const Key = this.s3Key(key);
     try {
-      const directBody: DirectBody = { alloc };
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { directBody } as DirectGetOptions);
-      return directBody.filled ?? (await readBody(out.Body, out.ContentLength, alloc));
+      return (await this.getObject({ Bucket: this.bucket, Key }, alloc)).bytes;
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       throw readError(`get ${key}`, err);
@@ -165,12 +165,8 @@ export class S3Store implements ObjectStore {
     let bytes: Uint8Array;
     let total: number | undefined;
     try {
-      const directBody: DirectBody = {};
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-${offset + length - 1}` }),
-        { directBody } as DirectGetOptions,
-      );
-      bytes = directBody.filled ?? (await readBody(out.Body, out.ContentLength));
+      const { out, bytes: body } = await this.getObject({ Bucket: this.bucket, Key, Range: `bytes=${offset}-${offset + length - 1}` });
+      bytes = body;
       total = totalFromContentRange(out.ContentRange);
       if (out.ContentRange === undefined && bytes.length === out.ContentLength && bytes.length > length) {
         // The server ignored Range and sent the whole object (200).
@@ -282,6 +278,13 @@ export class S3Store implements ObjectStore {
       });
       throw err;
     }
+  }
+
+  /** A GetObject and its body in one buffer: read there by DirectGetHandler where it can, else from the response's stream. */
+  private async getObject(input: GetObjectCommandInput, alloc?: Allocate): Promise<{ out: GetObjectCommandOutput; bytes: Uint8Array }> {
+    const directBody: DirectBody = { alloc };
+    const out = await this.client.send(new GetObjectCommand(input), { directBody } as DirectGetOptions);
+    return { out, bytes: directBody.filled ?? (await readBody(out.Body, out.ContentLength, alloc)) };
   }
 
   private s3Key(key: string): string {
