@@ -41,4 +41,6 @@ ensure_node_deps() {
   elif [[ ! -d packages/db/src/generated/prisma ]]; then
     npm run db:generate --silent >&2
   fi
+  # The snapshot engine's native tree walk (postinstall builds it too; this rebuilds it after its source changed).
+  node packages/snapshot/native/build.mjs
 }

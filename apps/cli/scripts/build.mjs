@@ -1,9 +1,9 @@
 // Bundles the CLI into dist/ (an entry, chunks loaded on demand, and the
-// snapshot engine's worker threads next to them, where the engine looks for
-// them): it starts in ~0.15 s instead of ~0.45 s through tsx. bin/daybox.js
+// snapshot engine's worker threads and native tree walk next to them, where
+// the engine looks for them): it starts in ~0.15 s instead of ~0.45 s through tsx. bin/daybox.js
 // runs the bundle only while every file it was built from has the size and
 // modification time recorded here (dist/inputs.json), else the sources.
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -23,7 +23,6 @@ const result = await build({
     // Started by the engine as new URL("./<name>.mjs", import.meta.url): next to the chunk that holds it.
     "snapshot-worker": path.join(engine, "snapshot-worker.mjs"),
     "restore-worker": path.join(engine, "restore-worker.mjs"),
-    "scan-worker": path.join(engine, "scan-worker.mjs"),
   },
   outdir: next,
   outExtension: { ".js": ".mjs" },
@@ -42,10 +41,15 @@ const result = await build({
   logLevel: "warning",
 });
 
+// The engine's native tree walk, where it looks for it: next to the chunk that loads it (built by `npm install`).
+const nativeWalk = path.join(root, "packages/snapshot/native/build/native-walk.node");
+copyFileSync(nativeWalk, path.join(next, "native-walk.node"));
+
 // Workspace sources, plus what decides how they resolve and bundle: any change to one makes the bundle stale.
 const sources = Object.keys(result.metafile.inputs)
   .map((f) => path.relative(root, path.resolve(process.cwd(), f)))
-  .filter((f) => !f.split(path.sep).includes("node_modules"));
+  .filter((f) => !f.split(path.sep).includes("node_modules"))
+  .concat(path.relative(root, nativeWalk));
 const packages = new Set(sources.map((f) => f.split(path.sep).slice(0, 2).join(path.sep)));
 const files = [...sources, ...[...packages].map((p) => path.join(p, "package.json")), "package-lock.json", "tsconfig.json", path.relative(root, fileURLToPath(import.meta.url))];
 const inputs = Object.fromEntries(

@@ -1,16 +1,25 @@
-import { spawn } from "node:child_process";
-import { closeSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, closeSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Lookahead, TreeScan, walkOrder, walkTree, type Scanned } from "./scan.ts";
-import { identityOf, openInTree, openUnder, walkPart } from "./walk.mjs";
+import { Lookahead, nativeWalk, TreeScan, walkOrder, walkTree, type Scanned, type TreeScanOptions } from "./scan.ts";
+import { identityOf, openInTree, openUnder, walkUnder } from "./walk.mjs";
 
 let work: string;
 beforeEach(() => {
   work = mkdtempSync(path.join(tmpdir(), "daybox-scan-"));
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+const all = async (scan: AsyncIterable<Scanned[]>) => {
+  const out: Scanned[] = [];
+  for await (const batch of scan) out.push(...batch);
+  return out;
+};
+/** The native walk of `root`, held at directory `at` (before it opens it, or after its listing) while `then` runs. */
+const heldAt = (root: string, at: string, before: "open" | "stat", then: () => void, options: TreeScanOptions = {}) => all(new TreeScan(root, { ...options, hold: { at, before, then } }));
 
 describe("walkTree", () => {
   it("visits depth-first, names sorted by code unit, each directory before its contents", () => {
@@ -60,12 +69,8 @@ describe("walkTree", () => {
   it("leaves out entries removed between the directory's listing and their lstat", () => {
     mkdirSync(path.join(work, "a"));
     for (const f of ["x", "y", "z"]) writeFileSync(path.join(work, "a", f), f);
-    // `split` is called with each listing, before its entries are looked at.
-    const split = (dir: string) => {
-      if (dir.endsWith("/a")) rmSync(path.join(work, "a/y"));
-      return null;
-    };
-    const seen = [...walkPart(realpathSync(work), "", undefined, split, identityOf(realpathSync(work))!)].map((s) => ("rel" in s ? s.rel : "?"));
+    const onListing = (dir: string) => dir.endsWith("/a") && rmSync(path.join(work, "a/y"));
+    const seen = [...walkUnder(realpathSync(work), identityOf(realpathSync(work))!, onListing)].map((s) => s.rel);
     expect(seen).toEqual(["a", "a/x", "a/z"]);
   });
 
@@ -98,11 +103,8 @@ describe("walkTree", () => {
     rmSync(path.join(root, "d"));
     renameSync(path.join(root, "d.moved"), path.join(root, "d"));
     mkdirSync(path.join(outside, "sub"));
-    const split = (dir: string) => {
-      if (dir === path.join(root, "e")) swap("e");
-      return null;
-    };
-    const found = [...walkPart(realpathSync(root), "", undefined, split, identityOf(realpathSync(root))!)].filter((s): s is Scanned => "rel" in s);
+    const onListing = (dir: string) => dir === path.join(root, "e") && swap("e");
+    const found = [...walkUnder(realpathSync(root), identityOf(realpathSync(root))!, onListing)];
     expect(found.map((s) => s.rel)).toEqual(["d", "d/mine", "e", "e/sub", "e/x"]);
     expect(found.find((s) => s.rel === "e/x")!.st.size).toBe(1); // the tree's x, not the one outside
     expect(found.some((s) => s.target !== undefined || s.rel.includes("secret"))).toBe(false);
@@ -127,17 +129,26 @@ describe("the walk and its reads, against a directory of another mount namespace
         ns.on("exit", (code) => reject(new Error(`unshare exited with ${code}`)));
       });
       const b = identityOf(path.join(tree, "a/b"))!;
-      const split = (dir: string) => {
-        if (dir === path.join(tree, "a")) {
-          renameSync(path.join(tree, "a"), path.join(tree, "a.moved"));
-          symlinkSync(`/proc/${ns.pid}/root${tree}/a`, path.join(tree, "a"));
-        }
-        return null;
+      const swap = () => {
+        renameSync(path.join(tree, "a"), path.join(tree, "a.moved"));
+        symlinkSync(`/proc/${ns.pid}/root${tree}/a`, path.join(tree, "a"));
       };
-      const seen = [...walkPart(tree, "", undefined, split, identityOf(tree)!)].map((s) => ("rel" in s ? s.rel : "?"));
+      const undo = () => {
+        rmSync(path.join(tree, "a"));
+        renameSync(path.join(tree, "a.moved"), path.join(tree, "a"));
+      };
+      const seen = [...walkUnder(tree, identityOf(tree)!, (dir) => dir === path.join(tree, "a") && swap())].map((s) => s.rel);
       expect(seen).toEqual(["a", "a/b"]); // b as a/ listed it; its contents are not read through the symlink
       expect(readFileSync(path.join(tree, "a/b/id_rsa"), "utf8")).toBe("top secret"); // the path does lead there
       expect(() => openInTree(path.join(tree, "a/b/id_rsa"), b, tree)).toThrow(expect.objectContaining({ code: "ENOENT" }));
+      // The native walk goes by descriptors: it walks the tree's own a (moved) and b, never the other namespace's.
+      undo();
+      for (const before of ["stat", "open"] as const) {
+        const found = await heldAt(tree, before === "stat" ? "a" : "a/b", before, swap);
+        expect(found.map((s) => s.rel)).toEqual(["a", "a/b", "a/b/mine"]);
+        expect(found.find((s) => s.rel === "a/b/mine")!.st.size).toBe(4);
+        undo();
+      }
     } finally {
       ns.kill("SIGKILL");
     }
@@ -184,25 +195,24 @@ describe("openUnder", () => {
 });
 
 describe("TreeScan", () => {
-  const all = async (scan: AsyncIterable<Scanned[]>) => {
-    const out: Scanned[] = [];
-    for await (const batch of scan) out.push(...batch);
-    return out;
-  };
+  it("runs the native walk on Linux", () => {
+    if (process.platform === "linux") expect(nativeWalk(), "native/build/native-walk.node: run `node packages/snapshot/native/build.mjs`").not.toBeNull();
+  });
 
-  it("yields what walkTree does, in the same order, from its own thread", async () => {
-    for (const d of ["b", "a/z", "a/y/deep", "é", "empty"]) mkdirSync(path.join(work, d), { recursive: true });
+  it("yields what walkTree does, in the same order, from its own threads", async () => {
+    // Names around "/" in code-unit order, and UTF-16's order where UTF-8's differs (U+FF5A after U+1F600).
+    for (const d of ["b", "a/z", "a/y/deep", "é", "empty", "a-b", "a.b", "a0", "😀/ｚ", "ｚ/😀"]) mkdirSync(path.join(work, d), { recursive: true });
     for (let i = 0; i < 300; i++) writeFileSync(path.join(work, `a/z/f${i}`), "x".repeat(i));
     writeFileSync(path.join(work, "é/ü"), "ü");
     linkSync(path.join(work, "é/ü"), path.join(work, "b/hard"));
     symlinkSync("../a/z/f1", path.join(work, "b/link"));
     symlinkSync("/nowhere", path.join(work, "dangling"));
     const expected = [...walkTree(work)];
-    expect(expected).toHaveLength(311); // 7 directories, 302 files, 2 symlinks
+    expect(expected).toHaveLength(318); // 14 directories, 302 files, 2 symlinks
     expect(await all(new TreeScan(work))).toEqual(expected);
     expect(await all(new TreeScan(`${work}/`, { threads: 1 }))).toEqual(expected);
-    // Listings split at every chance, parts of parts, small batches: still one order.
-    for (const threads of [2, 4]) expect(await all(new TreeScan(work, { threads, batch: 7, splitMin: 2 }))).toEqual(expected);
+    // Listings looked at in ranges of two, small batches: still one order.
+    for (const threads of [2, 4]) expect(await all(new TreeScan(work, { threads, batch: 7, range: 2 }))).toEqual(expected);
     expect(expected.find((s) => s.rel === "b/link")).toMatchObject({ target: "../a/z/f1", st: { kind: "symlink" } });
     expect(expected.find((s) => s.rel === "b/hard")!.st).toMatchObject({ kind: "file", nlink: 2, size: 2 });
   });
@@ -213,7 +223,7 @@ describe("TreeScan", () => {
       for (let f = 0; f < 40; f++) writeFileSync(path.join(work, `d${d}`, `f${f}`), "");
     }
     const expected = [...walkTree(work)];
-    for (const threads of [1, 3]) expect(await all(new TreeScan(work, { threads, batch: 1, splitMin: 2, unreadMax: 1 }))).toEqual(expected);
+    for (const threads of [1, 3]) expect(await all(new TreeScan(work, { threads, batch: 1, range: 2, unreadMax: 1 }))).toEqual(expected);
   });
 
   it("fails a reader once it is closed, instead of leaving it waiting", async () => {
@@ -228,15 +238,80 @@ describe("TreeScan", () => {
   it("fails with the walk's error, by its code", async () => {
     symlinkSync("loop", path.join(work, "loop"));
     await expect(all(new TreeScan(path.join(work, "loop")))).rejects.toMatchObject({ code: "ELOOP" });
+    await expect(all(new TreeScan(path.join(work, "nothing")))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("reports a directory it may not read by its path", () => {
+    mkdirSync(path.join(work, "locked/inner"), { recursive: true });
+    chmodSync(path.join(work, "locked"), 0);
+    chmodSync(work, 0o755);
+    // In a process of its own, as nobody when the tests run as root (who may read it anyway).
+    const script = `import { TreeScan } from ${JSON.stringify(pathToFileURL(path.join(import.meta.dirname, "scan.ts")).href)};
+      try { for await (const b of new TreeScan(${JSON.stringify(work)})); console.log("{}"); }
+      catch (e) { console.log(JSON.stringify({ message: e.message, code: e.code, syscall: e.syscall, path: e.path })); }`;
+    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", cwd: import.meta.dirname, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
+    const where = path.join(realpathSync(work), "locked");
+    expect(JSON.parse(run.stdout || run.stderr)).toEqual({ message: `EACCES: permission denied, open '${where}'`, code: "EACCES", syscall: "open", path: where });
+  });
+
+  it("gives a name that is not UTF-8 as such (it cannot be recorded), with what is below it left out", async () => {
+    const bad = Buffer.concat([Buffer.from(`${work}/caf`), Buffer.from([0xe9])]);
+    mkdirSync(bad);
+    writeFileSync(Buffer.concat([bad, Buffer.from("/inner")]), "x");
+    writeFileSync(path.join(work, "ok"), "y");
+    const found = await all(new TreeScan(work));
+    expect(found.map((s) => [s.rel, s.st.kind])).toEqual([
+      ["caf\ufffd", "name not UTF-8"],
+      ["ok", "file"],
+    ]);
+  });
+
+  it("never lists or looks at anything outside the tree when a directory is swapped for a symlink as it walks", async () => {
+    const outside = path.join(work, "outside");
+    mkdirSync(path.join(outside, "secret-dir"), { recursive: true });
+    writeFileSync(path.join(outside, "x"), "outside x, longer than the tree's");
+    writeFileSync(path.join(outside, "secret-dir/inner"), "secret");
+    symlinkSync("/etc/passwd", path.join(outside, "secret-link"));
+    const root = path.join(work, "tree");
+    for (const d of ["d", "e/sub"]) mkdirSync(path.join(root, d), { recursive: true });
+    writeFileSync(path.join(root, "d/mine"), "mine");
+    writeFileSync(path.join(root, "e/x"), "x");
+    const swap = (dir: string) => () => {
+      renameSync(path.join(root, dir), path.join(root, `${dir}.moved`));
+      symlinkSync(outside, path.join(root, dir));
+    };
+    const undo = (dir: string) => {
+      rmSync(path.join(root, dir));
+      renameSync(path.join(root, `${dir}.moved`), path.join(root, dir));
+    };
+    const clean = (found: Scanned[]) => !found.some((s) => s.target !== undefined || s.rel.includes("secret") || (s.st.kind === "file" && s.st.size > 4));
+
+    // Between a directory's lstat and its opening: it is not opened (recorded empty).
+    let found = await heldAt(root, "d", "open", swap("d"));
+    expect(found.map((s) => s.rel)).toEqual(["d", "e", "e/sub", "e/x"]);
+    expect(clean(found)).toBe(true);
+    undo("d");
+    // Between its listing and its entries' lstats: they are the listed directory's own (it was moved, not left).
+    found = await heldAt(root, "e", "stat", swap("e"), { threads: 1 });
+    expect(found.map((s) => s.rel)).toEqual(["d", "d/mine", "e", "e/sub", "e/x"]);
+    expect(found.find((s) => s.rel === "e/x")!.st.size).toBe(1);
+    expect(clean(found)).toBe(true);
+    undo("e");
+    // An entry removed between the listing and its lstat is left out.
+    found = await heldAt(root, "e", "stat", () => rmSync(path.join(root, "e/x")));
+    expect(found.map((s) => s.rel)).toEqual(["d", "d/mine", "e", "e/sub"]);
   });
 
   it("stops its thread when the reader breaks off or closes it", async () => {
     for (let i = 0; i < 100; i++) writeFileSync(path.join(work, `f${i}`), "");
     let seen = 0;
-    for await (const batch of new TreeScan(work, { batch: 3, splitMin: 2 })) if ((seen += batch.length) >= 5) break;
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    for await (const batch of new TreeScan(work, { batch: 3, range: 2, unreadMax: 1 })) if ((seen += batch.length) >= 5) break;
     expect(seen).toBeGreaterThanOrEqual(5);
-    const scan = new TreeScan(work, { batch: 3, splitMin: 2 });
+    const scan = new TreeScan(work, { batch: 3, range: 2 });
     await scan.close(); // before reading anything
+    expect(open()).toBe(before); // the walk let go of every directory
   });
 
   it("is looked ahead of: what pull() takes comes first in the iteration", async () => {

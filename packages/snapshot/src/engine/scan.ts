@@ -1,77 +1,171 @@
+import { createRequire } from "node:module";
 import path from "node:path";
-import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
 import type { FileEntry } from "../core/manifest.ts";
-import { identityOf, realPath, SCAN_SHARED as SHARED, unpackEntries, walkTree, type Kind, type PackedEntries, type Scanned, type Stat } from "./walk.mjs";
-import { startWorker } from "./worker-pool.ts";
+import { identityOf, realPath, walkTree, walkUnder, type Kind, type Scanned, type Stat } from "./walk.mjs";
 
 export { walkTree, type Kind, type Scanned, type Stat };
 
-/** Entries per message from a scan thread. */
+/** Entries per batch. */
 const SCAN_BATCH = 512;
 /**
- * Threads that walk: on a cold cache most of a walk is waiting for the disk
- * to return directory and inode blocks, and three threads reading different
- * regions wait less than one (the benchmark's 54k entries on 2 cores: 0.9 s
- * → 0.65 s; two threads 0.7 s, four no better than three).
+ * Threads that walk (besides the one that sends their entries in order): on
+ * a cold cache most of a walk is waiting for the disk to return directory and
+ * inode blocks, and three threads reading different regions wait less than
+ * one (the benchmark's 54k entries: 0.37 s with three, 0.6 s with one).
  */
 const SCAN_THREADS = 3;
-/** A directory with at least this many entries is shared with idle threads. */
-const SPLIT_MIN = 64;
 /**
- * Messages of entries the threads may have sent and the reader not yet read
- * before a thread ahead of the reader waits (~130k entries; without a bound a
- * first snapshot, whose reading lags far behind its walk, would hold the tree
- * twice over).
+ * Batches the walk may have sent and the reader not yet taken before it
+ * waits (~130k entries; without a bound a first snapshot, whose reading lags
+ * far behind its walk, would hold the tree twice over).
  */
 const UNREAD_MAX = 256;
 
-interface Task {
-  id: string;
-  abs: string;
-  rel: string;
-  /** The directory's identity (see identityOf): it is read only if it is still that directory. */
-  dirId: string;
-  names?: string[];
+/** The native walk (native/walk.c), built by native/build.mjs; null where it is not built (walkTree then runs on this thread). */
+interface NativeWalk {
+  start(root: string, id: string, options: NativeOptions, onMessage: (err: NativeError | null, data: Buffer | true | null) => void): object;
+  stop(handle: object): void;
+  ack(handle: object): void;
+  resume(handle: object): void;
 }
-type Piece = { task: string; entries: PackedEntries } | { task: string; after: string[] } | { task: string; end: true };
-type ScanMessage = Piece | { spawn: { id: string; runner: number }[] } | { error: string; code?: string; syscall?: string; path?: string };
+interface NativeOptions {
+  threads: number;
+  batch: number;
+  unreadMax: number;
+  range?: number;
+  holdAt?: string;
+  holdBefore?: number;
+}
+interface NativeError {
+  code: string;
+  description: string;
+  syscall: string;
+  rel: Buffer;
+}
+
+let loaded: NativeWalk | null | undefined;
+
+/** The native walk: next to this module in the CLI's bundle, in native/build/ from the sources. */
+export function nativeWalk(): NativeWalk | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  const require = createRequire(import.meta.url);
+  for (const file of ["./native-walk.node", "../../native/build/native-walk.node"]) {
+    try {
+      loaded = require(fileURLToPath(new URL(file, import.meta.url))) as NativeWalk;
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+    }
+  }
+  return loaded;
+}
+
+const KINDS: Kind[] = ["unknown type", "file", "dir", "symlink", "fifo", "socket", "device", "unknown type", "name not UTF-8"];
+
+/** The entries of one of the native walk's batches (its format: native/walk.c); `prefix` is the root's absolute path ("" for "/"). */
+function decode(buf: Buffer, prefix: string): Scanned[] {
+  const out: Scanned[] = [];
+  let dirRel = "";
+  let dir = "";
+  let i = 0;
+  while (i < buf.length) {
+    if (buf[i++] === 1) {
+      const n = buf.readUInt32LE(i);
+      dirRel = buf.toString("utf8", i + 4, i + 4 + n);
+      i += 4 + n;
+      const m = buf[i++]!;
+      dir = buf.toString("latin1", i, i + m);
+      i += m;
+      continue;
+    }
+    const kind = KINDS[buf[i]!]!;
+    const nameLen = buf.readUInt16LE(i + 1);
+    i += 3;
+    const name = buf.toString("utf8", i, i + nameLen);
+    i += nameLen;
+    const mode = buf.readUInt32LE(i);
+    const uid = buf.readUInt32LE(i + 4);
+    const gid = buf.readUInt32LE(i + 8);
+    const nlink = buf.readUInt32LE(i + 12);
+    const size = buf.readDoubleLE(i + 16);
+    const ino = buf.readDoubleLE(i + 24);
+    const dev = buf.readDoubleLE(i + 32);
+    i += 40;
+    let n = buf[i++]!;
+    const devIno = buf.toString("latin1", i, i + n);
+    i += n;
+    n = buf[i++]!;
+    const mtimeNs = buf.toString("latin1", i, i + n);
+    i += n;
+    n = buf[i++]!;
+    const ctimeNs = buf.toString("latin1", i, i + n);
+    i += n;
+    const targetLen = buf.readUInt32LE(i);
+    i += 4;
+    const rel = dirRel ? `${dirRel}/${name}` : name;
+    const st: Stat = { kind, mode, uid, gid, size, ino, dev, devIno, nlink, mtimeNs, ctimeNs };
+    if (targetLen === 0xffffffff) {
+      out.push({ rel, abs: `${prefix}/${rel}`, dir, st });
+    } else {
+      out.push({ rel, abs: `${prefix}/${rel}`, dir, st, target: buf.toString("utf8", i, i + targetLen) });
+      i += targetLen;
+    }
+  }
+  return out;
+}
+
+export interface TreeScanOptions {
+  /** See SCAN_THREADS, SCAN_BATCH, UNREAD_MAX (tests use small ones). */
+  threads?: number;
+  batch?: number;
+  unreadMax?: number;
+  /** Names looked at per task (native walk; tests use small ones). */
+  range?: number;
+  /**
+   * Tests: the walk stops at directory `at` (a manifest path), before it
+   * opens it ("open") or after its listing ("stat"), and awaits `then()`.
+   */
+  hold?: { at: string; before: "open" | "stat"; then: () => void | Promise<void> };
+}
 
 /**
- * The walk of walkTree, run on threads of their own from the moment this is
- * made (its system calls overlap whatever the caller does meanwhile), read
- * here in the same order, in batches. A thread that meets a big directory
- * while others are idle hands them contiguous parts of its listing itself
- * (see scan-worker.mjs); their entries are read where those parts belong.
+ * The walk of walkTree (the same entries, in the same order), run by the
+ * native walk (native/walk.c) on threads of its own from the moment this is
+ * made, so its system calls overlap whatever the caller does meanwhile; read
+ * here in batches. Without the native walk, walkTree runs on this thread as
+ * it is read.
  *
- * Threads far ahead of the reader wait (UNREAD_MAX) — never the one running
- * the task being read, and none while this thread has not yet heard which
- * one runs it — so the reader always gets on. Iterated once; `close()` stops
- * the threads (always call it; iterating to the end or breaking off does too).
+ * The walk holds back while the reader has UNREAD_MAX batches it has not
+ * taken. Iterated once; `close()` stops the walk (always call it; iterating
+ * to the end or breaking off does too) and resolves once its threads have
+ * let go of the tree.
  */
 export class TreeScan implements AsyncIterable<Scanned[]> {
-  readonly #workers: Worker[] = [];
-  readonly #shared: Int32Array;
-  /** Which thread runs (or ran) each task, as far as this thread has heard. */
-  readonly #runner = new Map<string, number>([["root", 0]]);
-  /** Each task's messages not read yet, in order. */
-  readonly #streams = new Map<string, Piece[]>();
   readonly #prefix: string;
+  readonly #batch: number;
+  /** The native walk and its handle; null without it. */
+  readonly #native: { walk: NativeWalk; handle: object } | null = null;
+  /** Batches received and not read yet. */
+  readonly #batches: Scanned[][] = [];
+  /** Resolved once the native walk sent its last message (its threads are done with the tree). */
+  readonly #ended: Promise<void>;
+  #end: () => void = () => {};
+  #done = false;
+  #failure: Error | null = null;
+  #wake: (() => void) | null = null;
   /** The directory walked (absolute). */
   readonly root: string;
   /** Its identity ("dev:ino") when the walk began; null if it could not be taken (the walk then fails). */
   readonly rootId: string | null = null;
   /** When the walk began (epoch nanoseconds, decimal): what a manifest records as its scanStartedNs. */
   readonly startedNs = `${Date.now()}000000`;
-  /** The task being read. */
-  #current = "root";
-  #failure: Error | null = null;
-  #wake: (() => void) | null = null;
 
-  /** `threads`, `batch`, `splitMin`, `unreadMax`: see SCAN_THREADS, SCAN_BATCH, SPLIT_MIN, UNREAD_MAX (tests use small ones). */
-  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, splitMin = SPLIT_MIN, unreadMax = UNREAD_MAX } = {}) {
+  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, unreadMax = UNREAD_MAX, range, hold }: TreeScanOptions = {}) {
     this.root = path.resolve(root);
-    const count = Math.max(1, threads);
-    this.#shared = new Int32Array(new SharedArrayBuffer(4 * (SHARED.IDLE + count)));
+    this.#batch = batch;
+    this.#ended = new Promise((resolve) => (this.#end = resolve));
     // Walked by its real path, from its identity now: each directory is read only if it is the one the walk saw.
     let abs: string;
     try {
@@ -80,59 +174,60 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
       if (this.rootId === null) throw Object.assign(new Error(`ENOENT: no such file or directory, walk '${this.root}'`), { code: "ENOENT", path: this.root });
     } catch (err) {
       this.#prefix = this.root;
+      this.#end();
       this.#fail(err as Error); // a symlink loop, say: the reader fails with it
       return;
     }
     this.#prefix = abs === "/" ? "" : abs;
-    Atomics.store(this.#shared, SHARED.HOLD, 1);
-    for (let index = 1; index < count; index++) Atomics.store(this.#shared, SHARED.IDLE + index, 1); // all but the root's
-    // A channel between every two threads, for the parts of listings they hand each other.
-    const peers: Record<number, MessagePort>[] = Array.from({ length: count }, () => ({}));
-    for (let a = 0; a < count; a++) {
-      for (let b = a + 1; b < count; b++) {
-        const { port1, port2 } = new MessageChannel();
-        peers[a]![b] = port1;
-        peers[b]![a] = port2;
-      }
+    const walk = nativeWalk();
+    if (!walk) {
+      this.#end();
+      return;
     }
-    for (let index = 0; index < count; index++) {
-      let worker: Worker;
-      try {
-        const ports = peers[index]!;
-        worker = startWorker(new URL("./scan-worker.mjs", import.meta.url), { index, batch, splitMin, unreadMax, shared: this.#shared.buffer, peers: ports }, Object.values(ports));
-      } catch (err) {
-        void this.close(); // the threads started so far
-        throw err;
+    const options: NativeOptions = { threads: Math.max(1, threads), batch, unreadMax, range };
+    if (hold) Object.assign(options, { holdAt: hold.at, holdBefore: hold.before === "open" ? 1 : 2 });
+    const handle = walk.start(abs, this.rootId, options, (err, data) => {
+      if (err) {
+        this.#fail(this.#error(err)); // the last message: the walk's threads are done
+        return this.#end();
       }
-      worker.on("message", (m: ScanMessage) => this.#receive(m));
-      worker.on("error", (err) => this.#fail(new Error(`the scan of ${abs} failed: ${err.message}`, { cause: err })));
-      worker.on("exit", (code) => this.#fail(new Error(`the scan of ${abs} stopped (thread exit code ${code})`)));
-      this.#workers.push(worker);
-      if (index === 0) worker.postMessage({ task: { id: "root", abs, rel: "", dirId: this.rootId } satisfies Task });
-    }
+      if (data === true) return void Promise.resolve(hold?.then()).then(() => walk.resume(handle), (e: Error) => this.#fail(e));
+      if (data === null) {
+        this.#done = true;
+        this.#end();
+      } else {
+        this.#batches.push(decode(data, this.#prefix));
+      }
+      this.#wakeReader();
+    });
+    this.#native = { walk, handle };
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Scanned[]> {
-    const reading = ["root"]; // the tasks being read: the last one first
     try {
-      while (reading.length) {
+      if (!this.#native) {
         if (this.#failure) throw this.#failure;
-        const id = reading[reading.length - 1]!;
-        if (id !== this.#current) this.#follow(id);
-        const m = this.#streams.get(id)?.shift();
-        if (!m) {
-          await new Promise<void>((resolve) => (this.#wake = resolve));
-          continue;
+        let batch: Scanned[] = [];
+        for (const s of walkUnder(this.#prefix || "/", this.rootId!)) {
+          if (batch.push(s) >= this.#batch) {
+            yield batch;
+            batch = [];
+          }
+          if (this.#failure) throw this.#failure; // closed
         }
-        if ("end" in m) {
-          reading.pop();
-          this.#streams.delete(id);
-        } else if ("after" in m) {
-          for (let i = m.after.length - 1; i >= 0; i--) reading.push(m.after[i]!);
+        if (batch.length) yield batch;
+        return;
+      }
+      for (;;) {
+        if (this.#failure) throw this.#failure;
+        const batch = this.#batches.shift();
+        if (batch) {
+          this.#native.walk.ack(this.#native.handle);
+          yield batch;
+        } else if (this.#done) {
+          return;
         } else {
-          Atomics.sub(this.#shared, SHARED.UNREAD, 1);
-          Atomics.notify(this.#shared, SHARED.UNREAD);
-          yield unpackEntries(m.entries, this.#prefix);
+          await new Promise<void>((resolve) => (this.#wake = resolve));
         }
       }
     } finally {
@@ -140,35 +235,18 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     }
   }
 
-  /** Stops the threads; a reader waiting for entries fails. */
+  /** Stops the walk; a reader waiting for entries fails. Resolves once the walk's threads are done with the tree. */
   async close(): Promise<void> {
     this.#fail(new Error("the scan was closed before its end"));
-    for (const w of this.#workers) w.removeAllListeners("exit");
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    if (this.#native) this.#native.walk.stop(this.#native.handle);
+    await this.#ended;
   }
 
-  /** The reader moves on to task `id`: its thread must never wait, and until we know which thread that is, none does. */
-  #follow(id: string) {
-    this.#current = id;
-    const runner = this.#runner.get(id);
-    Atomics.store(this.#shared, SHARED.READING, runner ?? -1);
-    Atomics.store(this.#shared, SHARED.HOLD, runner === undefined ? 0 : 1);
-    Atomics.notify(this.#shared, SHARED.UNREAD);
-  }
-
-  #receive(m: ScanMessage) {
-    if ("error" in m) return this.#fail(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall, path: m.path }));
-    if ("spawn" in m) {
-      for (const { id, runner } of m.spawn) {
-        this.#runner.set(id, runner);
-        if (id === this.#current) this.#follow(id);
-      }
-    } else {
-      const stream = this.#streams.get(m.task);
-      if (stream) stream.push(m);
-      else this.#streams.set(m.task, [m]);
-      this.#wakeReader();
-    }
+  /** A failure the native walk reported, as Node reports the same failure of a system call. */
+  #error({ code, description, syscall, rel }: NativeError): Error {
+    const where = rel.length ? `${this.#prefix}/${rel.toString("utf8")}` : this.#prefix || "/";
+    if (code === "ECHANGED") return Object.assign(new Error(`${where} ${description}`), { code });
+    return Object.assign(new Error(`${code}: ${description.charAt(0).toLowerCase()}${description.slice(1)}, ${syscall} '${where}'`), { code, syscall, path: where });
   }
 
   #fail(err: Error) {

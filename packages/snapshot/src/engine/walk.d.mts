@@ -2,7 +2,7 @@
 import type { BigIntStats } from "node:fs";
 
 /** What an entry's lstat is, by the names skipped entries are reported with. */
-export type Kind = "file" | "dir" | "symlink" | "fifo" | "socket" | "device" | "unknown type";
+export type Kind = "file" | "dir" | "symlink" | "fifo" | "socket" | "device" | "unknown type" | "name not UTF-8";
 
 /** An lstat as snapshots record it: permission bits only, times as decimal nanoseconds (as manifests store them). */
 export interface Stat {
@@ -57,16 +57,6 @@ export declare function closeTreeDirectory(): void;
 /** The lstat of `file`, through its directory as the walk saw it (identity `dirId`); null if either is gone or not what the walk saw. */
 export declare function lstatInTree(file: string, dirId: string): BigIntStats | null;
 
-/** A scan message's entries, flat: ENTRY_FIELDS values each (see packEntry). */
-export type PackedEntries = (string | number | null)[];
-export declare const ENTRY_FIELDS: number;
-/** Appends a walked entry to a scan message's flat list. */
-export declare function packEntry(list: PackedEntries, entry: Scanned): void;
-/** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
-export declare function unpackEntries(list: PackedEntries, prefix: string): Scanned[];
-/** Int32 slots a TreeScan shares with its threads (see walk.mjs); one idle flag per thread from IDLE on. */
-export declare const SCAN_SHARED: Readonly<{ UNREAD: 0; READING: 1; HOLD: 2; IDLE: 3 }>;
-
 /**
  * Opens a file of the tree under `root` (a real path) for reading, refusing
  * a symlink put in its place (ELOOP) and a file that lies outside `root`
@@ -84,19 +74,11 @@ export declare function openUnder(file: string, root: string): number;
 export declare function walkTree(root: string): Generator<Scanned>;
 
 /**
- * The walk of walkTree from directory `abs` (a real path; manifest path
- * `rel`; identity `id`), of all its entries or of `names` only. On Linux each
+ * The walk of walkTree under directory `abs` (a real path), if it is the
+ * directory with identity `id` (else it fails, code ECHANGED). On Linux each
  * directory is read through itself, and only if it is the directory the walk
  * saw: nothing outside the tree is listed or looked at, whatever is swapped
- * meanwhile. `split` may keep a prefix of a listing and hand
- * the rest to others: `{ after: token }` is yielded where those belong. The
- * `abs` that `split` is given is "" for the root directory "/" (paths are
- * `${abs}/${name}`).
+ * meanwhile. `onListing(dir)` (tests) runs after each directory's listing,
+ * before its entries are looked at.
  */
-export declare function walkPart<T>(
-  abs: string,
-  rel: string,
-  names: string[] | undefined,
-  split: ((abs: string, rel: string, names: string[], id: string) => { keep: number; after: T } | null) | undefined,
-  id: string,
-): Generator<Scanned | { after: T }>;
+export declare function walkUnder(abs: string, id: string, onListing?: (dir: string) => void): Generator<Scanned>;

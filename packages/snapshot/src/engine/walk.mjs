@@ -1,6 +1,7 @@
-// The tree walk, shared by the main thread (scan.ts) and the scan workers
-// (scan-worker.mjs). Plain JavaScript, so worker threads run it under any
-// loader the parent process uses. Types: walk.d.mts.
+// The tree walk in JavaScript (walkTree: what TreeScan runs where the native
+// walk, native/walk.c, is not built, and what tests compare it with), and how
+// files of a walked tree are opened. Plain JavaScript, so worker threads run
+// it under any loader the parent process uses. Types: walk.d.mts.
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 
@@ -24,39 +25,6 @@ export function statOf(st) {
   };
 }
 
-// ---- Scan messages (TreeScan in scan.ts, its threads in scan-worker.mjs) ----
-
-/** Values per entry in a scan message's flat list: rel, its directory's identity, the Stat's fields, the symlink target (or null). */
-export const ENTRY_FIELDS = 14;
-
-/** Appends a walked entry to a scan message's flat list. */
-export function packEntry(list, { rel, dir, st, target }) {
-  list.push(rel, dir, st.kind, st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.devIno, st.nlink, st.mtimeNs, st.ctimeNs, target ?? null);
-}
-
-/** The entries of a scan message's flat list; `prefix` is the root's absolute path ("" for "/"). */
-export function unpackEntries(list, prefix) {
-  const out = [];
-  for (let i = 0; i < list.length; i += ENTRY_FIELDS) {
-    const rel = list[i];
-    const dir = list[i + 1];
-    const st = { kind: list[i + 2], mode: list[i + 3], uid: list[i + 4], gid: list[i + 5], size: list[i + 6], ino: list[i + 7], dev: list[i + 8], devIno: list[i + 9], nlink: list[i + 10], mtimeNs: list[i + 11], ctimeNs: list[i + 12] };
-    const target = list[i + 13];
-    const abs = `${prefix}/${rel}`;
-    out.push(target === null ? { rel, abs, dir, st } : { rel, abs, dir, st, target });
-  }
-  return out;
-}
-
-/**
- * Int32 slots a TreeScan shares with its threads: entry messages sent and not
- * yet read; the thread running the task being read; whether a thread ahead
- * of the reader waits (1) or not (0: the reader does not know yet which thread
- * runs its task); then, from IDLE on, one flag per thread: 1 while it has no
- * task (a thread that splits a listing claims idle ones by clearing theirs).
- */
-export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE: 3 });
-
 /**
  * The tree under `root`, lazily: depth-first, names sorted, parents before
  * children (the order of a manifest's entries). A symlink comes with its
@@ -65,7 +33,7 @@ export const SCAN_SHARED = Object.freeze({ UNREAD: 0, READING: 1, HOLD: 2, IDLE:
 export function* walkTree(root) {
   const abs = realPath(path.resolve(root));
   const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-  if (st?.isDirectory()) yield* walkPart(abs, "", undefined, undefined, devInoOf(st));
+  if (st?.isDirectory()) yield* walkUnder(abs, devInoOf(st));
 }
 
 /** The real path of `abs`, or `abs` if there is nothing there (its walk is then empty). */
@@ -85,35 +53,30 @@ export function identityOf(abs) {
 }
 
 /**
- * The walk of walkTree from directory `abs` (a real path; manifest path
- * `rel`; identity `id`, see identityOf): of all its entries, or of `names`
- * only (sorted; a part of its listing).
- *
- * `split(abs, rel, names, id)` may hand part of a directory's listing to
- * others: it returns how many names (a prefix) this walk keeps and a token;
- * once those are walked (with everything below them), the token is yielded
- * as `{ after: token }`, where the others' parts belong in walk order.
+ * The walk of walkTree under directory `abs` (a real path), if it is the
+ * directory with identity `id` (see identityOf): else it fails (ECHANGED).
  *
  * Each directory is read through itself, and only if it is the directory
  * the walk saw (see readDir): nothing outside the tree is listed or looked
  * at, whatever a session swaps meanwhile. Each entry comes with its
  * directory's identity (`dir`), by which its file is opened later (see
  * openInTree). One explicit stack, not a generator per directory.
+ * `onListing(dir)` (tests) runs after each listing, before its entries are
+ * looked at.
  */
-export function* walkPart(abs, rel, names, split, id) {
+export function* walkUnder(abs, id, onListing) {
   const stack = [];
-  const enter = (abs, rel, id, names) => {
+  const enter = (abs, rel, id) => {
     const dir = abs === "/" ? "" : abs;
-    const read = readDir(dir, id, names, split && ((names) => split(dir, rel, names, id)));
-    if (read) stack.push({ abs: dir, rel, id, found: read.found, next: 0, after: read.after });
-    return read !== null;
+    const found = readDir(dir, id, onListing);
+    if (found) stack.push({ abs: dir, rel, id, found, next: 0 });
+    return found !== null;
   };
-  if (!enter(abs, rel, id, names) && rel === "" && !names) throw Object.assign(new Error(`${abs} was moved or replaced as its walk began`), { code: "ECHANGED" });
+  if (!enter(abs, "", id)) throw Object.assign(new Error(`${abs} was moved or replaced as its walk began`), { code: "ECHANGED" });
   while (stack.length) {
     const top = stack[stack.length - 1];
     if (top.next === top.found.length) {
       stack.pop();
-      if (top.after !== undefined) yield { after: top.after };
       continue;
     }
     const [name, found] = top.found[top.next];
@@ -151,23 +114,22 @@ function openDirectory(dir, id) {
 }
 
 /**
- * The entries of directory `dir` ("" for "/"), identity `id`: of all its
- * names, or of `names`, sorted, each with its lstat (and a symlink's target);
- * `keep` may take a prefix of the listing (see split), returning `{ keep,
- * after }`. null if it is not the directory the walk saw (see openDirectory).
+ * The entries of directory `dir` ("" for "/"), identity `id`, sorted, each
+ * with its lstat (and a symlink's target); null if it is not the directory
+ * the walk saw (see openDirectory). `onListing(dir)`: see walkUnder.
  *
  * On Linux it is listed and its entries looked at through the open
  * directory (/proc/self/fd/<n>/<name>, which the kernel resolves inside it),
  * so a directory swapped for a symlink, or one above it, while the walk runs
  * never leads it out of the tree. (Elsewhere, by path.)
  */
-function readDir(dir, id, names, keep) {
-  if (!OPEN_FILES) return listed(names ?? readdirOf(dir), keep, `${dir}/`);
+function readDir(dir, id, onListing) {
+  if (!OPEN_FILES) return listed(readdirOf(dir), onListing, dir, `${dir}/`);
   const fd = openDirectory(dir, id);
   if (fd === null) return null;
   const inside = `${OPEN_FILES}${fd}/`;
   try {
-    return listed(names ?? readdirOf(inside), keep, inside);
+    return listed(readdirOf(inside), onListing, dir, inside);
   } catch (err) {
     throw shownAt(err, inside, `${dir}/`);
   } finally {
@@ -191,16 +153,15 @@ function readdirOf(dir) {
   }
 }
 
-/** The names this walk keeps (see readDir), looked at as `${at}${name}`. */
-function listed(names, keep, at) {
-  const handed = keep?.(names);
-  const end = handed ? handed.keep : names.length;
+/** The entries named, looked at as `${at}${name}`; those gone meanwhile left out. */
+function listed(names, onListing, dir, at) {
+  onListing?.(dir || "/");
   const found = [];
-  for (let i = 0; i < end; i++) {
-    const seen = look(at + names[i]);
-    if (seen) found.push([names[i], seen]); // else removed while we walked
+  for (const name of names) {
+    const seen = look(at + name);
+    if (seen) found.push([name, seen]);
   }
-  return { found, after: handed?.after };
+  return found;
 }
 
 /** The lstat of `file` (and its target, for a symlink); null if it is gone. */

@@ -38,7 +38,7 @@ describe("worker threads' Node options", () => {
     const scan = pathToFileURL(path.join(import.meta.dirname, "scan.ts")).href;
     const script = `import { TreeScan } from ${JSON.stringify(scan)};
       let n = 0;
-      for await (const batch of new TreeScan(${JSON.stringify(tree)}, { threads: 3, batch: 2, splitMin: 2 })) n += batch.length;
+      for await (const batch of new TreeScan(${JSON.stringify(tree)}, { threads: 3, batch: 2, range: 2 })) n += batch.length;
       console.log(n);`;
     writeFileSync(path.join(work, "scan.mjs"), script);
     const run = spawnSync(process.execPath, ["--max-old-space-size=256", "--import", "tsx", path.join(work, "scan.mjs")], { encoding: "utf8", cwd: import.meta.dirname });
