@@ -21,18 +21,31 @@
 // workers hold back: they take no new job while `buffered` entries wait to be
 // sent or too many directories are open.
 //
+// An incremental snapshot's walk compares each file with the parent
+// snapshot's record of the same path (setParent: the parent's files in walk
+// order, each with whether it may be trusted at all), as createSnapshot would:
+// a file whose size, mtime, ctime, inode, mode and owner are the record's,
+// with one link, is sent as just the record's number. The rest are sent
+// whole, with the number of the parent's record of their path, if any.
+// Nothing is sent before setParent (the walk goes on meanwhile).
+//
 // Batches are byte buffers of records (little-endian):
 //   directory: u8 1, u32 length + its manifest path (UTF-8, "" for the root), u8 length + its "dev:ino"
 //   entry:     u8 2, u8 kind, u16 length + name, u32 mode & 07777, u32 uid, u32 gid, u32 nlink,
 //              f64 size, f64 ino, f64 dev, u8 length + "dev:ino", u8 length + mtime ns, u8 length + ctime ns
-//              (decimal), u32 length + symlink target (0xffffffff: not a symlink)
+//              (decimal), u32 length + symlink target (0xffffffff: not a symlink), i32 the parent's record (-1: none)
+//   unchanged: u8 3, u32 the parent's record
 // An entry belongs to the last directory record before it.
+// The parent's files (setParent), in walk order, each:
+//   u32 its number, u8 trusted (0: never unchanged), u32 mode, u32 uid, u32 gid, f64 size, f64 ino,
+//   u8 length + mtime ns, u8 length + ctime ns, u32 length + path
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +66,16 @@ enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
 enum { HOLD_OPEN = 1, HOLD_STAT };
 
 typedef struct Dir Dir;
+
+// A parent's file record (see setParent); its strings point into the walk's copy of the table.
+typedef struct {
+  uint32_t number, mode, uid, gid;
+  uint8_t trusted;
+  double size, ino;
+  const char *mtime, *ctime, *path;
+  uint8_t mtimeLen, ctimeLen;
+  uint32_t pathLen;
+} Parent;
 
 typedef struct {
   char *name;
@@ -100,11 +123,19 @@ typedef struct {
   Dir *root;
 
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  // Workers wait on `work` (for a job, or for the walk to stop holding back); the emitter (and a held
+  // thread) on `progress`: the job it awaits done, a batch taken, the parent given, a resume.
+  pthread_cond_t work, progress;
+  Job *awaited;
   Job *top;  // the queue, last in first out (a doubly linked list)
   size_t buffered, open;
   // Batches sent and not yet taken by the reader (see ack).
   size_t unread;
+  // The parent's files (setParent), and the emitter's place among them.
+  int parentSet;
+  char *parentData;
+  Parent *parents;
+  size_t parentCount, parentNext;
   int cancelled, finished;
   // Owners of this struct: the callback (until its finalizer ran) and the handle JavaScript holds (until collected).
   int owners;
@@ -140,6 +171,19 @@ static int compareNames(const void *a, const void *b) {
     if (p != q) return rank(p) - rank(q);
   }
   return (int)x->nameLen - (int)y->nameLen;
+}
+
+// Two manifest paths in walk order (scan.ts's walkOrder): as names, except that "/" comes before every other character.
+static int walkOrder(const char *a, size_t an, const char *b, size_t bn) {
+  size_t n = an < bn ? an : bn;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x == y) continue;
+    if (x == '/') return -1;
+    if (y == '/') return 1;
+    return rank(x) - rank(y);
+  }
+  return an < bn ? -1 : an > bn;
 }
 
 static int validUtf8(const unsigned char *s, size_t n) {
@@ -196,7 +240,8 @@ static void failLocked(Walk *w, int err, const char *syscall, const char *rel, s
     }
     w->errRel[n] = 0;
   }
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->work);
+  pthread_cond_broadcast(&w->progress);
 }
 
 static void fail(Walk *w, int err, const char *syscall, const Dir *d, const char *name) {
@@ -211,7 +256,7 @@ static void pushLocked(Walk *w, Job *j) {
   j->next = w->top;
   if (w->top) w->top->prev = j;
   w->top = j;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_signal(&w->work);
 }
 
 static void takeLocked(Walk *w, Job *j) {
@@ -237,7 +282,7 @@ static void hold(Walk *w, int when, const char *rel, size_t relLen) {
   m->type = 3;
   if (!send(w, m)) return;
   pthread_mutex_lock(&w->mu);
-  while (w->holding && !w->cancelled) pthread_cond_wait(&w->cv, &w->mu);
+  while (w->holding && !w->cancelled) pthread_cond_wait(&w->progress, &w->mu);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -348,8 +393,7 @@ static void runList(Walk *w, Dir *d) {
   if (!ranges) {
     close(d->fd);
     d->fd = -1;
-    w->open--;
-    pthread_cond_broadcast(&w->cv);
+    if (w->open-- == w->openMax) pthread_cond_broadcast(&w->work);
   }
   pthread_mutex_unlock(&w->mu);
 }
@@ -459,9 +503,8 @@ static void runStat(Walk *w, Dir *d, size_t from, size_t to) {
   if (--d->rangesLeft == 0) {
     close(d->fd);
     d->fd = -1;
-    w->open--;
+    if (w->open-- == w->openMax) pthread_cond_broadcast(&w->work);
   }
-  pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -470,7 +513,7 @@ static void run(Walk *w, Job *j) {
   else runStat(w, j->dir, j->from, j->to);
   pthread_mutex_lock(&w->mu);
   j->state = JOB_DONE;
-  pthread_cond_broadcast(&w->cv);
+  if (w->awaited == j) pthread_cond_signal(&w->progress);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -481,7 +524,7 @@ static void *worker(void *arg) {
     if (stopped(w) || w->finished) break;
     int holding = w->buffered >= w->bufferedMax || w->open >= w->openMax;
     if (!w->top || holding) {
-      pthread_cond_wait(&w->cv, &w->mu);
+      pthread_cond_wait(&w->work, &w->mu);
       continue;
     }
     Job *j = w->top;
@@ -538,12 +581,41 @@ static void nanos(char *out, struct timespec t) {
   out[k] = 0;
 }
 
-static int emitEntry(Batch *b, const Dir *d, const Entry *e) {
+// The parent's record of directory d's entry e (walk order: the records before it are passed for good), or NULL.
+static const Parent *parentOf(Walk *w, const Dir *d, const Entry *e) {
+  char rel[8192];
+  size_t n = d->relLen + (d->relLen ? 1 : 0) + e->nameLen;
+  if (n > sizeof rel) return NULL;
+  memcpy(rel, d->rel, d->relLen);
+  if (d->relLen) rel[d->relLen] = '/';
+  memcpy(rel + n - e->nameLen, e->name, e->nameLen);
+  while (w->parentNext < w->parentCount) {
+    const Parent *p = &w->parents[w->parentNext];
+    int order = walkOrder(p->path, p->pathLen, rel, n);
+    if (order > 0) return NULL;  // new since the parent
+    w->parentNext++;
+    if (order == 0) return p;
+  }
+  return NULL;
+}
+
+static int same(const char *s, const char *t, size_t tn) { return strlen(s) == tn && memcmp(s, t, tn) == 0; }
+
+static int emitEntry(Walk *w, Batch *b, const Dir *d, const Entry *e) {
   char dev[48], mt[48], ct[48];
-  identity(dev, e->dev, e->ino);
   nanos(mt, e->mtime);
   nanos(ct, e->ctime);
-  if (!reserve(b, 1 + 4 + d->relLen + 1 + 48 + 1 + 1 + 2 + e->nameLen + 16 + 24 + 3 * 48 + 4 + e->targetLen)) return 0;
+  const Parent *p = parentOf(w, d, e);
+  if (p && p->trusted && e->kind == KIND_FILE && e->nlink == 1 && p->size == (double)e->size && p->ino == (double)e->ino && p->mode == e->mode && p->uid == e->uid &&
+      p->gid == e->gid && same(mt, p->mtime, p->mtimeLen) && same(ct, p->ctime, p->ctimeLen)) {
+    if (!reserve(b, 5)) return 0;
+    put8(b, 3);
+    put32(b, p->number);
+    b->entries++;
+    return 1;
+  }
+  identity(dev, e->dev, e->ino);
+  if (!reserve(b, 1 + 4 + d->relLen + 1 + 48 + 1 + 1 + 2 + e->nameLen + 16 + 24 + 3 * 48 + 4 + e->targetLen + 4)) return 0;
   if (b->context != d) {
     put8(b, 1);
     put32(b, (uint32_t)d->relLen);
@@ -571,6 +643,7 @@ static int emitEntry(Batch *b, const Dir *d, const Entry *e) {
   } else {
     put32(b, 0xffffffffu);
   }
+  put32(b, p ? p->number : 0xffffffffu);
   b->entries++;
   return 1;
 }
@@ -580,7 +653,7 @@ static int send(Walk *w, void *message) {
   Message *m = message;
   if (m->type == 0) {
     pthread_mutex_lock(&w->mu);
-    while (w->unread >= w->unreadMax && !w->cancelled) pthread_cond_wait(&w->cv, &w->mu);
+    while (w->unread >= w->unreadMax && !w->cancelled) pthread_cond_wait(&w->progress, &w->mu);
     w->unread++;
     pthread_mutex_unlock(&w->mu);
   }
@@ -629,11 +702,19 @@ static int await(Walk *w, Job *j, Batch *b, double *since) {
       *since = nowMs();
       continue;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 5 * 1000000;
-    if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
-    pthread_cond_timedwait(&w->cv, &w->mu, &until);
+    w->awaited = j;
+    if (b->entries) {  // until the job is done, or it is time to send what is ready
+      double ms = *since + 15 - nowMs() + 1;
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      long ns = until.tv_nsec + (long)(ms * 1e6);
+      until.tv_sec += ns / 1000000000;
+      until.tv_nsec = ns % 1000000000;
+      pthread_cond_timedwait(&w->progress, &w->mu, &until);
+    } else {
+      pthread_cond_wait(&w->progress, &w->mu);
+    }
+    w->awaited = NULL;
   }
   return !stopped(w);
 }
@@ -652,6 +733,7 @@ static void *emitter(void *arg) {
   int ok = stack != NULL;
   if (ok) stack[depth++] = (Frame){w->root, 0};
   pthread_mutex_lock(&w->mu);
+  while (!w->parentSet && !stopped(w)) pthread_cond_wait(&w->progress, &w->mu);
   while (ok && depth) {
     Frame *f = &stack[depth - 1];
     Dir *d = f->dir;
@@ -665,10 +747,10 @@ static void *emitter(void *arg) {
     }
     if (!(ok = await(w, &d->ranges[f->next / w->range], &b, &since))) break;
     Entry *e = &d->entries[f->next++];
-    if (w->buffered-- == w->bufferedMax) pthread_cond_broadcast(&w->cv);  // workers may go on
+    if (w->buffered-- == w->bufferedMax) pthread_cond_broadcast(&w->work);  // workers may go on
     if (e->state != ENTRY_PRESENT) continue;
     pthread_mutex_unlock(&w->mu);
-    ok = emitEntry(&b, d, e);
+    ok = emitEntry(w, &b, d, e);
     if (!ok) {
       pthread_mutex_lock(&w->mu);
       failLocked(w, ENOMEM, "scandir", d->rel, d->relLen, NULL);
@@ -695,7 +777,7 @@ static void *emitter(void *arg) {
     }
   }
   w->finished = 1;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->work);
   int err = w->err, cancelled = w->cancelled;
   pthread_mutex_unlock(&w->mu);
   for (size_t i = 0; i < w->started; i++) pthread_join(w->workers[i], NULL);
@@ -811,10 +893,13 @@ static void callJs(napi_env env, napi_value onMessage, void *context, void *data
 static void release(Walk *w) {
   if (--w->owners) return;
   pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
+  pthread_cond_destroy(&w->work);
+  pthread_cond_destroy(&w->progress);
   free(w->workers);
   free(w->errRel);
   free(w->holdAt);
+  free(w->parents);
+  free(w->parentData);
   free(w);
 }
 
@@ -823,7 +908,8 @@ static void finalizeWalk(napi_env env, void *data, void *hint) {
   Walk *w = data;
   pthread_mutex_lock(&w->mu);
   w->cancelled = 1;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->work);
+  pthread_cond_broadcast(&w->progress);
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->emitter, NULL);
   release(w);
@@ -880,7 +966,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
     w->holdBefore = (int)when;
   }
   pthread_mutex_init(&w->mu, NULL);
-  pthread_cond_init(&w->cv, NULL);
+  pthread_cond_init(&w->work, NULL);
+  pthread_cond_init(&w->progress, NULL);
 
   // The root, if it is still the directory the caller saw.
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -948,7 +1035,81 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   if (!w) return throwError(env, "stop(handle)");
   pthread_mutex_lock(&w->mu);
   w->cancelled = 1;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->work);
+  pthread_cond_broadcast(&w->progress);
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+// The files of table `data` (see the format above) into *parents, *count; false if it is malformed.
+static int parseTable(const char *data, size_t len, Parent **parents, size_t *count) {
+  size_t cap = 1024, n = 0, i = 0;
+  Parent *out = malloc(cap * sizeof(Parent));
+  if (!out) return 0;
+  while (i < len) {
+    if (len - i < 4 + 1 + 12 + 16 + 1) break;
+    if (n == cap) {
+      Parent *more = realloc(out, (cap *= 2) * sizeof(Parent));
+      if (!more) break;
+      out = more;
+    }
+    Parent *p = &out[n];
+    memcpy(&p->number, data + i, 4);
+    p->trusted = (uint8_t)data[i + 4];
+    memcpy(&p->mode, data + i + 5, 4);
+    memcpy(&p->uid, data + i + 9, 4);
+    memcpy(&p->gid, data + i + 13, 4);
+    memcpy(&p->size, data + i + 17, 8);
+    memcpy(&p->ino, data + i + 25, 8);
+    i += 33;
+    p->mtimeLen = (uint8_t)data[i++];
+    if (len - i < (size_t)p->mtimeLen + 1) break;
+    p->mtime = data + i;
+    i += p->mtimeLen;
+    p->ctimeLen = (uint8_t)data[i++];
+    if (len - i < (size_t)p->ctimeLen + 4) break;
+    p->ctime = data + i;
+    i += p->ctimeLen;
+    memcpy(&p->pathLen, data + i, 4);
+    i += 4;
+    if (len - i < p->pathLen) break;
+    p->path = data + i;
+    i += p->pathLen;
+    n++;
+  }
+  if (i != len) {
+    free(out);
+    return 0;
+  }
+  *parents = out;
+  *count = n;
+  return 1;
+}
+
+// setParent(handle, table | null): the parent's files to compare with (see above); the walk's entries go out from now on.
+static napi_value setParent(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Walk *w;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return throwError(env, "setParent(handle, table)");
+  bool isBuffer = false;
+  napi_is_buffer(env, argv[1], &isBuffer);
+  pthread_mutex_lock(&w->mu);
+  int set = w->parentSet;
+  pthread_mutex_unlock(&w->mu);
+  if (set) return throwError(env, "setParent: the parent was given already");
+  if (isBuffer) {
+    void *data;
+    size_t len;
+    napi_get_buffer_info(env, argv[1], &data, &len);
+    w->parentData = malloc(len ? len : 1);
+    if (!w->parentData) return throwError(env, "out of memory");
+    memcpy(w->parentData, data, len);
+    if (!parseTable(w->parentData, len, &w->parents, &w->parentCount)) return throwError(env, "setParent: the table is malformed");
+  }
+  pthread_mutex_lock(&w->mu);
+  w->parentSet = 1;
+  pthread_cond_broadcast(&w->progress);
   pthread_mutex_unlock(&w->mu);
   return NULL;
 }
@@ -959,7 +1120,7 @@ static napi_value ack(napi_env env, napi_callback_info info) {
   if (!w) return throwError(env, "ack(handle)");
   pthread_mutex_lock(&w->mu);
   if (w->unread) w->unread--;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->progress);
   pthread_mutex_unlock(&w->mu);
   return NULL;
 }
@@ -970,7 +1131,7 @@ static napi_value resume(napi_env env, napi_callback_info info) {
   if (!w) return throwError(env, "resume(handle)");
   pthread_mutex_lock(&w->mu);
   w->holding = 0;
-  pthread_cond_broadcast(&w->cv);
+  pthread_cond_broadcast(&w->progress);
   pthread_mutex_unlock(&w->mu);
   return NULL;
 }
@@ -981,6 +1142,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "ack", fn);
   napi_create_function(env, "resume", NAPI_AUTO_LENGTH, resume, NULL, &fn);
   napi_set_named_property(env, exports, "resume", fn);
+  napi_create_function(env, "setParent", NAPI_AUTO_LENGTH, setParent, NULL, &fn);
+  napi_set_named_property(env, exports, "setParent", fn);
   napi_create_function(env, "start", NAPI_AUTO_LENGTH, start, NULL, &fn);
   napi_set_named_property(env, exports, "start", fn);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, stop, NULL, &fn);

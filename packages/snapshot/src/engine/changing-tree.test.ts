@@ -23,6 +23,7 @@ function walkedNow(root: string): TreeScan {
     rootId: identityOf(root),
     startedNs: `${Date.now()}000000`,
     close: async () => {},
+    compareWith: () => {}, // (these snapshots have no parent)
     async *[Symbol.asyncIterator]() {
       yield entries;
     },

@@ -11,7 +11,7 @@ import { CorruptObjectError } from "./codec.ts";
 import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
-import { entryMeta, Lookahead, TreeScan, unchanged, walkOrder, type Scanned } from "./scan.ts";
+import { entryMeta, Lookahead, sameOwnerAndMode, TreeScan, unchanged, type Scanned, type Walked } from "./scan.ts";
 import { closeTreeDirectory, devInoOf, lstatInTree, openInTree, statOf } from "./walk.mjs";
 
 export interface CreateOptions {
@@ -38,7 +38,13 @@ export interface CreateOptions {
   segmentSize?: number;
   /** How long to wait for a prune in progress to end before giving up (default 2 minutes). */
   waitForPruneMs?: number;
-  /** Worker threads that read, chunk, hash and compress. Default: two per core, 2 to 8 (each has a 64 MiB output ring). */
+  /**
+   * Worker threads that read, chunk, hash and compress (each has a 64 MiB
+   * output ring). Default: two per core, 2 to 8; one per core, at least 2,
+   * for an incremental snapshot, which reads only what changed: its walk and
+   * the main thread need the cores more (the bench's incremental: 1.29 s instead of 1.35 s; a
+   * first snapshot with two threads on two cores takes ~5% longer than with four).
+   */
   threads?: number;
   /**
    * The walk of `source`, if it was started already (a CLI starts it before it
@@ -147,7 +153,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   let scan: TreeScan | null = null;
   const writer = new PackWriter(repo, { packSize: opts.packSize ?? 16 * 1024 * 1024, concurrency: opts.uploadConcurrency ?? 3, cache: opts.cache });
   let workers: WorkerPool | null = null;
-  const threads = opts.threads ?? Math.max(2, Math.min(8, 2 * availableParallelism()));
+  const threads = opts.threads ?? Math.max(2, Math.min(8, (opts.parentId ? 1 : 2) * availableParallelism()));
   const running = new Set<Promise<void>>(); // requests on the worker threads
   try {
     // The walk starts now (unless it has already), on threads of its own: it overlaps loading the index and the parent.
@@ -166,6 +172,12 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     // 1. What the repository already holds, and what the parent recorded.
     const [index, parent, found] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null, repo.dictionary()]);
     const known = index.chunks;
+    // A parent's record is trusted if it is not racy and the repository still holds its chunks; the walk yields a
+    // file whose lstat matches a trusted record as just that record's number.
+    const racy = racyBound(parent);
+    const trusted = (before: FileEntry) => racy(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
+    scan.compareWith(parent?.entries ?? null, trusted);
+    const before = parent?.entries ?? [];
     // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
     const tree = new Lookahead(scan);
     const dict =
@@ -174,8 +186,6 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         if (err instanceof CorruptObjectError) return null; // the same sample stored already, damaged: this snapshot goes without
         throw err;
       }));
-    const previous = parentFiles(parent);
-    const trusted = racyBound(parent);
 
     // 2. Walk the tree (sorted, parents before children) and hand its files to the workers as they come:
     //    reading overlaps the walk. The totals grow until the walk is done.
@@ -318,6 +328,20 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
         since = performance.now();
       }
+      if (typeof s === "number") {
+        // The parent's record is this file's, field for field (path, size, times, inode, owner, mode, one link): it
+        // goes into this manifest as it is, not copied (54k entries' allocation showed in the profile).
+        const same = before[s] as FileEntry;
+        entries.push(same);
+        stats.files++;
+        stats.unchangedFiles++;
+        stats.bytes += same.size;
+        progress.filesTotal++;
+        progress.files++;
+        progress.bytesTotal += same.size;
+        progress.bytes += same.size;
+        continue;
+      }
       if (s.st.kind === "dir") {
         entries.push({ ...entryMeta(s), type: "dir" });
         stats.dirs++;
@@ -336,20 +360,19 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
           continue;
         }
         if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
-        const before = previous(s.rel);
-        if (before && unchanged(before, s.st) && sameOwnerAndMode(before, s.st) && trusted(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) {
-          // The parent's record is this file's, field for field (path, size, times, inode, owner, mode): it
-          // goes into this manifest as it is, not copied (54k entries' allocation showed in the profile).
-          entries.push(before);
+        const was = s.parent === undefined ? undefined : (before[s.parent] as FileEntry);
+        if (was && unchanged(was, s.st) && sameOwnerAndMode(was, s.st) && trusted(was)) {
+          // (A file with more than one link: the walk leaves it to us.)
+          entries.push(was);
           stats.unchangedFiles++;
-          stats.bytes += before.size;
-          progress.bytes += before.size;
+          stats.bytes += was.size;
+          progress.bytes += was.size;
           progress.files++;
           continue;
         }
         const entry: FileEntry = { ...entryMeta(s), type: "file", size: 0, chunks: [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
         entries.push(entry);
-        await read(entry, s, before);
+        await read(entry, s, was);
       } else {
         stats.skipped.push(`${s.rel} (${s.st.kind})`);
       }
@@ -439,7 +462,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
  * walk (see DICT_SAMPLE), stored before any pack uses it; null if the tree
  * has too little to sample.
  */
-async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>, root: string): Promise<Dictionary | null> {
+async function sampleDictionary(repo: Repository, tree: Lookahead<Walked[]>, root: string): Promise<Dictionary | null> {
   // The header keeps zstd from reading the sample as a trained dictionary (they start with a magic number).
   const parts: Buffer[] = [DICT_HEADER];
   let bytes = 0;
@@ -449,7 +472,7 @@ async function sampleDictionary(repo: Repository, tree: Lookahead<Scanned[]>, ro
     if (!batch) break;
     for (const s of batch) {
       if (++looked > DICT_WALK || bytes >= DICT_BYTES) break;
-      if (s.st.kind !== "file" || s.st.size < 64 || s.st.size > SMALL_FILE || !sampleable(s.rel)) continue;
+      if (typeof s === "number" || s.st.kind !== "file" || s.st.size < 64 || s.st.size > SMALL_FILE || !sampleable(s.rel)) continue;
       try {
         const part = readHead(s, DICT_SAMPLE, root);
         parts.push(part);
@@ -543,32 +566,6 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
   }
   return first === start && out.length ? { chunks: out, complete: at === end } : null;
 }
-
-/**
- * The parent's record of each file, asked for in walk order: the parent's
- * entries are in that order too, so a cursor finds them (the next entry, or
- * past a few deleted ones) without a map of 50k paths. A parent in any other
- * order only misses: its files are read again.
- */
-function parentFiles(parent: Manifest | null): (rel: string) => FileEntry | undefined {
-  const entries = parent?.entries ?? [];
-  let next = 0;
-  return (rel) => {
-    while (next < entries.length) {
-      const e = entries[next]!;
-      if (e.path === rel) {
-        next++;
-        return e.type === "file" ? e : undefined;
-      }
-      if (walkOrder(e.path, rel) > 0) return undefined; // new since the parent
-      next++; // gone since the parent, or not a file asked for
-    }
-    return undefined;
-  };
-}
-
-/** chmod and chown change a file's ctime, so this only matters if the parent was written by hand or by another tool. */
-const sameOwnerAndMode = (before: FileEntry, st: Scanned["st"]) => before.mode === st.mode && before.uid === st.uid && before.gid === st.gid;
 
 /**
  * Timestamps have a granularity (the kernel's clock tick for most file

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Lookahead, nativeWalk, TreeScan, walkOrder, walkTree, type Scanned, type TreeScanOptions } from "./scan.ts";
+import { Lookahead, nativeWalk, TreeScan, walkOrder, walkTree, type Scanned, type TreeScanOptions, type Walked } from "./scan.ts";
+import type { Entry, FileEntry } from "../core/manifest.ts";
 import { identityOf, openInTree, openUnder, walkUnder } from "./walk.mjs";
 
 let work: string;
@@ -13,9 +14,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const all = async (scan: AsyncIterable<Scanned[]>) => {
+/** A walk's entries (compared with no parent: no numbers). */
+const all = async (scan: AsyncIterable<Walked[]>) => {
   const out: Scanned[] = [];
-  for await (const batch of scan) out.push(...batch);
+  for await (const batch of scan) for (const s of batch) out.push(typeof s === "number" ? expect.unreachable("a number without a parent") : s);
   return out;
 };
 /** The native walk of `root`, held at directory `at` (before it opens it, or after its listing) while `then` runs. */
@@ -211,6 +213,7 @@ describe("TreeScan", () => {
     expect(expected).toHaveLength(318); // 14 directories, 302 files, 2 symlinks
     expect(await all(new TreeScan(work))).toEqual(expected);
     expect(await all(new TreeScan(`${work}/`, { threads: 1 }))).toEqual(expected);
+    expect(await all(new TreeScan(work, { native: false, batch: 7 }))).toEqual(expected);
     // Listings looked at in ranges of two, small batches: still one order.
     for (const threads of [2, 4]) expect(await all(new TreeScan(work, { threads, batch: 7, range: 2 }))).toEqual(expected);
     expect(expected.find((s) => s.rel === "b/link")).toMatchObject({ target: "../a/z/f1", st: { kind: "symlink" } });
@@ -314,11 +317,65 @@ describe("TreeScan", () => {
     expect(open()).toBe(before); // the walk let go of every directory
   });
 
+  it("compares the walk with a parent's files: unchanged ones come as their record's number, the rest with it", async () => {
+    for (const d of ["a", "b/c"]) mkdirSync(path.join(work, d), { recursive: true });
+    const files = ["a/same", "a/written", "a/chmod", "a/linked", "a/untrusted", "a/gone", "b/c/same", "b/c/to-dir", "z"];
+    for (const f of files) writeFileSync(path.join(work, f), f);
+    // The parent: the tree as it is now, as a manifest records it (a directory, a symlink among the files).
+    symlinkSync("a/same", path.join(work, "link"));
+    const parent: Entry[] = [...walkTree(work)].map((s): Entry => {
+      const meta = { path: s.rel, mode: s.st.mode, uid: s.st.uid, gid: s.st.gid, mtimeNs: s.st.mtimeNs };
+      if (s.st.kind === "dir") return { ...meta, type: "dir" };
+      if (s.st.kind === "symlink") return { ...meta, type: "symlink", target: s.target! };
+      return { ...meta, type: "file", size: s.st.size, chunks: [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
+    });
+    const number = (p: string) => parent.findIndex((e) => e.path === p);
+    await new Promise((r) => setTimeout(r, 20)); // a later mtime and ctime for what is written now
+    writeFileSync(path.join(work, "a/written"), "written again");
+    chmodSync(path.join(work, "a/chmod"), 0o600);
+    linkSync(path.join(work, "a/linked"), path.join(work, "b/link-to-linked"));
+    rmSync(path.join(work, "a/gone"));
+    writeFileSync(path.join(work, "a/new"), "new");
+    rmSync(path.join(work, "b/c/to-dir"));
+    mkdirSync(path.join(work, "b/c/to-dir"));
+    const trusted = (e: FileEntry) => e.path !== "a/untrusted";
+    const walked = async (native: boolean) => {
+      const scan = new TreeScan(work, { native, batch: 3, range: 2 });
+      scan.compareWith(parent, trusted);
+      const out: Walked[] = [];
+      for await (const batch of scan) out.push(...batch);
+      return out.map((s) => (typeof s === "number" ? s : `${s.rel}${s.parent === undefined ? "" : ` (was ${s.parent})`}`));
+    };
+    const expected = [
+      "a",
+      `a/chmod (was ${number("a/chmod")})`,
+      `a/linked (was ${number("a/linked")})`, // two links now: left to the snapshot (hardlinks)
+      "a/new",
+      number("a/same"),
+      `a/untrusted (was ${number("a/untrusted")})`,
+      `a/written (was ${number("a/written")})`,
+      "b",
+      "b/c",
+      number("b/c/same"),
+      `b/c/to-dir (was ${number("b/c/to-dir")})`,
+      "b/link-to-linked",
+      "link",
+      number("z"),
+    ];
+    if (nativeWalk()) expect(await walked(true)).toEqual(expected);
+    expect(await walked(false)).toEqual(expected);
+    const scan = new TreeScan(work);
+    scan.compareWith(null);
+    expect(() => scan.compareWith(parent)).toThrow(/already/);
+    await scan.close();
+  });
+
   it("is looked ahead of: what pull() takes comes first in the iteration", async () => {
     for (const f of ["a", "b", "c"]) writeFileSync(path.join(work, f), f);
     const tree = new Lookahead(new TreeScan(work, { batch: 1 }));
-    expect((await tree.pull())?.map((s) => s.rel)).toEqual(["a"]);
-    expect((await tree.pull())?.map((s) => s.rel)).toEqual(["b"]);
+    const rels = (batch: Walked[] | undefined) => batch?.map((s) => (typeof s === "number" ? s : s.rel));
+    expect(rels(await tree.pull())).toEqual(["a"]);
+    expect(rels(await tree.pull())).toEqual(["b"]);
     expect((await all(tree)).map((s) => s.rel)).toEqual(["a", "b", "c"]);
     expect(await tree.pull()).toBeUndefined();
   });

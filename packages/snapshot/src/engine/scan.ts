@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FileEntry } from "../core/manifest.ts";
+import type { Entry, FileEntry } from "../core/manifest.ts";
 import { identityOf, realPath, walkTree, walkUnder, type Kind, type Scanned, type Stat } from "./walk.mjs";
 
 export { walkTree, type Kind, type Scanned, type Stat };
@@ -28,6 +28,7 @@ interface NativeWalk {
   stop(handle: object): void;
   ack(handle: object): void;
   resume(handle: object): void;
+  setParent(handle: object, table: Buffer | null): void;
 }
 interface NativeOptions {
   threads: number;
@@ -65,13 +66,19 @@ export function nativeWalk(): NativeWalk | null {
 const KINDS: Kind[] = ["unknown type", "file", "dir", "symlink", "fifo", "socket", "device", "unknown type", "name not UTF-8"];
 
 /** The entries of one of the native walk's batches (its format: native/walk.c); `prefix` is the root's absolute path ("" for "/"). */
-function decode(buf: Buffer, prefix: string): Scanned[] {
-  const out: Scanned[] = [];
+function decode(buf: Buffer, prefix: string): Walked[] {
+  const out: Walked[] = [];
   let dirRel = "";
   let dir = "";
   let i = 0;
   while (i < buf.length) {
-    if (buf[i++] === 1) {
+    const tag = buf[i++];
+    if (tag === 3) {
+      out.push(buf.readUInt32LE(i));
+      i += 4;
+      continue;
+    }
+    if (tag === 1) {
       const n = buf.readUInt32LE(i);
       dirRel = buf.toString("utf8", i + 4, i + 4 + n);
       i += 4 + n;
@@ -106,14 +113,48 @@ function decode(buf: Buffer, prefix: string): Scanned[] {
     i += 4;
     const rel = dirRel ? `${dirRel}/${name}` : name;
     const st: Stat = { kind, mode, uid, gid, size, ino, dev, devIno, nlink, mtimeNs, ctimeNs };
-    if (targetLen === 0xffffffff) {
-      out.push({ rel, abs: `${prefix}/${rel}`, dir, st });
-    } else {
-      out.push({ rel, abs: `${prefix}/${rel}`, dir, st, target: buf.toString("utf8", i, i + targetLen) });
+    const s: Scanned = { rel, abs: `${prefix}/${rel}`, dir, st };
+    if (targetLen !== 0xffffffff) {
+      s.target = buf.toString("utf8", i, i + targetLen);
       i += targetLen;
     }
+    const parent = buf.readInt32LE(i);
+    i += 4;
+    if (parent >= 0) s.parent = parent;
+    out.push(s);
   }
   return out;
+}
+
+/**
+ * What a TreeScan yields for each entry: the entry, or, for a file that is
+ * unchanged since the parent snapshot (see compareWith), the number of the
+ * parent's record of it.
+ */
+export type Walked = Scanned | number;
+
+/** The parent's files as the native walk compares with them (native/walk.c: setParent). */
+function parentTable(entries: readonly Entry[], trusted: (before: FileEntry) => boolean): Buffer {
+  let bytes = 0;
+  for (const e of entries) if (e.type === "file") bytes += 4 + 1 + 12 + 16 + 2 + e.mtimeNs.length + e.ctimeNs.length + 4 + 3 * e.path.length;
+  const buf = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.type !== "file") continue;
+    at = buf.writeUInt32LE(i, at);
+    at = buf.writeUInt8(trusted(e) ? 1 : 0, at);
+    at = buf.writeUInt32LE(e.mode >>> 0, at);
+    at = buf.writeUInt32LE(e.uid >>> 0, at);
+    at = buf.writeUInt32LE(e.gid >>> 0, at);
+    at = buf.writeDoubleLE(e.size, at);
+    at = buf.writeDoubleLE(e.ino, at);
+    at = buf.writeUInt8(buf.write(e.mtimeNs, at + 1, "latin1"), at) + e.mtimeNs.length;
+    at = buf.writeUInt8(buf.write(e.ctimeNs, at + 1, "latin1"), at) + e.ctimeNs.length;
+    const n = buf.write(e.path, at + 4, "utf8");
+    at = buf.writeUInt32LE(n, at) + n;
+  }
+  return buf.subarray(0, at);
 }
 
 export interface TreeScanOptions {
@@ -128,6 +169,8 @@ export interface TreeScanOptions {
    * opens it ("open") or after its listing ("stat"), and awaits `then()`.
    */
   hold?: { at: string; before: "open" | "stat"; then: () => void | Promise<void> };
+  /** Tests: false runs walkTree on this thread even where the native walk is built. */
+  native?: boolean;
 }
 
 /**
@@ -142,18 +185,20 @@ export interface TreeScanOptions {
  * to the end or breaking off does too) and resolves once its threads have
  * let go of the tree.
  */
-export class TreeScan implements AsyncIterable<Scanned[]> {
+export class TreeScan implements AsyncIterable<Walked[]> {
   readonly #prefix: string;
   readonly #batch: number;
   /** The native walk and its handle; null without it. */
   readonly #native: { walk: NativeWalk; handle: object } | null = null;
   /** Batches received and not read yet. */
-  readonly #batches: Scanned[][] = [];
+  readonly #batches: Walked[][] = [];
   /** Resolved once the native walk sent its last message (its threads are done with the tree). */
   readonly #ended: Promise<void>;
   #end: () => void = () => {};
   #done = false;
   #failure: Error | null = null;
+  /** What compareWith was given (null: nothing to compare with); undefined until then. */
+  #parent: { entries: readonly Entry[]; trusted: (before: FileEntry) => boolean } | null | undefined;
   #wake: (() => void) | null = null;
   /** The directory walked (absolute). */
   readonly root: string;
@@ -162,7 +207,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
   /** When the walk began (epoch nanoseconds, decimal): what a manifest records as its scanStartedNs. */
   readonly startedNs = `${Date.now()}000000`;
 
-  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, unreadMax = UNREAD_MAX, range, hold }: TreeScanOptions = {}) {
+  constructor(root: string, { threads = SCAN_THREADS, batch = SCAN_BATCH, unreadMax = UNREAD_MAX, range, hold, native = true }: TreeScanOptions = {}) {
     this.root = path.resolve(root);
     this.#batch = batch;
     this.#ended = new Promise((resolve) => (this.#end = resolve));
@@ -179,7 +224,7 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
       return;
     }
     this.#prefix = abs === "/" ? "" : abs;
-    const walk = nativeWalk();
+    const walk = native ? nativeWalk() : null;
     if (!walk) {
       this.#end();
       return;
@@ -203,13 +248,32 @@ export class TreeScan implements AsyncIterable<Scanned[]> {
     this.#native = { walk, handle };
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Scanned[]> {
+  /**
+   * The parent snapshot's entries (walk order) to compare the walk with, and
+   * which of its files may be trusted at all (see createSnapshot): a file
+   * unchanged since (unchanged(), and the same mode and owner, with one link)
+   * is yielded as the number of its record in `entries`; any other entry at
+   * the path of one of its files comes with that number (Scanned.parent).
+   * Before iterating (without it, nothing is compared).
+   */
+  compareWith(entries: readonly Entry[] | null, trusted: (before: FileEntry) => boolean = () => true): void {
+    if (this.#parent !== undefined) throw new Error("compareWith: the walk is compared with a parent already");
+    this.#parent = entries && { entries, trusted };
+    if (this.#native && !this.#failure) this.#native.walk.setParent(this.#native.handle, entries && parentTable(entries, trusted));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Walked[]> {
     try {
+      if (this.#parent === undefined) this.compareWith(null);
       if (!this.#native) {
         if (this.#failure) throw this.#failure;
-        let batch: Scanned[] = [];
+        let batch: Walked[] = [];
+        const parent = this.#parent ? parentFiles(this.#parent.entries) : () => undefined;
         for (const s of walkUnder(this.#prefix || "/", this.rootId!)) {
-          if (batch.push(s) >= this.#batch) {
+          const before = parent(s.rel);
+          if (before && s.st.kind === "file" && s.st.nlink === 1 && this.#parent!.trusted(before.entry) && unchanged(before.entry, s.st) && sameOwnerAndMode(before.entry, s.st)) batch.push(before.number);
+          else batch.push(before ? { ...s, parent: before.number } : s);
+          if (batch.length >= this.#batch) {
             yield batch;
             batch = [];
           }
@@ -335,4 +399,26 @@ export function entryMeta(s: Scanned) {
  */
 export function unchanged(before: FileEntry, st: Stat): boolean {
   return before.size === st.size && before.mtimeNs === st.mtimeNs && before.ctimeNs === st.ctimeNs && before.ino === st.ino;
+}
+
+/** chmod and chown change a file's ctime, so this only matters if the parent was written by hand or by another tool. */
+export const sameOwnerAndMode = (before: FileEntry, st: Stat) => before.mode === st.mode && before.uid === st.uid && before.gid === st.gid;
+
+/**
+ * The parent's record of each path, asked for in walk order: the parent's
+ * entries are in that order too, so a cursor finds them (the next entry, or
+ * past a few deleted ones) without a map of 50k paths. A parent in any other
+ * order only misses: its files are read again. (The native walk does the same.)
+ */
+function parentFiles(entries: readonly Entry[]): (rel: string) => { entry: FileEntry; number: number } | undefined {
+  let next = 0;
+  return (rel) => {
+    while (next < entries.length) {
+      const e = entries[next]!;
+      if (e.path === rel) return e.type === "file" ? { entry: e, number: next++ } : void next++;
+      if (walkOrder(e.path, rel) > 0) return undefined; // new since the parent
+      next++; // gone since the parent, or not a file asked for
+    }
+    return undefined;
+  };
 }

@@ -29,6 +29,8 @@ export interface Scanned {
   dir: string;
   st: Stat;
   target?: string;
+  /** The number of the parent snapshot's record of this path, if it was a file there (see TreeScan.compareWith). */
+  parent?: number;
 }
 
 export declare function statOf(st: BigIntStats): Stat;
