@@ -31,6 +31,8 @@ const result = await build({
   splitting: true,
   chunkNames: "chunk-[hash]",
   platform: "node",
+  // ES module builds where a package has one ("module"): esbuild drops what is not imported (most of the S3 client's commands).
+  mainFields: ["module", "main"],
   format: "esm",
   target: "node20",
   // Native addons (and ws's optional ones) load from node_modules at run time.

@@ -20,8 +20,8 @@ interface RepoOpts {
 async function openRepo(opts: RepoOpts) {
   const url = opts.repo ?? process.env["DAYBOX_SNAPSHOT_REPO"];
   if (!url) throw new UsageError("no repository: pass --repo file:///dir or --repo s3://bucket/prefix (or set DAYBOX_SNAPSHOT_REPO)");
-  const engine = await import("@daybox/snapshot");
-  const stores = await import("@daybox/snapshot/stores");
+  // Loaded side by side: their files are read from disk at once (on a cold cache most of their loading).
+  const [engine, stores] = await Promise.all([import("@daybox/snapshot"), import("@daybox/snapshot/stores")]);
   const store = stores.withRetries(stores.parseStoreUrl(url, process.env), { attempts: 5, baseDelayMs: 200 });
   const repo = await engine.Repository.open(store);
   const cache = opts.cache ? new engine.PackCache(opts.cache, 20 * 1024 ** 3) : undefined;
