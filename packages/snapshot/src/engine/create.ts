@@ -451,9 +451,8 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     await writer.abort();
     throw err;
   } finally {
-    await scan?.close();
-    await workers?.close();
-    await release().catch(() => {});
+    // (Side by side: nothing in one waits for another.)
+    await Promise.all([scan?.close(), workers?.close(), release().catch(() => {})]);
   }
 }
 
