@@ -32,12 +32,58 @@ const cctx = new zstd.CCtx();
 let dict = null;
 let cdict = null;
 const { maxSize } = chunker.params;
+/**
+ * The repository's chunk ids (setup's string: CHUNK_ID_LENGTH hex characters
+ * each, end to end) in an open-addressing table of their positions, keyed by
+ * their first 8 hex digits (they are hashes), looked up by comparing in
+ * place; and the ids this thread has sent since. No string per id: for 100k
+ * ids a Set took each thread ~30 ms and ~8 MB to build, with the snapshot's
+ * first reads waiting on it.
+ */
+class KnownIds {
+  constructor(ids) {
+    this.ids = ids;
+    const count = Math.floor(ids.length / CHUNK_ID_LENGTH);
+    let size = 1024;
+    while (size < 2 * count) size *= 2;
+    this.mask = size - 1;
+    this.slots = new Int32Array(size); // an id's position + 1; 0: empty
+    for (let i = 0; i < count; i++) {
+      let slot = this.#key(ids, i * CHUNK_ID_LENGTH) & this.mask;
+      while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
+      this.slots[slot] = i + 1;
+    }
+    this.sent = new Set();
+  }
+
+  #key(s, at) {
+    let h = 0;
+    for (let k = 0; k < 8; k++) {
+      const c = s.charCodeAt(at + k);
+      h = (h << 4) | (c <= 57 ? c - 48 : (c | 32) - 87);
+    }
+    return h >>> 0;
+  }
+
+  has(id) {
+    if (id.length !== CHUNK_ID_LENGTH) return this.sent.has(id);
+    for (let slot = this.#key(id, 0) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const at = this.slots[slot];
+      if (at === 0) return this.sent.has(id);
+      if (this.ids.startsWith(id, (at - 1) * CHUNK_ID_LENGTH)) return true;
+    }
+  }
+
+  add(id) {
+    this.sent.add(id);
+  }
+}
 /** Chunks stored already or sent by this thread: never compressed (or sent) twice. */
-const known = new Set();
+let known = new KnownIds("");
 
 /** What the thread learns once the repository's index and dictionary are read: before any request. */
 function setup(msg) {
-  for (let at = 0; at < msg.known.length; at += CHUNK_ID_LENGTH) known.add(msg.known.slice(at, at + CHUNK_ID_LENGTH));
+  known = new KnownIds(msg.known);
   cctx.setParameter(zstd.CParameter.compressionLevel, msg.level);
   // With a dictionary (content sampled from small files), a small file compresses at level 1 to less than at level 3
   // without: most of a snapshot's chunks are small files, and most of its CPU time is theirs.
