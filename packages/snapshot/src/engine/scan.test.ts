@@ -20,6 +20,29 @@ const all = async (scan: AsyncIterable<Walked[]>) => {
   for await (const batch of scan) for (const s of batch) out.push(typeof s === "number" ? expect.unreachable("a number without a parent") : s);
   return out;
 };
+/**
+ * A tree (d/mine, e/sub, e/x) and, outside it, what a session must not have
+ * its snapshot record (names, sizes, owners, symlink targets); `swap(dir)`
+ * moves a directory of the tree aside and puts a symlink to the outside in
+ * its place.
+ */
+function swapTree() {
+  const outside = path.join(work, "outside");
+  mkdirSync(path.join(outside, "secret-dir"), { recursive: true });
+  writeFileSync(path.join(outside, "x"), "outside x, longer than the tree's");
+  writeFileSync(path.join(outside, "secret-dir/inner"), "secret");
+  symlinkSync("/etc/passwd", path.join(outside, "secret-link"));
+  const root = path.join(work, "tree");
+  for (const d of ["d", "e/sub"]) mkdirSync(path.join(root, d), { recursive: true });
+  writeFileSync(path.join(root, "d/mine"), "mine");
+  writeFileSync(path.join(root, "e/x"), "x");
+  const swap = (dir: string) => {
+    renameSync(path.join(root, dir), path.join(root, `${dir}.moved`));
+    symlinkSync(outside, path.join(root, dir));
+  };
+  return { outside, root, swap };
+}
+
 /** The native walk of `root`, held at directory `at` (before it opens it, or after its listing) while `then` runs. */
 const heldAt = (root: string, at: string, before: "open" | "stat", then: () => void, options: TreeScanOptions = {}) => all(new TreeScan(root, { ...options, hold: { at, before, then } }));
 
@@ -77,20 +100,7 @@ describe("walkTree", () => {
   });
 
   it("never lists or looks at anything outside the tree when a directory is swapped for a symlink as it walks", () => {
-    // Outside the tree: what a session must not have its snapshot record (names, sizes, owners, symlink targets).
-    const outside = path.join(work, "outside");
-    mkdirSync(path.join(outside, "secret-dir"), { recursive: true });
-    writeFileSync(path.join(outside, "x"), "outside x, longer than the tree's");
-    writeFileSync(path.join(outside, "secret-dir/inner"), "secret");
-    symlinkSync("/etc/passwd", path.join(outside, "secret-link"));
-    const root = path.join(work, "tree");
-    for (const d of ["d", "e/sub"]) mkdirSync(path.join(root, d), { recursive: true });
-    writeFileSync(path.join(root, "d/mine"), "mine");
-    writeFileSync(path.join(root, "e/x"), "x");
-    const swap = (dir: string) => {
-      renameSync(path.join(root, dir), path.join(root, `${dir}.moved`));
-      symlinkSync(outside, path.join(root, dir));
-    };
+    const { outside, root, swap } = swapTree();
 
     // 1. Between a directory's lstat and its listing (the consumer runs between the two): recorded empty.
     const seen: Scanned[] = [];
@@ -270,19 +280,8 @@ describe("TreeScan", () => {
   });
 
   it("never lists or looks at anything outside the tree when a directory is swapped for a symlink as it walks", async () => {
-    const outside = path.join(work, "outside");
-    mkdirSync(path.join(outside, "secret-dir"), { recursive: true });
-    writeFileSync(path.join(outside, "x"), "outside x, longer than the tree's");
-    writeFileSync(path.join(outside, "secret-dir/inner"), "secret");
-    symlinkSync("/etc/passwd", path.join(outside, "secret-link"));
-    const root = path.join(work, "tree");
-    for (const d of ["d", "e/sub"]) mkdirSync(path.join(root, d), { recursive: true });
-    writeFileSync(path.join(root, "d/mine"), "mine");
-    writeFileSync(path.join(root, "e/x"), "x");
-    const swap = (dir: string) => () => {
-      renameSync(path.join(root, dir), path.join(root, `${dir}.moved`));
-      symlinkSync(outside, path.join(root, dir));
-    };
+    const { root, swap: swapNow } = swapTree();
+    const swap = (dir: string) => () => swapNow(dir);
     const undo = (dir: string) => {
       rmSync(path.join(root, dir));
       renameSync(path.join(root, `${dir}.moved`), path.join(root, dir));
