@@ -57,7 +57,8 @@ export function nativeWalk(): NativeWalk | null {
       loaded = require(fileURLToPath(new URL(file, import.meta.url))) as NativeWalk;
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+      if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND") continue;
+      throw new Error(`the snapshot engine's tree walk (${file}) does not load: ${(err as Error).message}; rebuild it: node packages/snapshot/native/build.mjs`, { cause: err });
     }
   }
   return loaded;
