@@ -101,7 +101,17 @@ struct Dir {
   char *rel;
   size_t relLen;
   char id[48];
+  // Open from its LIST job until its entries are looked at and its subdirectories opened (see closeIfDone);
+  // -1 before and after (and for a directory that was not the one its parent saw: it is recorded empty).
   int fd;
+  // Its parent and its name there (it is opened through the parent's descriptor), and what its parent's
+  // fstatat saw (it is used only if it is that directory).
+  Dir *parent;
+  const char *name;
+  dev_t dev;
+  ino_t ino;
+  // Subdirectories found and not yet opened: the descriptor stays open for them.
+  size_t unopened;
   Entry *entries;
   size_t count;
   Job list;
@@ -138,7 +148,7 @@ typedef struct {
   size_t parentCount, parentNext;
   int cancelled, finished;
   // Owners of this struct: the callback (until its finalizer ran) and the handle JavaScript holds (until collected).
-  int owners;
+  int owners, noEmitter;
   // The first failure: errno, the system call and the manifest path it was about.
   int err;
   const char *syscall;
@@ -161,7 +171,7 @@ typedef struct {
 // strings). UTF-8 bytes compare in code point order, which differs only
 // where U+E000..U+FFFF (lead bytes EE, EF) meets a supplementary code point
 // (F0..F4, a surrogate pair in UTF-16, which comes first).
-static int rank(unsigned char c) { return c == 0xEE || c == 0xEF ? c + 0x10 : c; }
+static int rank(unsigned char c) { return c == 0xEE || c == 0xEF ? c + 0x12 : c; }  // past 0xFF: no real byte ranks with them
 
 static int compareNames(const void *a, const void *b) {
   const Entry *x = a, *y = b;
@@ -269,6 +279,14 @@ static void takeLocked(Walk *w, Job *j) {
 
 static int stopped(Walk *w) { return w->cancelled || w->err; }
 
+// Closes directory d's descriptor once nothing needs it: its entries looked at, its subdirectories opened (lock held).
+static void closeIfDoneLocked(Walk *w, Dir *d) {
+  if (d->fd < 0 || d->rangesLeft || d->unopened || d->list.state != JOB_DONE) return;
+  close(d->fd);
+  d->fd = -1;
+  if (w->open-- == w->openMax) pthread_cond_broadcast(&w->work);
+}
+
 static int send(Walk *w, void *m);
 
 // The test hook (see holdAt): at directory rel, at point `when`, wait for resume().
@@ -317,8 +335,29 @@ static void freeDir(Dir *d) {
   free(d);
 }
 
+// Opens directory d through its parent, if it is the directory the parent saw (else it stays closed: empty).
+static void openDir(Walk *w, Dir *d) {
+  hold(w, HOLD_OPEN, d->rel, d->relLen);
+  int fd = openat(d->parent->fd, d->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  struct stat now;
+  if (fd >= 0 && (fstat(fd, &now) != 0 || now.st_dev != d->dev || now.st_ino != d->ino)) {
+    close(fd);  // not the directory its parent saw
+    fd = -1;
+  }
+  pthread_mutex_lock(&w->mu);
+  d->fd = fd;
+  if (fd >= 0) w->open++;
+  d->parent->unopened--;
+  closeIfDoneLocked(w, d->parent);
+  if (fd < 0 && err && err != ENOENT && err != ENOTDIR && err != ELOOP) failLocked(w, err, "open", d->rel, d->relLen, NULL);
+  pthread_mutex_unlock(&w->mu);
+}
+
 // Lists directory d (its names, sorted) and queues the ranges to look at.
 static void runList(Walk *w, Dir *d) {
+  if (d->parent) openDir(w, d);
+  if (d->fd < 0) return;  // moved or replaced: recorded empty (or the walk failed)
   size_t cap = 64, n = 0;
   Entry *entries = malloc(cap * sizeof(Entry));
   int fd = dup(d->fd);
@@ -390,19 +429,14 @@ static void runList(Walk *w, Dir *d) {
     jobs[r].to = (r + 1) * w->range < n ? (r + 1) * w->range : n;
     pushLocked(w, &jobs[r]);
   }
-  if (!ranges) {
-    close(d->fd);
-    d->fd = -1;
-    if (w->open-- == w->openMax) pthread_cond_broadcast(&w->work);
-  }
   pthread_mutex_unlock(&w->mu);
 }
 
-// Looks at names [from, to) of directory d: their lstat, a symlink's target,
-// a subdirectory opened (if it is the one just looked at) and queued.
+// Looks at names [from, to) of directory d: their lstat, a symlink's target;
+// a subdirectory is queued, to be opened (if it is still the one looked at here) and listed.
 static void runStat(Walk *w, Dir *d, size_t from, size_t to) {
   Dir *children[RANGE_DEFAULT * 8];
-  size_t nchildren = 0, opened = 0;
+  size_t nchildren = 0;
   for (size_t i = from; i < to; i++) {
     Entry *e = &d->entries[i];
     struct stat st;
@@ -458,27 +492,9 @@ static void runStat(Walk *w, Dir *d, size_t from, size_t to) {
     e->ctime = st.st_ctim;
 #endif
     if (e->kind != KIND_DIR) continue;
-    if (w->holdAt) {
-      char rel[8192];
-      size_t n = (size_t)snprintf(rel, sizeof rel, "%s%s%s", d->rel, d->relLen ? "/" : "", e->name);
-      if (n < sizeof rel) hold(w, HOLD_OPEN, rel, n);
-    }
-    int fd = openat(d->fd, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;  // moved or replaced: recorded empty
-      return fail(w, errno, "open", d, e->name);
-    }
-    struct stat now;
-    if (fstat(fd, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
-      close(fd);  // not the directory just looked at
-      continue;
-    }
     size_t relLen = d->relLen + (d->relLen ? 1 : 0) + e->nameLen;
     char *rel = malloc(relLen + 1);
-    if (!rel) {
-      close(fd);
-      return fail(w, ENOMEM, "open", d, e->name);
-    }
+    if (!rel) return fail(w, ENOMEM, "open", d, e->name);
     size_t k = 0;
     if (d->relLen) {
       memcpy(rel, d->rel, d->relLen);
@@ -486,25 +502,23 @@ static void runStat(Walk *w, Dir *d, size_t from, size_t to) {
       k = d->relLen + 1;
     }
     memcpy(rel + k, e->name, e->nameLen);
-    Dir *child = newDir(rel, relLen, fd, now.st_dev, now.st_ino);
+    // Opened by its own LIST job, through this directory, if it is still what fstatat just saw (openDir).
+    Dir *child = newDir(rel, relLen, -1, st.st_dev, st.st_ino);
     free(rel);
-    if (!child) {
-      close(fd);
-      return fail(w, ENOMEM, "open", d, e->name);
-    }
+    if (!child) return fail(w, ENOMEM, "open", d, e->name);
+    child->parent = d;
+    child->name = e->name;
+    child->dev = st.st_dev;
+    child->ino = st.st_ino;
     e->child = child;
-    opened++;
     if (nchildren < sizeof children / sizeof *children) children[nchildren++] = child;
   }
   pthread_mutex_lock(&w->mu);
-  w->open += opened;
+  d->unopened += nchildren;
   for (size_t c = nchildren; c-- > 0;) pushLocked(w, &children[c]->list);  // the first child on top
   w->buffered += to - from;
-  if (--d->rangesLeft == 0) {
-    close(d->fd);
-    d->fd = -1;
-    if (w->open-- == w->openMax) pthread_cond_broadcast(&w->work);
-  }
+  d->rangesLeft--;
+  closeIfDoneLocked(w, d);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -513,7 +527,8 @@ static void run(Walk *w, Job *j) {
   else runStat(w, j->dir, j->from, j->to);
   pthread_mutex_lock(&w->mu);
   j->state = JOB_DONE;
-  if (w->awaited == j) pthread_cond_signal(&w->progress);
+  if (j->type == JOB_LIST) closeIfDoneLocked(w, j->dir);
+  if (w->awaited == j) pthread_cond_broadcast(&w->progress);  // (a thread held by the test hook waits on it too)
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -784,7 +799,7 @@ static void *emitter(void *arg) {
   // What the stack and the queue still hold (a walk broken off): directories not yet sent are freed with their parents' entries.
   for (size_t i = 0; i < depth; i++) {
     Dir *d = stack[i].dir;
-    for (size_t k = stack[i].next; k < d->count; k++) {
+    for (size_t k = 0; k < d->count; k++) {  // (children the stack took are NULL here)
       Dir *c = d->entries[k].child;
       if (!c) continue;
       // A child's own children were never sent either; free the subtree.
@@ -911,7 +926,7 @@ static void finalizeWalk(napi_env env, void *data, void *hint) {
   pthread_cond_broadcast(&w->work);
   pthread_cond_broadcast(&w->progress);
   pthread_mutex_unlock(&w->mu);
-  pthread_join(w->emitter, NULL);
+  if (!w->noEmitter) pthread_join(w->emitter, NULL);
   release(w);
 }
 
@@ -1016,7 +1031,18 @@ static napi_value start(napi_env env, napi_callback_info info) {
     w->open = 0;
   }
   w->owners = 2;
-  pthread_create(&w->emitter, NULL, emitter, w);
+  if (pthread_create(&w->emitter, NULL, emitter, w) != 0) {
+    // No thread to end the walk: stop the workers, let go of the callback (its finalizer joins no emitter), fail.
+    pthread_mutex_lock(&w->mu);
+    w->cancelled = w->finished = 1;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < w->started; i++) pthread_join(w->workers[i], NULL);
+    w->noEmitter = 1;
+    w->owners = 1;  // (no handle: the callback's finalizer frees it; what the workers walked is left, as the process is out of threads)
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+    return throwError(env, "start: could not start the walk's thread");
+  }
   napi_wrap(env, handle, w, finalizeHandle, NULL, NULL);
   return handle;
 }
@@ -1104,8 +1130,12 @@ static napi_value setParent(napi_env env, napi_callback_info info) {
     napi_get_buffer_info(env, argv[1], &data, &len);
     w->parentData = malloc(len ? len : 1);
     if (!w->parentData) return throwError(env, "out of memory");
-    memcpy(w->parentData, data, len);
-    if (!parseTable(w->parentData, len, &w->parents, &w->parentCount)) return throwError(env, "setParent: the table is malformed");
+    if (len) memcpy(w->parentData, data, len);
+    if (!parseTable(w->parentData, len, &w->parents, &w->parentCount)) {
+      free(w->parentData);
+      w->parentData = NULL;
+      return throwError(env, "setParent: the table is malformed");
+    }
   }
   pthread_mutex_lock(&w->mu);
   w->parentSet = 1;

@@ -72,6 +72,7 @@ describe("validateManifest: parents", () => {
 
   it("refuses a time that is not a decimal string (a number would pass the pattern as its digits)", () => {
     expect(problems([{ ...dir("a"), mtimeNs: 5 as unknown as string }])).toEqual(["a: bad mtime 5"]);
-    expect(problems([{ ...dir("a"), mtimeNs: "-1" }])).toEqual(["a: bad mtime -1"]);
+    expect(problems([{ ...dir("a"), mtimeNs: "--1" }])).toEqual(["a: bad mtime --1"]);
+    expect(problems([{ ...dir("a"), mtimeNs: "-315619199750000000" }])).toEqual([]); // before 1970
   });
 });

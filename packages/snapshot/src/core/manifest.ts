@@ -184,7 +184,7 @@ export function validateManifest(m: Manifest): void {
     }
     if (e.type !== "hardlink") {
       if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777) problems.push(`${e.path}: bad mode ${e.mode}`);
-      if (typeof e.mtimeNs !== "string" || !/^\d{1,20}$/.test(e.mtimeNs)) problems.push(`${e.path}: bad mtime ${e.mtimeNs}`);
+      if (typeof e.mtimeNs !== "string" || !/^-?\d{1,20}$/.test(e.mtimeNs)) problems.push(`${e.path}: bad mtime ${e.mtimeNs}`);
     }
     types.set(e.path, e.type);
   }

@@ -1,4 +1,4 @@
-import { chmodSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -55,5 +55,27 @@ describe("restored owners and modes", () => {
     const want = owners(src);
     expect(owners(target)).toEqual(want);
     if (asRoot) expect(want["home/group-writable.txt"]).toBe("1000:100 664");
+  });
+});
+
+describe("restored times", () => {
+  it("come back for files older than 1970 too (negative nanoseconds since the epoch)", async () => {
+    const src = path.join(work, "src");
+    mkdirSync(src);
+    const when: [string, number][] = [
+      ["1960.txt", -315619199.75], // 1960-01-01, a quarter second in
+      ["just-before-1970", -0.25],
+      ["2001", 978307200.5],
+    ];
+    for (const [name, seconds] of when) {
+      writeFileSync(path.join(src, name), name);
+      utimesSync(path.join(src, name), String(seconds), String(seconds)); // (Node takes a negative number for "now")
+    }
+    const repo = await Repository.open(new DirectoryStore(path.join(work, "repo")));
+    const m = await createSnapshot({ repo, source: src });
+    expect(m.entries.find((e) => e.path === "1960.txt")).toMatchObject({ mtimeNs: "-315619199750000000" });
+    const target = path.join(work, "restored");
+    await restoreSnapshot({ repo, snapshotId: m.id, target });
+    for (const [name, seconds] of when) expect(statSync(path.join(target, name), { bigint: true }).mtimeNs, name).toBe(BigInt(seconds * 1e6) * 1000n);
   });
 });

@@ -60,7 +60,7 @@ interface Target {
   /** For a chunk of a file of several: the file's size (the writer sizes the file before its first chunk). */
   size?: number;
   /** For a whole file: owner (null: not root, left as is), mode and mtime, set by the writer through the open file. */
-  meta?: { uid: number | null; gid: number; mode: number; mtime: number };
+  meta?: { uid: number | null; gid: number; mode: number; mtime: number | string };
 }
 
 /** A chunk of a pack to restore: where it goes, and the files it belongs to (one countdown per file, of its chunks not yet written). */
@@ -145,9 +145,13 @@ async function restoreInto(opts: RestoreOptions, run: RestoreRun, indexed: Retur
   const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
   const asRoot = process.getuid?.() === 0;
   // A time as utimes takes it, in seconds: whole microseconds (Node passes times on as doubles, and libuv cuts them
-  // to microseconds), plus half of one, so that the double's rounding never lands in the microsecond before (without
-  // it, half of all restored times were a microsecond early).
-  const seconds = (ns: string) => ((ns.length > 3 ? Number(ns.slice(0, -3)) : 0) + 0.5) / 1e6;
+  // to microseconds), plus half of one away from zero, so that the double's rounding never lands in the microsecond
+  // before (without it, half of all restored times were a microsecond early). Before 1970, as a decimal string: Node
+  // takes a negative number of seconds for "now", a numeric string as it is.
+  const seconds = (ns: string): number | string => {
+    const micros = ns.length > 3 ? Number(ns.slice(0, -3)) : 0;
+    return micros < 0 ? String((micros - 0.5) / 1e6) : (micros + 0.5) / 1e6;
+  };
   const progress: Progress = {
     phase: "download",
     files: 0,

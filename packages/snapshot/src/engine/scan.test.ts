@@ -267,6 +267,20 @@ describe("TreeScan", () => {
     expect(JSON.parse(run.stdout || run.stderr)).toEqual({ message: `EACCES: permission denied, open '${where}'`, code: "EACCES", syscall: "open", path: where });
   });
 
+  it("keeps few directories open: a tree 30 deep with 64 subdirectories at each level walks within 256 open files", () => {
+    let dir = work;
+    for (let depth = 0; depth < 30; depth++) {
+      for (let k = 0; k < 64; k++) mkdirSync(path.join(dir, `d${String(k).padStart(2, "0")}`));
+      dir = path.join(dir, "d00");
+    }
+    // In a process of its own, under the limit (the directories it holds open grow with the depth, not the width).
+    const script = `import { TreeScan } from ${JSON.stringify(pathToFileURL(path.join(import.meta.dirname, "scan.ts")).href)};
+      let n = 0; for await (const b of new TreeScan(${JSON.stringify(work)}, { batch: 1, unreadMax: 1 })) n += b.length; console.log(n);`;
+    const run = spawnSync("bash", ["-c", `ulimit -n 256 && exec "$0" --import tsx --input-type=module -e "$1"`, process.execPath, script], { encoding: "utf8", cwd: import.meta.dirname });
+    expect(run.stderr).not.toMatch(/EMFILE/);
+    expect(run.stdout.trim()).toBe(String(30 * 64));
+  });
+
   it("gives a name that is not UTF-8 as such (it cannot be recorded), with what is below it left out", async () => {
     const bad = Buffer.concat([Buffer.from(`${work}/caf`), Buffer.from([0xe9])]);
     mkdirSync(bad);
