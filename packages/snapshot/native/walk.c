@@ -306,18 +306,34 @@ static void hold(Walk *w, int when, const char *rel, size_t relLen) {
 
 // ---- Jobs ----
 
-static Dir *newDir(const char *rel, size_t relLen, int fd, uint64_t dev, uint64_t ino) {
+// Writes the manifest path of directory d's entry `name` into `out` (room for joinedLength bytes); returns its length.
+static size_t joinedLength(const Dir *d, size_t nameLen) { return d->relLen + (d->relLen ? 1 : 0) + nameLen; }
+static size_t join(char *out, const Dir *d, const char *name, size_t nameLen) {
+  memcpy(out, d->rel, d->relLen);
+  if (d->relLen) out[d->relLen] = '/';
+  size_t n = joinedLength(d, nameLen);
+  memcpy(out + n - nameLen, name, nameLen);
+  return n;
+}
+
+// Directory `name` of `parent` (the root: parent NULL, name ""), as fstatat saw it (dev, ino); descriptor `fd`, or -1.
+static Dir *newDir(Dir *parent, const char *name, size_t nameLen, int fd, dev_t dev, ino_t ino) {
   Dir *d = calloc(1, sizeof(Dir));
   if (!d) return NULL;
+  size_t relLen = parent ? joinedLength(parent, nameLen) : 0;
   d->rel = malloc(relLen + 1);
   if (!d->rel) {
     free(d);
     return NULL;
   }
-  memcpy(d->rel, rel, relLen);
+  if (parent) join(d->rel, parent, name, nameLen);
   d->rel[relLen] = 0;
   d->relLen = relLen;
+  d->parent = parent;
+  d->name = name;
   d->fd = fd;
+  d->dev = dev;
+  d->ino = ino;
   identity(d->id, dev, ino);
   d->list.type = JOB_LIST;
   d->list.dir = d;
@@ -492,24 +508,9 @@ static void runStat(Walk *w, Dir *d, size_t from, size_t to) {
     e->ctime = st.st_ctim;
 #endif
     if (e->kind != KIND_DIR) continue;
-    size_t relLen = d->relLen + (d->relLen ? 1 : 0) + e->nameLen;
-    char *rel = malloc(relLen + 1);
-    if (!rel) return fail(w, ENOMEM, "open", d, e->name);
-    size_t k = 0;
-    if (d->relLen) {
-      memcpy(rel, d->rel, d->relLen);
-      rel[d->relLen] = '/';
-      k = d->relLen + 1;
-    }
-    memcpy(rel + k, e->name, e->nameLen);
     // Opened by its own LIST job, through this directory, if it is still what fstatat just saw (openDir).
-    Dir *child = newDir(rel, relLen, -1, st.st_dev, st.st_ino);
-    free(rel);
+    Dir *child = newDir(d, e->name, e->nameLen, -1, st.st_dev, st.st_ino);
     if (!child) return fail(w, ENOMEM, "open", d, e->name);
-    child->parent = d;
-    child->name = e->name;
-    child->dev = st.st_dev;
-    child->ino = st.st_ino;
     e->child = child;
     if (nchildren < sizeof children / sizeof *children) children[nchildren++] = child;
   }
@@ -599,11 +600,8 @@ static void nanos(char *out, struct timespec t) {
 // The parent's record of directory d's entry e (walk order: the records before it are passed for good), or NULL.
 static const Parent *parentOf(Walk *w, const Dir *d, const Entry *e) {
   char rel[8192];
-  size_t n = d->relLen + (d->relLen ? 1 : 0) + e->nameLen;
-  if (n > sizeof rel) return NULL;
-  memcpy(rel, d->rel, d->relLen);
-  if (d->relLen) rel[d->relLen] = '/';
-  memcpy(rel + n - e->nameLen, e->name, e->nameLen);
+  if (joinedLength(d, e->nameLen) > sizeof rel) return NULL;
+  size_t n = join(rel, d, e->name, e->nameLen);
   while (w->parentNext < w->parentCount) {
     const Parent *p = &w->parents[w->parentNext];
     int order = walkOrder(p->path, p->pathLen, rel, n);
@@ -995,7 +993,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
     w->syscall = "open";
     w->root = NULL;
   } else {
-    w->root = newDir("", 0, fd, st.st_dev, st.st_ino);
+    w->root = newDir(NULL, "", 0, fd, st.st_dev, st.st_ino);
     if (!w->root) {
       close(fd);
       free(w);
@@ -1025,7 +1023,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   }
   if (!w->root) {
     // Nothing to walk: the emitter only reports the failure.
-    w->root = newDir("", 0, -1, 0, 0);
+    w->root = newDir(NULL, "", 0, -1, 0, 0);
     if (!w->root) abort();  // out of memory before the walk began
     w->root->list.state = JOB_DONE;
     w->open = 0;
@@ -1047,17 +1045,19 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static Walk *walkOf(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+// The walk a call's first argument is the handle of (NULL if it is none); its second argument into *arg, if asked for.
+static Walk *walkOf(napi_env env, napi_callback_info info, napi_value *arg) {
+  size_t argc = 2;
+  napi_value argv[2];
   Walk *w;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < (arg ? 2 : 1) || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return NULL;
+  if (arg) *arg = argv[1];
   return w;
 }
 
 // stop(handle): the walk ends as soon as its threads notice; then its last message comes (the end).
 static napi_value stop(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info);
+  Walk *w = walkOf(env, info, NULL);
   if (!w) return throwError(env, "stop(handle)");
   pthread_mutex_lock(&w->mu);
   w->cancelled = 1;
@@ -1114,12 +1114,11 @@ static int parseTable(const char *data, size_t len, Parent **parents, size_t *co
 
 // setParent(handle, table | null): the parent's files to compare with (see above); the walk's entries go out from now on.
 static napi_value setParent(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  Walk *w;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return throwError(env, "setParent(handle, table)");
+  napi_value table;
+  Walk *w = walkOf(env, info, &table);
+  if (!w) return throwError(env, "setParent(handle, table)");
   bool isBuffer = false;
-  napi_is_buffer(env, argv[1], &isBuffer);
+  napi_is_buffer(env, table, &isBuffer);
   pthread_mutex_lock(&w->mu);
   int set = w->parentSet;
   pthread_mutex_unlock(&w->mu);
@@ -1127,7 +1126,7 @@ static napi_value setParent(napi_env env, napi_callback_info info) {
   if (isBuffer) {
     void *data;
     size_t len;
-    napi_get_buffer_info(env, argv[1], &data, &len);
+    napi_get_buffer_info(env, table, &data, &len);
     w->parentData = malloc(len ? len : 1);
     if (!w->parentData) return throwError(env, "out of memory");
     if (len) memcpy(w->parentData, data, len);
@@ -1146,7 +1145,7 @@ static napi_value setParent(napi_env env, napi_callback_info info) {
 
 // ack(handle): the reader took a batch (the emitter keeps at most unreadMax untaken).
 static napi_value ack(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info);
+  Walk *w = walkOf(env, info, NULL);
   if (!w) return throwError(env, "ack(handle)");
   pthread_mutex_lock(&w->mu);
   if (w->unread) w->unread--;
@@ -1157,7 +1156,7 @@ static napi_value ack(napi_env env, napi_callback_info info) {
 
 // resume(handle): a thread held at holdAt goes on.
 static napi_value resume(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info);
+  Walk *w = walkOf(env, info, NULL);
   if (!w) return throwError(env, "resume(handle)");
   pthread_mutex_lock(&w->mu);
   w->holding = 0;

@@ -252,7 +252,7 @@ export class TreeScan implements AsyncIterable<Walked[]> {
   /**
    * The parent snapshot's entries (walk order) to compare the walk with, and
    * which of its files may be trusted at all (see createSnapshot): a file
-   * unchanged since (unchanged(), and the same mode and owner, with one link)
+   * whose record still holds (sameRecord(), with one link)
    * is yielded as the number of its record in `entries`; any other entry at
    * the path of one of its files comes with that number (Scanned.parent).
    * Before iterating (without it, nothing is compared).
@@ -272,8 +272,8 @@ export class TreeScan implements AsyncIterable<Walked[]> {
         const parent = this.#parent ? parentFiles(this.#parent.entries) : () => undefined;
         for (const s of walkUnder(this.#prefix || "/", this.rootId!)) {
           const before = parent(s.rel);
-          if (before && s.st.kind === "file" && s.st.nlink === 1 && this.#parent!.trusted(before.entry) && unchanged(before.entry, s.st) && sameOwnerAndMode(before.entry, s.st)) batch.push(before.number);
-          else batch.push(before ? { ...s, parent: before.number } : s);
+          if (before && s.st.kind === "file" && s.st.nlink === 1 && this.#parent!.trusted(before.entry) && sameRecord(before.entry, s.st)) batch.push(before.number);
+          else batch.push(before ? Object.assign(s, { parent: before.number }) : s);
           if (batch.length >= this.#batch) {
             yield batch;
             batch = [];
@@ -402,8 +402,14 @@ export function unchanged(before: FileEntry, st: Stat): boolean {
   return before.size === st.size && before.mtimeNs === st.mtimeNs && before.ctimeNs === st.ctimeNs && before.ino === st.ino;
 }
 
-/** chmod and chown change a file's ctime, so this only matters if the parent was written by hand or by another tool. */
-export const sameOwnerAndMode = (before: FileEntry, st: Stat) => before.mode === st.mode && before.uid === st.uid && before.gid === st.gid;
+/**
+ * What lets an incremental snapshot keep the parent's record of a file as it
+ * is: unchanged(), and the same mode and owner (chmod and chown change a
+ * file's ctime, so that only matters if the parent was written by hand or by
+ * another tool). The native walk applies the same test (native/walk.c:
+ * emitEntry), to files with one link.
+ */
+export const sameRecord = (before: FileEntry, st: Stat) => unchanged(before, st) && before.mode === st.mode && before.uid === st.uid && before.gid === st.gid;
 
 /**
  * The parent's record of each path, asked for in walk order: the parent's
