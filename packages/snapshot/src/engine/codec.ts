@@ -27,6 +27,99 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
 }
 
 /**
+ * A JSON object whose last member is a long array (a manifest's entries),
+ * encoded while the array is still being filled: items are stringified and
+ * compressed as they are added, FRAME_TEXT of text per zstd frame, so a
+ * snapshot's 15 MB manifest costs ~0.1 s less once its last file is read.
+ * An item added before it is complete (a file still being read) keeps its
+ * frame open until it is. The other members, known last, go into a frame of
+ * their own, stored first: zstd frames concatenate, so the object decodes as
+ * encodeJson's output would (decodeJson), and decodeJsonHead finds those
+ * members in its start.
+ */
+export class JsonArrayEncoder<T> {
+  static readonly FRAME_TEXT = 1 << 20;
+  readonly #key: string;
+  /** Frames in order: compressed, or their parts (the text of complete items, or an item still incomplete). */
+  #frames: (Buffer | Part<T>[])[] = [];
+  #parts: Part<T>[] = [];
+  #partsLength = 0;
+  #count = 0;
+
+  /** `key`: the array's member name. */
+  constructor(key: string) {
+    this.#key = key;
+  }
+
+  /** How many items are added. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Adds items[count, end): those `complete` says are encoded now and must not
+   * change from now on; the others when they are complete (see settle).
+   */
+  add(items: readonly T[], end: number, complete: (item: T) => boolean = () => true): void {
+    for (let i = this.#count; i < end; ) {
+      let j = i;
+      while (j < end && complete(items[j]!)) j++;
+      if (j > i) {
+        const text = JSON.stringify(items.slice(i, j));
+        this.#parts.push({ text: text.slice(1, -1) });
+        this.#partsLength += text.length;
+      }
+      if (j < end) {
+        this.#parts.push({ item: items[j]! });
+        this.#partsLength += 200;
+        j++;
+      }
+      i = j;
+      if (this.#partsLength >= JsonArrayEncoder.FRAME_TEXT) this.#seal();
+    }
+    this.#count = Math.max(this.#count, end);
+    this.settle(complete);
+  }
+
+  /** Compresses the frames whose items are all complete now. */
+  settle(complete: (item: T) => boolean = () => true): void {
+    for (const [i, frame] of this.#frames.entries()) {
+      if (!Buffer.isBuffer(frame) && frame.every((p) => "text" in p || complete(p.item))) this.#frames[i] = this.#compress(frame, i > 0);
+    }
+  }
+
+  /** Forgets what was added (items added have changed). */
+  reset(): void {
+    this.#frames = [];
+    this.#parts = [];
+    this.#partsLength = 0;
+    this.#count = 0;
+  }
+
+  /** The stored object: `head`'s other members, then the array `items` (its first `count` added already, complete now). */
+  finish(head: Record<string, unknown>, items: readonly T[]): Buffer {
+    this.add(items, items.length);
+    this.#seal();
+    this.settle();
+    const members = JSON.stringify({ ...head, [this.#key]: undefined });
+    const first = `${members.length > 2 ? `${members.slice(0, -1)},` : "{"}${JSON.stringify(this.#key)}:[`;
+    return Buffer.concat([compress(Buffer.from(first), { compressionLevel: 1 }), ...(this.#frames as Buffer[]), compress(Buffer.from("]}"), { compressionLevel: 1 })]);
+  }
+
+  #seal(): void {
+    if (this.#parts.length) this.#frames.push(this.#parts);
+    this.#parts = [];
+    this.#partsLength = 0;
+  }
+
+  #compress(parts: Part<T>[], comma: boolean): Buffer {
+    const text = parts.map((p) => ("text" in p ? p.text : JSON.stringify(p.item))).join(",");
+    return compress(Buffer.from(comma ? `,${text}` : text), { compressionLevel: 1 });
+  }
+}
+type Part<T> = { text: string } | { item: T };
+
+/**
  * The members of a stored JSON object that come before `key`, from the first
  * bytes of the object alone (a manifest's summary is its first kilobyte; its
  * entries, megabytes, come last): null if those bytes do not hold them all,

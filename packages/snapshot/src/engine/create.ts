@@ -10,7 +10,7 @@ import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
 import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
-import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
+import { keys, manifestEncoder, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, sameRecord, TreeScan, type Scanned, type Walked } from "./scan.ts";
 import { closeTreeDirectory, devInoOf, lstatInTree, openInTree, statOf } from "./walk.mjs";
 
@@ -68,6 +68,8 @@ const BATCH_BYTES = 8 * 1024 * 1024;
  * own segment's edges in dedup).
  */
 const SEGMENT = 64 * 1024 * 1024;
+/** Entries are encoded into the manifest this many at a time, at least, as they are complete. */
+const ENCODE_BATCH = 4096;
 /** Requests queued per thread: the next one's reads run while a thread works on its current one. */
 const JOBS_PER_THREAD = 2;
 /** A thread hands over its new chunks at least every this many (compressed) bytes. */
@@ -196,6 +198,12 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     const linkDirs = new Map<string, string>(); // a hardlink entry's path → its directory's identity (see Scanned.dir)
     let entries: Entry[] = [];
     const vanished = new Set<string>(); // files deleted since the walk: left out, with their hardlinks
+    // The manifest's entries are encoded as they come, while files are still read (JsonArrayEncoder); a file's
+    // once its chunks are all back.
+    const encoder = manifestEncoder();
+    const reading = new Set<Entry>();
+    const complete = (e: Entry) => !reading.has(e);
+    const reused = new Set<Entry>(); // parent records reused, their chunks found in the index (see trusted)
 
     // 3. Reading, chunking, hashing and compressing run on the worker threads (started above); here, new chunks go
     //    into packs. The ids they are told of go end to end in one string: one copy per thread, not 50k strings each.
@@ -248,6 +256,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     }
     const finish = ({ entry, s, parts, lengths }: Reading) => {
       progress.files++;
+      reading.delete(entry);
       if (parts.some((r) => "vanished" in r)) return void vanished.add(entry.path);
       entry.chunks = [];
       entry.size = 0;
@@ -288,6 +297,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
           progress.transferredBytes = writer.uploadedBytes;
           progress.elapsedMs = Date.now() - started;
           report(progress);
+          encoder.settle(complete);
         })
         .catch((err: unknown) => void (failure ??= err))
         .finally(() => running.delete(request));
@@ -298,6 +308,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
       const segment = opts.segmentSize ?? SEGMENT;
       const count = Math.max(1, Math.ceil(size / segment));
       const file: Reading = { entry, s, parts: [], lengths: [], left: count };
+      reading.add(entry);
       for (let part = 0; part < count; part++) {
         let piece: Piece;
         if (count === 1) piece = { file, part, bytes: size, ...(before && before.chunks.length > 1 ? { parent: before.chunks } : {}) };
@@ -327,6 +338,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
      */
     const reuse = (was: FileEntry) => {
       entries.push(was);
+      reused.add(was);
       stats.unchangedFiles++;
       stats.bytes += was.size;
       progress.bytes += was.size;
@@ -335,53 +347,57 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
     let since = performance.now();
-    for await (const batch of tree) for (const s of batch) {
-      if (performance.now() - since > 4) {
-        await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
-        since = performance.now();
-      }
-      if (typeof s === "number") {
-        // A file with one link the walk found unchanged (see TreeScan.compareWith).
-        const same = before[s] as FileEntry;
-        stats.files++;
-        progress.filesTotal++;
-        progress.bytesTotal += same.size;
-        reuse(same);
-        continue;
-      }
-      if (s.st.kind === "dir") {
-        entries.push({ ...entryMeta(s), type: "dir" });
-        stats.dirs++;
-      } else if (s.st.kind === "symlink") {
-        entries.push({ ...entryMeta(s), type: "symlink", target: s.target! });
-        stats.symlinks++;
-      } else if (s.st.kind === "file") {
-        progress.filesTotal++;
-        progress.bytesTotal += s.st.size;
-        const first = s.st.nlink > 1 ? hardlinks.get(s.st.devIno) : undefined;
-        stats.files++;
-        if (first) {
-          entries.push({ type: "hardlink", path: s.rel, link: first });
-          linkDirs.set(s.rel, s.dir);
-          progress.files++;
+    for await (const batch of tree) {
+      for (const s of batch) {
+        if (performance.now() - since > 4) {
+          await new Promise((r) => setImmediate(r)); // worker replies and uploads go on during the walk
+          since = performance.now();
+        }
+        if (typeof s === "number") {
+          // A file with one link the walk found unchanged (see TreeScan.compareWith).
+          const same = before[s] as FileEntry;
+          stats.files++;
+          progress.filesTotal++;
+          progress.bytesTotal += same.size;
+          reuse(same);
           continue;
         }
-        if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
-        const was = s.parent === undefined ? undefined : (before[s.parent] as FileEntry);
-        if (was && sameRecord(was, s.st) && trusted(was)) {
-          reuse(was); // (a file with more than one link: the walk leaves the test to us)
-          continue;
+        if (s.st.kind === "dir") {
+          entries.push({ ...entryMeta(s), type: "dir" });
+          stats.dirs++;
+        } else if (s.st.kind === "symlink") {
+          entries.push({ ...entryMeta(s), type: "symlink", target: s.target! });
+          stats.symlinks++;
+        } else if (s.st.kind === "file") {
+          progress.filesTotal++;
+          progress.bytesTotal += s.st.size;
+          const first = s.st.nlink > 1 ? hardlinks.get(s.st.devIno) : undefined;
+          stats.files++;
+          if (first) {
+            entries.push({ type: "hardlink", path: s.rel, link: first });
+            linkDirs.set(s.rel, s.dir);
+            progress.files++;
+            continue;
+          }
+          if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
+          const was = s.parent === undefined ? undefined : (before[s.parent] as FileEntry);
+          if (was && sameRecord(was, s.st) && trusted(was)) {
+            reuse(was); // (a file with more than one link: the walk leaves the test to us)
+            continue;
+          }
+          const entry: FileEntry = { ...entryMeta(s), type: "file", size: 0, chunks: [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
+          entries.push(entry);
+          await read(entry, s, was);
+        } else {
+          stats.skipped.push(`${s.rel} (${s.st.kind})`);
         }
-        const entry: FileEntry = { ...entryMeta(s), type: "file", size: 0, chunks: [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
-        entries.push(entry);
-        await read(entry, s, was);
-      } else {
-        stats.skipped.push(`${s.rel} (${s.st.kind})`);
       }
+      if (entries.length - encoder.count >= ENCODE_BATCH) encoder.add(entries, entries.length, complete);
     }
     progress.phase = "upload";
     await drain();
     if (vanished.size) {
+      encoder.reset(); // entries change below
       // A hardlinked file whose first name vanished: its other names may still hold the content. The first of
       // them that is still a file becomes the file entry (read now), the others link to it.
       const orphans = new Map<string, HardlinkEntry[]>();
@@ -434,14 +450,14 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
       stats: { ...stats, uploadedBytes: uploaded, durationMs: Date.now() - started },
       entries,
     };
-    const stored = await repo.writeManifest(manifest);
+    const stored = await repo.writeManifest(manifest, encoder);
     uploaded += stored.length;
     manifest.stats.uploadedBytes = uploaded;
 
     // 5. Verify: the manifest reads back, and every chunk it names is indexed and its pack stored.
     progress.phase = "verify";
     report(progress, true);
-    await verifyCommitted(repo, manifest, stored, index, newIndex && { id: newIndex.id, packs });
+    await verifyCommitted(repo, manifest, stored, index, newIndex && { id: newIndex.id, packs }, reused);
     manifest.stats.durationMs = Date.now() - started;
     progress.phase = "finish";
     progress.elapsedMs = Date.now() - started;
@@ -509,7 +525,8 @@ function readHead(s: Scanned, max: number, root: string): Buffer {
  * names is in an index file that is still there (the ones read at the start,
  * or this snapshot's); the packs this snapshot wrote exist with their full
  * size (earlier packs were verified by the snapshots that wrote them; `check`
- * re-verifies all).
+ * re-verifies all). `found`: entries whose chunks were all looked up in
+ * `index` already; they need only their index files still there.
  */
 export async function verifyCommitted(
   repo: Repository,
@@ -517,6 +534,7 @@ export async function verifyCommitted(
   stored: Uint8Array,
   index: Awaited<ReturnType<Repository["loadIndex"]>>,
   added: { id: string; packs: IndexFile["packs"] } | null,
+  found: ReadonlySet<Entry> = new Set(),
 ): Promise<void> {
   const fail = (what: string) => new Error(`verify snapshot ${manifest.id}: ${what}`);
   const [back, present] = await Promise.all([repo.store.get(keys.snapshot(manifest.id)), repo.indexIds().then((ids) => new Set(ids))]);
@@ -525,8 +543,9 @@ export async function verifyCommitted(
   for (const p of added?.packs ?? []) for (const b of p.blobs) newPack.set(b[0], p.id);
   if (added && !present.has(added.id)) throw fail(`its index ${added.id} is missing`);
   const needed = new Set<string>();
+  const indexesThere = [...index.packs.values()].every((p) => present.has(p.index));
   for (const e of manifest.entries) {
-    if (e.type !== "file") continue;
+    if (e.type !== "file" || (indexesThere && found.has(e))) continue;
     for (const c of e.chunks) {
       if (!isDataChunk(c)) continue;
       const pack = newPack.get(c[0]);

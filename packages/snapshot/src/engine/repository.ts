@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
-import type { Manifest } from "../core/manifest.ts";
+import type { Entry, Manifest } from "../core/manifest.ts";
 import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
 import { CHUNK_HASHES, type ChunkHash } from "./chunk-id.mjs";
-import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, sha256 } from "./codec.ts";
+import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, JsonArrayEncoder, sha256 } from "./codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
@@ -67,6 +67,9 @@ export interface Dictionary {
   id: string;
   bytes: Uint8Array;
 }
+
+/** An encoder of a manifest's entries, for writeManifest. */
+export const manifestEncoder = () => new JsonArrayEncoder<Entry>("entries");
 
 /** Snapshot ids sort by creation time: "20261122T031500Z-1a2b3c4d". */
 export function newSnapshotId(now: Date): string {
@@ -190,9 +193,14 @@ export class Repository {
     return { id, bytes: data.length };
   }
 
-  /** Commits a snapshot: refuses to overwrite an existing one. Returns the bytes stored. */
-  async writeManifest(m: Manifest): Promise<Uint8Array> {
-    const data = encodeJson(m);
+  /**
+   * Commits a snapshot: refuses to overwrite an existing one. Returns the
+   * bytes stored. `encoder`: the one the snapshot's entries were being
+   * encoded with as they were found (see JsonArrayEncoder).
+   */
+  async writeManifest(m: Manifest, encoder = manifestEncoder()): Promise<Uint8Array> {
+    const { entries, ...head } = m;
+    const data = encoder.finish(head, entries);
     await this.store.put(keys.snapshot(m.id), data, { ifNoneMatch: true });
     return data;
   }
