@@ -8,7 +8,6 @@ import { PackWriter } from "./pack-writer.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
-import { CHUNK_ID_LENGTH } from "./chunk-id.mjs";
 import { RepositoryBusyError } from "./maintenance.ts";
 import { keys, manifestEncoder, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, sameRecord, TreeScan, type Scanned, type Walked } from "./scan.ts";
@@ -137,6 +136,9 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   if (!rootStat.isDirectory()) throw new Error(`${source} is not a directory`);
   const realRoot = realpathSync(source); // files are read through their directories as the walk saw them (openInTree; without /proc, only where they still resolve under this: openUnder)
 
+  // The parent is read meanwhile (a manifest never changes; what the repository holds is read once the lock is).
+  const parentRead = opts.parentId ? repo.readManifest(opts.parentId) : null;
+  parentRead?.catch(() => {}); // (awaited below; a failure to take the lock must not leave it unhandled)
   // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
   // deleting one session must not fail another's park.
   const giveUpAt = Date.now() + (opts.waitForPruneMs ?? 2 * 60_000);
@@ -172,7 +174,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
       ringBytes: RING_BYTES,
     });
     // 1. What the repository already holds, and what the parent recorded.
-    const [index, parent, found] = await Promise.all([repo.loadIndex(), opts.parentId ? repo.readManifest(opts.parentId) : null, repo.dictionary()]);
+    const [index, parent, found] = await Promise.all([repo.loadIndex(), parentRead, repo.dictionary()]);
     const known = index.chunks;
     // A parent's record is trusted if it is not racy and the repository still holds its chunks; the walk yields a
     // file whose lstat matches a trusted record as just that record's number.
@@ -207,9 +209,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
 
     // 3. Reading, chunking, hashing and compressing run on the worker threads (started above); here, new chunks go
     //    into packs. The ids they are told of go end to end in one string: one copy per thread, not 50k strings each.
-    let ids = "";
-    for (const id of known.keys()) if (id.length === CHUNK_ID_LENGTH) ids += id; // (an id of another length is no id of ours)
-    workers.broadcast({ setup: { known: ids, dict, level: opts.compressionLevel ?? (dict ? 1 : 3) } });
+    workers.broadcast({ setup: { known: known.ids(), dict, level: opts.compressionLevel ?? (dict ? 1 : 3) } });
     const pending = new Set<string>(); // chunks added by this snapshot (two threads may both send one)
     let packing: Promise<void> = Promise.resolve();
     // Each reply's chunks are copied into packs, in arrival order; then (always, even when the snapshot has

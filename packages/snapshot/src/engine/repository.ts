@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
 import type { Entry, Manifest } from "../core/manifest.ts";
-import { unpacked, type BlobEntry, type IndexFile } from "../core/pack.ts";
+import type { IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
 import { CHUNK_HASHES, type ChunkHash } from "./chunk-id.mjs";
+import { ChunkTable, encodeIndex } from "./chunk-table.ts";
 import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, JsonArrayEncoder, sha256 } from "./codec.ts";
 
 /**
@@ -20,17 +21,18 @@ import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, JsonArrayEn
  *   locks/<lock id>            writers and garbage collection, with expiry
  */
 /**
- * Format 1 names chunks by SHA-256; format 2 (new repositories since) by the
- * hash it records, BLAKE3 (see chunk-id.mjs). Nothing else differs: a format-1
- * repository stays format 1, read and written as before, and a Daybox older
- * than format 2 refuses a format-2 repository instead of misreading it.
+ * Format 1 names chunks by SHA-256; format 2 by the hash it records, BLAKE3
+ * (see chunk-id.mjs); format 3 (new repositories since) writes its index
+ * files in binary (chunk-table.ts). A repository keeps its format, read and
+ * written as before (this Daybox reads index files of both kinds), and a
+ * Daybox older than a repository's format refuses it instead of misreading it.
  */
 export type RepoConfig =
   | { version: 1; chunker: ChunkerParams; createdAt: string }
-  | { version: 2; chunkHash: ChunkHash; chunker: ChunkerParams; createdAt: string };
+  | { version: 2 | 3; chunkHash: ChunkHash; chunker: ChunkerParams; createdAt: string };
 
 /** What new repositories are made with. */
-const NEW_REPO = { version: 2, chunkHash: "blake3" } as const;
+const NEW_REPO = { version: 3, chunkHash: "blake3" } as const;
 
 /** Code-unit order (ISO times and ids sort so in any locale). */
 const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -40,11 +42,6 @@ const SUMMARY_BYTES = 64 * 1024;
 
 /** A snapshot's manifest without its entries: what listing and retention need. */
 export type SnapshotInfo = Omit<Manifest, "entries">;
-
-export interface Location {
-  pack: string;
-  entry: BlobEntry;
-}
 
 export interface Lock {
   id: string;
@@ -110,18 +107,11 @@ export class Repository {
     return ids;
   }
 
-  /** Every chunk the repository's indexes know, with where it is stored. */
-  async loadIndex(): Promise<{ chunks: Map<string, Location>; packs: Map<string, { size: number; index: string }> }> {
-    const chunks = new Map<string, Location>();
-    const packs = new Map<string, { size: number; index: string }>();
-    const files = await this.#indexFiles();
-    for (const [indexId, file] of files) {
-      for (const p of file.packs) {
-        packs.set(p.id, { size: p.size, index: indexId });
-        for (const b of p.blobs) chunks.set(b[0], { pack: p.id, entry: unpacked(b) });
-      }
-    }
-    return { chunks, packs };
+  /** Every chunk the repository's indexes know, with where it is stored; and every pack they list. */
+  async loadIndex(): Promise<{ chunks: ChunkTable; packs: ChunkTable["packs"] }> {
+    const chunks = new ChunkTable();
+    for (const [id, stored] of await this.#indexFiles()) chunks.add(id, stored);
+    return { chunks, packs: chunks.packs };
   }
 
   /**
@@ -130,9 +120,9 @@ export class Repository {
    * index gone between the listing and its read means the listing is stale,
    * and it is read again.
    */
-  async #indexFiles(attempts = 4): Promise<(readonly [string, IndexFile])[]> {
+  async #indexFiles(attempts = 4): Promise<(readonly [string, Uint8Array])[]> {
     try {
-      return await mapLimit(await this.indexIds(), 8, async (id) => [id, supported(decodeJson<IndexFile>(await this.store.get(keys.index(id)), `index ${id}`), `index ${id}`)] as const);
+      return await mapLimit(await this.indexIds(), 8, async (id) => [id, await this.store.get(keys.index(id))] as const);
     } catch (err) {
       if (!(err instanceof ObjectNotFoundError) || attempts <= 1) throw err;
       return this.#indexFiles(attempts - 1);
@@ -188,7 +178,7 @@ export class Repository {
   }
 
   async writeIndex(file: IndexFile, id = randomBytes(16).toString("hex")): Promise<{ id: string; bytes: number }> {
-    const data = encodeJson(file);
+    const data = this.config.version >= 3 ? encodeIndex(file) : encodeJson(file);
     await this.store.put(keys.index(id), data);
     return { id, bytes: data.length };
   }
@@ -352,19 +342,13 @@ export class Repository {
 /** A repository config this Daybox reads (format 1, or 2 with a chunk hash it knows), or a clear refusal. */
 function supportedConfig(config: RepoConfig): RepoConfig {
   const version = config?.version as number;
-  if (version !== 1 && version !== 2) {
-    throw new CorruptObjectError(`the repository has format version ${JSON.stringify(version)}; this Daybox reads versions 1 and 2 (a newer Daybox wrote it?)`);
+  if (version !== 1 && version !== 2 && version !== 3) {
+    throw new CorruptObjectError(`the repository has format version ${JSON.stringify(version)}; this Daybox reads versions 1 to 3 (a newer Daybox wrote it?)`);
   }
-  if (config.version === 2 && !CHUNK_HASHES.includes(config.chunkHash)) {
+  if (config.version !== 1 && !CHUNK_HASHES.includes(config.chunkHash)) {
     throw new CorruptObjectError(`the repository names chunks by ${JSON.stringify(config.chunkHash)}; this Daybox knows ${CHUNK_HASHES.join(", ")} (a newer Daybox wrote it?)`);
   }
   return config;
-}
-
-/** A format this code reads (version 1), or a clear refusal: a newer Daybox's index is not misread. */
-function supported<T extends { version: number }>(doc: T, what: string): T {
-  if (doc?.version !== 1) throw new CorruptObjectError(`${what} has format version ${JSON.stringify(doc?.version)}; this Daybox reads version 1 (a newer Daybox wrote it?)`);
-  return doc;
 }
 
 /** Maps with at most `limit` calls in flight, preserving order. */

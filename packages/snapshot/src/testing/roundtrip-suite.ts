@@ -243,8 +243,8 @@ export function runRoundTripSuite(name: string, makeStore: () => Promise<{ store
     };
 
     describe("chunk ids", () => {
-      it("a new repository is format 2 and names chunks by BLAKE3", async () => {
-        expect(repo.config).toMatchObject({ version: 2, chunkHash: "blake3" });
+      it("a new repository is format 3 and names chunks by BLAKE3", async () => {
+        expect(repo.config).toMatchObject({ version: 3, chunkHash: "blake3" });
         const dir = path.join(work, "ids");
         mkdirSync(dir);
         writeFileSync(path.join(dir, "abc.txt"), "abc");
