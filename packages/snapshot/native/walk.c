@@ -22,8 +22,9 @@
 // sent or too many directories are open.
 //
 // An incremental snapshot's walk compares each file with the parent
-// snapshot's record of the same path (setParent: the parent's files in walk
-// order, each with whether it may be trusted at all), as createSnapshot would:
+// snapshot's record of the same path (setParent: the parent's entries in walk
+// order, as its manifest's records, and for each whether it may be trusted at
+// all), as createSnapshot would:
 // a file whose size, mtime, ctime, inode, mode and owner are the record's,
 // with one link, is sent as just the record's number. The rest are sent
 // whole, with the number of the parent's record of their path, if any.
@@ -36,9 +37,10 @@
 //              (decimal), u32 length + symlink target (0xffffffff: not a symlink), i32 the parent's record (-1: none)
 //   unchanged: u8 3, u32 the parent's record
 // An entry belongs to the last directory record before it.
-// The parent's files (setParent), in walk order, each:
-//   u32 its number, u8 trusted (0: never unchanged), u32 mode, u32 uid, u32 gid, f64 size, f64 ino,
-//   u8 length + mtime ns, u8 length + ctime ns, u32 length + path
+// The parent's entries (setParent) are manifest records of format 2 (src/engine/manifest-codec.ts), numbered
+// from 0: u8 type (1 dir, 2 file, 3 symlink, 4 hardlink), u32 length + path; but for hardlinks u32 mode, u32 uid,
+// u32 gid, u8 length + mtime ns; for files f64 size, f64 ino, u8 length + ctime ns, u32 chunks, each u8 0 + 32-byte
+// id + f64 length or u8 1 + f64 length; for symlinks and hardlinks u32 length + target or link.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -1046,18 +1048,18 @@ static napi_value start(napi_env env, napi_callback_info info) {
 }
 
 // The walk a call's first argument is the handle of (NULL if it is none); its second argument into *arg, if asked for.
-static Walk *walkOf(napi_env env, napi_callback_info info, napi_value *arg) {
-  size_t argc = 2;
-  napi_value argv[2];
+static Walk *walkOf(napi_env env, napi_callback_info info, napi_value *args, size_t nargs) {
+  size_t argc = 3;
+  napi_value argv[3];
   Walk *w;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < (arg ? 2 : 1) || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return NULL;
-  if (arg) *arg = argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 + nargs || napi_unwrap(env, argv[0], (void **)&w) != napi_ok) return NULL;
+  for (size_t i = 0; i < nargs; i++) args[i] = argv[1 + i];
   return w;
 }
 
 // stop(handle): the walk ends as soon as its threads notice; then its last message comes (the end).
 static napi_value stop(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info, NULL);
+  Walk *w = walkOf(env, info, NULL, 0);
   if (!w) return throwError(env, "stop(handle)");
   pthread_mutex_lock(&w->mu);
   w->cancelled = 1;
@@ -1067,58 +1069,102 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// The files of table `data` (see the format above) into *parents, *count; false if it is malformed.
-static int parseTable(const char *data, size_t len, Parent **parents, size_t *count) {
+// The files among records `data` (see the format above) into *parents, *count, trusted as `trusted` says (one byte
+// per record); false if the records are malformed.
+static int parseRecords(const char *data, size_t len, const uint8_t *trusted, size_t trustedLen, Parent **parents, size_t *count) {
   size_t cap = 1024, n = 0, i = 0;
+  uint32_t number = 0, u;
   Parent *out = malloc(cap * sizeof(Parent));
   if (!out) return 0;
+#define NEED(k) \
+  if (len - i < (size_t)(k)) goto bad
+#define TEXT(ptr, lenField)     \
+  NEED(4);                      \
+  memcpy(&(lenField), data + i, 4); \
+  i += 4;                       \
+  NEED(lenField);               \
+  ptr = data + i;               \
+  i += (lenField)
   while (i < len) {
-    if (len - i < 4 + 1 + 12 + 16 + 1) break;
-    if (n == cap) {
-      Parent *more = realloc(out, (cap *= 2) * sizeof(Parent));
-      if (!more) break;
-      out = more;
+    Parent p;
+    const char *skip;
+    uint8_t type = (uint8_t)data[i++];
+    if (type < 1 || type > 4) goto bad;
+    TEXT(p.path, p.pathLen);
+    if (type == 4) {
+      TEXT(skip, u);
+      number++;
+      continue;
     }
-    Parent *p = &out[n];
-    memcpy(&p->number, data + i, 4);
-    p->trusted = (uint8_t)data[i + 4];
-    memcpy(&p->mode, data + i + 5, 4);
-    memcpy(&p->uid, data + i + 9, 4);
-    memcpy(&p->gid, data + i + 13, 4);
-    memcpy(&p->size, data + i + 17, 8);
-    memcpy(&p->ino, data + i + 25, 8);
-    i += 33;
-    p->mtimeLen = (uint8_t)data[i++];
-    if (len - i < (size_t)p->mtimeLen + 1) break;
-    p->mtime = data + i;
-    i += p->mtimeLen;
-    p->ctimeLen = (uint8_t)data[i++];
-    if (len - i < (size_t)p->ctimeLen + 4) break;
-    p->ctime = data + i;
-    i += p->ctimeLen;
-    memcpy(&p->pathLen, data + i, 4);
-    i += 4;
-    if (len - i < p->pathLen) break;
-    p->path = data + i;
-    i += p->pathLen;
-    n++;
+    NEED(13);
+    memcpy(&p.mode, data + i, 4);
+    memcpy(&p.uid, data + i + 4, 4);
+    memcpy(&p.gid, data + i + 8, 4);
+    p.mtimeLen = (uint8_t)data[i + 12];
+    i += 13;
+    NEED(p.mtimeLen);
+    p.mtime = data + i;
+    i += p.mtimeLen;
+    if (type == 3) {
+      TEXT(skip, u);
+    } else if (type == 2) {
+      NEED(17);
+      memcpy(&p.size, data + i, 8);
+      memcpy(&p.ino, data + i + 8, 8);
+      p.ctimeLen = (uint8_t)data[i + 16];
+      i += 17;
+      NEED(p.ctimeLen + 4);
+      p.ctime = data + i;
+      i += p.ctimeLen;
+      uint32_t chunks;
+      memcpy(&chunks, data + i, 4);
+      i += 4;
+      for (; chunks > 0; chunks--) {
+        NEED(1);
+        size_t k = data[i] == 0 ? 41 : data[i] == 1 ? 9 : 0;
+        if (!k) goto bad;
+        NEED(k);
+        i += k;
+      }
+      if (n == cap) {
+        Parent *more = realloc(out, (cap *= 2) * sizeof(Parent));
+        if (!more) goto bad;
+        out = more;
+      }
+      p.number = number;
+      p.trusted = number < trustedLen ? trusted[number] : 0;
+      out[n++] = p;
+    }
+    (void)skip;
+    number++;
   }
-  if (i != len) {
-    free(out);
-    return 0;
-  }
+#undef NEED
+#undef TEXT
   *parents = out;
   *count = n;
   return 1;
+bad:
+  free(out);
+  return 0;
 }
 
-// setParent(handle, table | null): the parent's files to compare with (see above); the walk's entries go out from now on.
+// setParent(handle, records | null, trusted): the parent's entries to compare with (see above); the walk's entries
+// go out from now on.
 static napi_value setParent(napi_env env, napi_callback_info info) {
-  napi_value table;
-  Walk *w = walkOf(env, info, &table);
-  if (!w) return throwError(env, "setParent(handle, table)");
-  bool isBuffer = false;
+  napi_value args[2];
+  Walk *w = walkOf(env, info, args, 2);
+  if (!w) return throwError(env, "setParent(handle, records, trusted)");
+  napi_value table = args[0];
+  bool isBuffer = false, isTyped = false;
   napi_is_buffer(env, table, &isBuffer);
+  void *trusted = NULL;
+  size_t trustedLen = 0;
+  if (isBuffer) {
+    napi_is_typedarray(env, args[1], &isTyped);
+    napi_typedarray_type type;
+    if (isTyped) napi_get_typedarray_info(env, args[1], &type, &trustedLen, &trusted, NULL, NULL);
+    if (!isTyped || type != napi_uint8_array) return throwError(env, "setParent(handle, records, trusted): trusted must be a Uint8Array");
+  }
   pthread_mutex_lock(&w->mu);
   int set = w->parentSet;
   pthread_mutex_unlock(&w->mu);
@@ -1130,10 +1176,10 @@ static napi_value setParent(napi_env env, napi_callback_info info) {
     w->parentData = malloc(len ? len : 1);
     if (!w->parentData) return throwError(env, "out of memory");
     if (len) memcpy(w->parentData, data, len);
-    if (!parseTable(w->parentData, len, &w->parents, &w->parentCount)) {
+    if (!parseRecords(w->parentData, len, trusted, trustedLen, &w->parents, &w->parentCount)) {
       free(w->parentData);
       w->parentData = NULL;
-      return throwError(env, "setParent: the table is malformed");
+      return throwError(env, "setParent: the records are malformed");
     }
   }
   pthread_mutex_lock(&w->mu);
@@ -1145,7 +1191,7 @@ static napi_value setParent(napi_env env, napi_callback_info info) {
 
 // ack(handle): the reader took a batch (the emitter keeps at most unreadMax untaken).
 static napi_value ack(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info, NULL);
+  Walk *w = walkOf(env, info, NULL, 0);
   if (!w) return throwError(env, "ack(handle)");
   pthread_mutex_lock(&w->mu);
   if (w->unread) w->unread--;
@@ -1156,7 +1202,7 @@ static napi_value ack(napi_env env, napi_callback_info info) {
 
 // resume(handle): a thread held at holdAt goes on.
 static napi_value resume(napi_env env, napi_callback_info info) {
-  Walk *w = walkOf(env, info, NULL);
+  Walk *w = walkOf(env, info, NULL, 0);
   if (!w) return throwError(env, "resume(handle)");
   pthread_mutex_lock(&w->mu);
   w->holding = 0;

@@ -60,7 +60,8 @@ export interface SnapshotStats {
 }
 
 export interface Manifest {
-  version: 1;
+  /** The format it is stored in (see engine/manifest-codec.ts): the same entries either way. */
+  version: 1 | 2;
   id: string;
   parent: string | null;
   createdAt: string;
@@ -128,7 +129,7 @@ export function resolveInside(linkPath: string, target: string): string | null {
  */
 export function validateManifest(m: Manifest): void {
   const problems: string[] = [];
-  if (m?.version !== 1 || !Array.isArray(m.entries)) throw new ManifestError(["not a version 1 manifest"]);
+  if ((m?.version !== 1 && m?.version !== 2) || !Array.isArray(m.entries)) throw new ManifestError(["not a version 1 or 2 manifest"]);
   const types = new Map<string, Entry["type"]>();
   let dir = "\0"; // the last parent found to be a directory (no path holds a NUL): its entries need no lookup
   for (const e of m.entries) {

@@ -9,7 +9,8 @@ import { WorkerPool } from "./worker-pool.ts";
 import { throttle, type Progress, type ProgressListener } from "./progress.ts";
 import { CorruptObjectError } from "./codec.ts";
 import { RepositoryBusyError } from "./maintenance.ts";
-import { keys, manifestEncoder, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
+import { decodeManifest, type Item, type ParentManifest } from "./manifest-codec.ts";
+import { keys, mapLimit, newSnapshotId, type Dictionary, type Repository } from "./repository.ts";
 import { entryMeta, Lookahead, sameRecord, TreeScan, type Scanned, type Walked } from "./scan.ts";
 import { closeTreeDirectory, devInoOf, lstatInTree, openInTree, statOf } from "./walk.mjs";
 
@@ -137,7 +138,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
   const realRoot = realpathSync(source); // files are read through their directories as the walk saw them (openInTree; without /proc, only where they still resolve under this: openUnder)
 
   // The parent is read meanwhile (a manifest never changes; what the repository holds is read once the lock is).
-  const parentRead = opts.parentId ? repo.readManifest(opts.parentId) : null;
+  const parentRead = opts.parentId ? repo.readParent(opts.parentId) : null;
   parentRead?.catch(() => {}); // (awaited below; a failure to take the lock must not leave it unhandled)
   // A prune in progress (it never starts while a snapshot holds its lock) is waited for, up to a limit:
   // deleting one session must not fail another's park.
@@ -178,10 +179,8 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     const known = index.chunks;
     // A parent's record is trusted if it is not racy and the repository still holds its chunks; the walk yields a
     // file whose lstat matches a trusted record as just that record's number.
-    const racy = racyBound(parent);
-    const trusted = (before: FileEntry) => racy(before) && before.chunks.every((c) => !isDataChunk(c) || known.has(c[0]));
-    scan.compareWith(parent?.entries ?? null, trusted);
-    const before = parent?.entries ?? [];
+    const compared = parent && parent.comparable(settledSince(parent.head.scanStartedNs), (id) => known.has(id));
+    scan.compareWith(compared);
     // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
     const tree = new Lookahead(scan);
     const dict =
@@ -198,14 +197,13 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, newBytes: 0, uploadedBytes: 0, newChunks: 0, unchangedFiles: 0, skipped: [] as string[], durationMs: 0 };
     const hardlinks = new Map<string, string>(); // "dev:ino" → first path
     const linkDirs = new Map<string, string>(); // a hardlink entry's path → its directory's identity (see Scanned.dir)
-    let entries: Entry[] = [];
+    let entries: Item[] = []; // (a number: the parent's entry, unchanged)
     const vanished = new Set<string>(); // files deleted since the walk: left out, with their hardlinks
-    // The manifest's entries are encoded as they come, while files are still read (JsonArrayEncoder); a file's
+    // The manifest's entries are encoded as they come, while files are still read (ManifestEncoder); a file's
     // once its chunks are all back.
-    const encoder = manifestEncoder();
-    const reading = new Set<Entry>();
-    const complete = (e: Entry) => !reading.has(e);
-    const reused = new Set<Entry>(); // parent records reused, their chunks found in the index (see trusted)
+    const encoder = repo.manifestEncoder(parent);
+    const reading = new Set<Item>();
+    const complete = (e: Item) => !reading.has(e);
 
     // 3. Reading, chunking, hashing and compressing run on the worker threads (started above); here, new chunks go
     //    into packs. The ids they are told of go end to end in one string: one copy per thread, not 50k strings each.
@@ -333,16 +331,17 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     };
 
     /**
-     * The parent's record is this file's, field for field (path, size, times, inode, owner, mode): it goes into
-     * this manifest as it is, not copied (54k entries' allocation showed in the profile).
+     * The parent's record `n` is this file's, field for field (path, size, times, inode, owner, mode): it goes
+     * into this manifest as it is stored (ManifestEncoder), never decoded.
      */
-    const reuse = (was: FileEntry) => {
-      entries.push(was);
-      reused.add(was);
+    const reuse = (n: number): number => {
+      const size = parent!.size(n);
+      entries.push(n);
       stats.unchangedFiles++;
-      stats.bytes += was.size;
-      progress.bytes += was.size;
+      stats.bytes += size;
+      progress.bytes += size;
       progress.files++;
+      return size;
     };
 
     // Entries in walk order: unchanged files reuse the parent's chunks, the rest get theirs from a worker.
@@ -355,11 +354,9 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         }
         if (typeof s === "number") {
           // A file with one link the walk found unchanged (see TreeScan.compareWith).
-          const same = before[s] as FileEntry;
           stats.files++;
           progress.filesTotal++;
-          progress.bytesTotal += same.size;
-          reuse(same);
+          progress.bytesTotal += reuse(s);
           continue;
         }
         if (s.st.kind === "dir") {
@@ -380,9 +377,9 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
             continue;
           }
           if (s.st.nlink > 1) hardlinks.set(s.st.devIno, s.rel);
-          const was = s.parent === undefined ? undefined : (before[s.parent] as FileEntry);
-          if (was && sameRecord(was, s.st) && trusted(was)) {
-            reuse(was); // (a file with more than one link: the walk leaves the test to us)
+          const was = s.parent === undefined ? undefined : (parent!.entry(s.parent) as FileEntry);
+          if (was && compared!.trusted[s.parent!] === 1 && sameRecord(was, s.st)) {
+            reuse(s.parent!); // (a file with more than one link: the walk leaves the test to us)
             continue;
           }
           const entry: FileEntry = { ...entryMeta(s), type: "file", size: 0, chunks: [], ino: s.st.ino, ctimeNs: s.st.ctimeNs };
@@ -401,7 +398,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
       // A hardlinked file whose first name vanished: its other names may still hold the content. The first of
       // them that is still a file becomes the file entry (read now), the others link to it.
       const orphans = new Map<string, HardlinkEntry[]>();
-      for (const e of entries) if (e.type === "hardlink" && vanished.has(e.link)) orphans.set(e.link, [...(orphans.get(e.link) ?? []), e]);
+      for (const e of entries) if (typeof e !== "number" && e.type === "hardlink" && vanished.has(e.link)) orphans.set(e.link, [...(orphans.get(e.link) ?? []), e]);
       for (const links of orphans.values()) {
         let heir: FileEntry | null = null;
         for (const link of links) {
@@ -424,7 +421,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
         }
       }
       await drain();
-      const gone = (e: Entry) => vanished.has(e.path) || (e.type === "hardlink" && vanished.has(e.link));
+      const gone = (e: Item): e is Entry => typeof e !== "number" && (vanished.has(e.path) || (e.type === "hardlink" && vanished.has(e.link)));
       for (const e of entries.filter(gone)) {
         stats.skipped.push(`${e.path} (vanished during the snapshot)`);
         stats.files--;
@@ -440,24 +437,26 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     let uploaded = writer.uploadedBytes;
     const newIndex = packs.length ? await repo.writeIndex({ version: 1, packs }) : null;
     uploaded += newIndex?.bytes ?? 0;
-    const manifest: Manifest = {
-      version: 1,
+    const head = {
+      version: repo.manifestFormat,
       id: newSnapshotId(now()),
       parent: parent?.id ?? null,
       createdAt: now().toISOString(),
       scanStartedNs: scan.startedNs,
       tags: opts.tags ?? {},
       stats: { ...stats, uploadedBytes: uploaded, durationMs: Date.now() - started },
-      entries,
     };
-    const stored = await repo.writeManifest(manifest, encoder);
+    const stored = await repo.writeManifest({ ...head, entries: [] }, encoder, entries);
     uploaded += stored.length;
-    manifest.stats.uploadedBytes = uploaded;
+    head.stats.uploadedBytes = uploaded;
+    // The entries, decoded from what was stored when they are first asked for (the CLI and the agent never do).
+    let decoded: Entry[] | null = null;
+    const manifest = Object.defineProperty(head, "entries", { enumerable: true, get: () => (decoded ??= decodeManifest(stored, `snapshot ${head.id}`).entries) }) as Manifest;
 
     // 5. Verify: the manifest reads back, and every chunk it names is indexed and its pack stored.
     progress.phase = "verify";
     report(progress, true);
-    await verifyCommitted(repo, manifest, stored, index, newIndex && { id: newIndex.id, packs }, reused);
+    await verifyCommitted(repo, head.id, stored, index, newIndex && { id: newIndex.id, packs }, entries, parent);
     manifest.stats.durationMs = Date.now() - started;
     progress.phase = "finish";
     progress.elapsedMs = Date.now() - started;
@@ -525,27 +524,30 @@ function readHead(s: Scanned, max: number, root: string): Buffer {
  * names is in an index file that is still there (the ones read at the start,
  * or this snapshot's); the packs this snapshot wrote exist with their full
  * size (earlier packs were verified by the snapshots that wrote them; `check`
- * re-verifies all). `found`: entries whose chunks were all looked up in
- * `index` already; they need only their index files still there.
+ * re-verifies all). Numbered entries repeat the parent's, whose chunks were
+ * all looked up in `index` already: they need only their index files there.
  */
 export async function verifyCommitted(
   repo: Repository,
-  manifest: Manifest,
+  id: string,
   stored: Uint8Array,
   index: Awaited<ReturnType<Repository["loadIndex"]>>,
   added: { id: string; packs: IndexFile["packs"] } | null,
-  found: ReadonlySet<Entry> = new Set(),
+  entries: readonly Item[],
+  parent: ParentManifest | null,
 ): Promise<void> {
-  const fail = (what: string) => new Error(`verify snapshot ${manifest.id}: ${what}`);
-  const [back, present] = await Promise.all([repo.store.get(keys.snapshot(manifest.id)), repo.indexIds().then((ids) => new Set(ids))]);
+  const fail = (what: string) => new Error(`verify snapshot ${id}: ${what}`);
+  const [back, present] = await Promise.all([repo.store.get(keys.snapshot(id)), repo.indexIds().then((ids) => new Set(ids))]);
   if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(stored)) throw fail("the manifest read back differs from the one written");
   const newPack = new Map<string, string>(); // chunk → pack, for this snapshot's chunks
   for (const p of added?.packs ?? []) for (const b of p.blobs) newPack.set(b[0], p.id);
   if (added && !present.has(added.id)) throw fail(`its index ${added.id} is missing`);
   const needed = new Set<string>();
   const indexesThere = [...index.packs.values()].every((p) => present.has(p.index));
-  for (const e of manifest.entries) {
-    if (e.type !== "file" || (indexesThere && found.has(e))) continue;
+  for (const item of entries) {
+    if (typeof item === "number" && indexesThere) continue;
+    const e = typeof item === "number" ? parent!.entry(item) : item;
+    if (e.type !== "file") continue;
     for (const c of e.chunks) {
       if (!isDataChunk(c)) continue;
       const pack = newPack.get(c[0]);
@@ -599,9 +601,9 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
 const RACY_NS = 100e6;
 const RACY_COARSE_NS = 2e9;
 
-/** Whether the parent's record of a file is old enough to be trusted (see RACY_NS). */
-function racyBound(parent: Manifest | null): (before: FileEntry) => boolean {
-  if (!parent?.scanStartedNs) return () => true; // written before this was recorded
-  const start = Number(parent.scanStartedNs); // a double's precision (~256 ns) is plenty here
-  return (before) => Number(before.ctimeNs) < start - (before.ctimeNs.endsWith("000000000") ? RACY_COARSE_NS : RACY_NS);
+/** Whether a parent's record of a file, by its ctime, is old enough to be trusted (see RACY_NS); `scanStartedNs`: the parent's. */
+function settledSince(scanStartedNs: string | undefined): (ctimeNs: string) => boolean {
+  if (!scanStartedNs) return () => true; // written before this was recorded
+  const start = Number(scanStartedNs); // a double's precision (~256 ns) is plenty here
+  return (ctimeNs) => Number(ctimeNs) < start - (ctimeNs.endsWith("000000000") ? RACY_COARSE_NS : RACY_NS);
 }

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { ObjectStore } from "../object-store.ts";
 import { decodeJsonHead, encodeJson } from "./codec.ts";
 import { Repository } from "./repository.ts";
+import { DEFAULT_CHUNKER } from "../core/chunker.mjs";
 
 let work: string;
 beforeEach(() => {
@@ -64,9 +65,10 @@ describe("a snapshot's summary", () => {
     entries: Array.from({ length: 4000 }, (_, i) => ({ type: "file", path: `f${i}`, mode: 0o644, uid: 0, gid: 0, mtimeNs: "1", size: 1, chunks: [[randomBytes(32).toString("hex"), 1]], ino: i, ctimeNs: "1" })),
   });
 
-  it("is read from the start of a big manifest alone", async () => {
+  it.each([2, 3])("is read from the start of a big manifest alone (repository format %i)", async (format) => {
     const reads: string[] = [];
     const inner = new DirectoryStore(path.join(work, "repo"));
+    await inner.put("config", encodeJson({ version: format, chunkHash: "blake3", chunker: DEFAULT_CHUNKER, createdAt: "2026-11-29T10:00:00.000Z" }));
     const store: ObjectStore = {
       put: (k, b, o) => inner.put(k, b, o),
       get: (k, a) => (reads.push(`get ${k}`), inner.get(k, a)),
@@ -82,8 +84,9 @@ describe("a snapshot's summary", () => {
     reads.length = 0;
     const [info] = await repo.snapshots();
     const { entries: _, ...want } = m;
-    expect(info).toEqual(want);
+    expect(info).toEqual({ ...want, version: format === 3 ? 2 : 1 }); // (the format it is stored in)
     expect(reads).toEqual([`range snapshots/${m.id} 0+65536`]);
+    expect(await repo.readManifest(m.id)).toEqual({ ...m, version: format === 3 ? 2 : 1 });
   });
 
   it("is not trusted by retention, which reads the snapshots it keeps whole before deleting any", async () => {

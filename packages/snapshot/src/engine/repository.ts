@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { DEFAULT_CHUNKER, type ChunkerParams } from "../core/chunker.mjs";
-import type { Entry, Manifest } from "../core/manifest.ts";
+import type { Manifest } from "../core/manifest.ts";
 import type { IndexFile } from "../core/pack.ts";
 import { ObjectExistsError, ObjectNotFoundError, type ObjectStore } from "../object-store.ts";
 import { CHUNK_HASHES, type ChunkHash } from "./chunk-id.mjs";
 import { ChunkTable, encodeIndex } from "./chunk-table.ts";
-import { CorruptObjectError, decodeJson, decodeJsonHead, encodeJson, JsonArrayEncoder, sha256 } from "./codec.ts";
+import { CorruptObjectError, decodeJson, encodeJson, sha256 } from "./codec.ts";
+import { decodeManifest, decodeManifestHead, ManifestEncoder, ParentManifest, type Item, type ManifestFormat } from "./manifest-codec.ts";
 
 /**
  * A snapshot repository in an object store (one per project: no dedup across
@@ -64,9 +65,6 @@ export interface Dictionary {
   id: string;
   bytes: Uint8Array;
 }
-
-/** An encoder of a manifest's entries, for writeManifest. */
-export const manifestEncoder = () => new JsonArrayEncoder<Entry>("entries");
 
 /** Snapshot ids sort by creation time: "20261122T031500Z-1a2b3c4d". */
 export function newSnapshotId(now: Date): string {
@@ -186,19 +184,39 @@ export class Repository {
   /**
    * Commits a snapshot: refuses to overwrite an existing one. Returns the
    * bytes stored. `encoder`: the one the snapshot's entries were being
-   * encoded with as they were found (see JsonArrayEncoder).
+   * encoded with as they were found (see manifestEncoder), `entries` what
+   * they are (numbers: the parent's entries they repeat).
    */
-  async writeManifest(m: Manifest, encoder = manifestEncoder()): Promise<Uint8Array> {
-    const { entries, ...head } = m;
+  async writeManifest(m: Manifest, encoder = this.manifestEncoder(null), entries: readonly Item[] = m.entries): Promise<Uint8Array> {
+    const { entries: _, ...head } = m;
     const data = encoder.finish(head, entries);
     await this.store.put(keys.snapshot(m.id), data, { ifNoneMatch: true });
     return data;
   }
 
+  /** The format this repository's manifests are written in (manifest-codec.ts); both are read. */
+  get manifestFormat(): ManifestFormat {
+    return this.config.version >= 3 ? 2 : 1;
+  }
+
+  /** An encoder of a manifest for writeManifest; `parent`: the snapshot numbered entries refer to. */
+  manifestEncoder(parent: ParentManifest | null): ManifestEncoder {
+    return new ManifestEncoder(this.manifestFormat, parent);
+  }
+
   async readManifest(id: string): Promise<Manifest> {
+    return decodeManifest(await this.#manifestBytes(id), `snapshot ${id}`);
+  }
+
+  /** A snapshot as an incremental snapshot's parent: its entries read where they lie, as they are needed. */
+  async readParent(id: string): Promise<ParentManifest> {
+    return new ParentManifest(await this.#manifestBytes(id), `snapshot ${id}`);
+  }
+
+  async #manifestBytes(id: string): Promise<Uint8Array> {
     if (!/^[0-9A-Za-z-]{8,80}$/.test(id)) throw new Error(`${JSON.stringify(id)} is not a snapshot id`);
     try {
-      return decodeJson<Manifest>(await this.store.get(keys.snapshot(id)), `snapshot ${id}`);
+      return await this.store.get(keys.snapshot(id));
     } catch (err) {
       if (err instanceof ObjectNotFoundError) throw new Error(`snapshot ${id} not found`, { cause: err });
       throw err;
@@ -253,7 +271,7 @@ export class Repository {
         if (err instanceof ObjectNotFoundError) return null;
         throw err;
       }
-      const info = decodeJsonHead<SnapshotInfo>(head, "entries");
+      const info = decodeManifestHead(head);
       if (info?.id === id && typeof info.createdAt === "string" && typeof info.tags === "object" && info.tags !== null && info.stats) return info;
     }
     const m = await this.#readIfThere(id);

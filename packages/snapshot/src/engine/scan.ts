@@ -28,7 +28,7 @@ interface NativeWalk {
   stop(handle: object): void;
   ack(handle: object): void;
   resume(handle: object): void;
-  setParent(handle: object, table: Buffer | null): void;
+  setParent(handle: object, records: Buffer | null, trusted?: Uint8Array): void;
 }
 interface NativeOptions {
   threads: number;
@@ -134,28 +134,17 @@ function decode(buf: Buffer, prefix: string): Walked[] {
  */
 export type Walked = Scanned | number;
 
-/** The parent's files as the native walk compares with them (native/walk.c: setParent). */
-function parentTable(entries: readonly Entry[], trusted: (before: FileEntry) => boolean): Buffer {
-  let bytes = 0;
-  for (const e of entries) if (e.type === "file") bytes += 4 + 1 + 12 + 16 + 2 + e.mtimeNs.length + e.ctimeNs.length + 4 + 3 * e.path.length;
-  const buf = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    if (e.type !== "file") continue;
-    at = buf.writeUInt32LE(i, at);
-    at = buf.writeUInt8(trusted(e) ? 1 : 0, at);
-    at = buf.writeUInt32LE(e.mode >>> 0, at);
-    at = buf.writeUInt32LE(e.uid >>> 0, at);
-    at = buf.writeUInt32LE(e.gid >>> 0, at);
-    at = buf.writeDoubleLE(e.size, at);
-    at = buf.writeDoubleLE(e.ino, at);
-    at = buf.writeUInt8(buf.write(e.mtimeNs, at + 1, "latin1"), at) + e.mtimeNs.length;
-    at = buf.writeUInt8(buf.write(e.ctimeNs, at + 1, "latin1"), at) + e.ctimeNs.length;
-    const n = buf.write(e.path, at + 4, "utf8");
-    at = buf.writeUInt32LE(n, at) + n;
-  }
-  return buf.subarray(0, at);
+/**
+ * A parent snapshot as the walk compares with it (ParentManifest.comparable):
+ * its entries by number, the same as manifest records (format 2, as the
+ * native walk reads them), and for each entry whether it may be trusted at
+ * all (1: a file whose record may stand for it if the walk finds it as it was).
+ */
+export interface WalkParent {
+  readonly count: number;
+  entry(i: number): Entry;
+  readonly records: Buffer;
+  readonly trusted: Uint8Array;
 }
 
 export interface TreeScanOptions {
@@ -199,7 +188,7 @@ export class TreeScan implements AsyncIterable<Walked[]> {
   #done = false;
   #failure: Error | null = null;
   /** What compareWith was given (null: nothing to compare with); undefined until then. */
-  #parent: { entries: readonly Entry[]; trusted: (before: FileEntry) => boolean } | null | undefined;
+  #parent: WalkParent | null | undefined;
   #wake: (() => void) | null = null;
   /** The directory walked (absolute). */
   readonly root: string;
@@ -250,17 +239,16 @@ export class TreeScan implements AsyncIterable<Walked[]> {
   }
 
   /**
-   * The parent snapshot's entries (walk order) to compare the walk with, and
-   * which of its files may be trusted at all (see createSnapshot): a file
-   * whose record still holds (sameRecord(), with one link)
-   * is yielded as the number of its record in `entries`; any other entry at
-   * the path of one of its files comes with that number (Scanned.parent).
-   * Before iterating (without it, nothing is compared).
+   * The parent snapshot (its entries in walk order) to compare the walk with:
+   * a file whose record may be trusted (see createSnapshot) and still holds
+   * (sameRecord(), with one link) is yielded as the number of its record; any
+   * other entry at the path of one of its files comes with that number
+   * (Scanned.parent). Before iterating (without it, nothing is compared).
    */
-  compareWith(entries: readonly Entry[] | null, trusted: (before: FileEntry) => boolean = () => true): void {
+  compareWith(parent: WalkParent | null): void {
     if (this.#parent !== undefined) throw new Error("compareWith: the walk is compared with a parent already");
-    this.#parent = entries && { entries, trusted };
-    if (this.#native && !this.#failure) this.#native.walk.setParent(this.#native.handle, entries && parentTable(entries, trusted));
+    this.#parent = parent;
+    if (this.#native && !this.#failure) this.#native.walk.setParent(this.#native.handle, parent && parent.records, parent?.trusted);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Walked[]> {
@@ -269,10 +257,10 @@ export class TreeScan implements AsyncIterable<Walked[]> {
       if (!this.#native) {
         if (this.#failure) throw this.#failure;
         let batch: Walked[] = [];
-        const parent = this.#parent ? parentFiles(this.#parent.entries) : () => undefined;
+        const parent = this.#parent ? parentFiles(this.#parent) : () => undefined;
         for (const s of walkUnder(this.#prefix || "/", this.rootId!)) {
           const before = parent(s.rel);
-          if (before && s.st.kind === "file" && s.st.nlink === 1 && this.#parent!.trusted(before.entry) && sameRecord(before.entry, s.st)) batch.push(before.number);
+          if (before && s.st.kind === "file" && s.st.nlink === 1 && this.#parent!.trusted[before.number] === 1 && sameRecord(before.entry, s.st)) batch.push(before.number);
           else batch.push(before ? Object.assign(s, { parent: before.number }) : s);
           if (batch.length >= this.#batch) {
             yield batch;
@@ -417,11 +405,11 @@ export const sameRecord = (before: FileEntry, st: Stat) => unchanged(before, st)
  * past a few deleted ones) without a map of 50k paths. A parent in any other
  * order only misses: its files are read again. (The native walk does the same.)
  */
-function parentFiles(entries: readonly Entry[]): (rel: string) => { entry: FileEntry; number: number } | undefined {
+function parentFiles(parent: WalkParent): (rel: string) => { entry: FileEntry; number: number } | undefined {
   let next = 0;
   return (rel) => {
-    while (next < entries.length) {
-      const e = entries[next]!;
+    while (next < parent.count) {
+      const e = parent.entry(next);
       if (e.path === rel) return e.type === "file" ? { entry: e, number: next++ } : void next++;
       if (walkOrder(e.path, rel) > 0) return undefined; // new since the parent
       next++; // gone since the parent, or not a file asked for
