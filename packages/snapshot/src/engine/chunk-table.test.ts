@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compress, decompress } from "zstd-napi";
-import { unpacked, type IndexFile } from "../core/pack.ts";
+import { unpacked, type IndexFile, type PackedEntry } from "../core/pack.ts";
 import { ChunkTable, encodeIndex } from "./chunk-table.ts";
 import { CorruptObjectError, encodeJson } from "./codec.ts";
 
@@ -42,6 +42,25 @@ describe("index files and the chunk table", () => {
     expect(table.get(hex(2))).toEqual({ pack: hex(0xb1), entry: { id: hex(2), offset: 7, length: 30, rawLength: 30, compressed: false } });
     expect(table.get(hex(4))!.pack).toBe(hex(0xa2));
     expect(table.packs.get(hex(0xb1))).toEqual({ size: 50, index: "new" });
+  });
+
+  it("looks ids up by their hex or their bytes, ids that share their first bytes included, and lists no id that is not one", () => {
+    const same = (i: number) => `c0ffee00${i.toString(16).padStart(56, "0")}`; // one hash slot for all of them
+    const ids = [...Array.from({ length: 300 }, (_, i) => same(i)), ...Array.from({ length: 3000 }, (_, i) => hex(i * 7919 + 11))];
+    const table = new ChunkTable();
+    table.add("bin", encodeIndex({ version: 1, packs: [{ id: hex(0xa1), size: 1, blobs: ids.slice(0, 2000).map((id, i) => [id, i, 1, 1, 0]) }] }));
+    table.add("json", encodeJson({ version: 1, packs: [{ id: hex(0xa2), size: 1, blobs: [...ids.slice(2000).map((id, i): PackedEntry => [id, i, 1, 1, 0]), ["not-an-id", 0, 1, 1, 0], [hex(0xabcdef).toUpperCase(), 0, 1, 1, 0]] }] }));
+    expect(table.size).toBe(ids.length);
+    const bytes = Buffer.concat([Buffer.alloc(3), ...ids.map((id) => Buffer.from(id, "hex"))]);
+    for (const [i, id] of ids.entries()) {
+      expect(table.has(id)).toBe(true);
+      expect(table.hasBytes(bytes, 3 + 32 * i)).toBe(true);
+      expect(table.get(id)!.entry.offset).toBe(i < 2000 ? i : i - 2000);
+    }
+    for (const missing of [same(300), hex(5), "not-an-id", hex(0xabcdef).toUpperCase(), `${"c0ffee00".toUpperCase()}${"0".repeat(56)}`]) expect(table.has(missing)).toBe(false);
+    expect(table.hasBytes(Buffer.from(same(300), "hex"), 0)).toBe(false);
+    expect([...table.keys()]).toEqual(ids);
+    expect(table.ids().length).toBe((ids.length + 2) * 64); // (the reading threads' list: the two non-ids match nothing)
   });
 
   it("refuses a damaged binary index with a clear error, and will not write ids or sizes it cannot store", () => {

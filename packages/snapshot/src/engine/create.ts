@@ -179,7 +179,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
     const known = index.chunks;
     // A parent's record is trusted if it is not racy and the repository still holds its chunks; the walk yields a
     // file whose lstat matches a trusted record as just that record's number.
-    const compared = parent && parent.comparable(settledSince(parent.head.scanStartedNs), (id) => known.has(id));
+    const compared = parent && parent.comparable(settledSince(parent.head.scanStartedNs), known);
     scan.compareWith(compared);
     // The walk is looked ahead of once, by a new repository's first snapshot, for the dictionary's sample.
     const tree = new Lookahead(scan);

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { compress, decompress } from "zstd-napi";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
+import type { KnownChunks } from "./chunk-table.ts";
 import { CorruptObjectError, decodeJsonHead } from "./codec.ts";
 import type { WalkParent } from "./scan.ts";
 
@@ -75,10 +76,10 @@ class Records {
     this.buf[this.at++] = s.length;
     this.at += this.buf.write(s, this.at, "latin1");
   }
-  bytes(b: Uint8Array) {
-    this.#room(b.length);
-    this.buf.set(b, this.at);
-    this.at += b.length;
+  bytes(b: Uint8Array, from = 0, to = b.length) {
+    this.#room(to - from);
+    this.buf.set(b.subarray(from, to), this.at);
+    this.at += to - from;
   }
   /** The records written, copied out; the buffer is reused. */
   take(): Buffer {
@@ -315,11 +316,11 @@ export class ParentManifest {
   /** File `i`'s size. */
   size(i: number): number {
     if (this.#entries) return (this.#entries[i] as FileEntry).size;
-    const r = new Reader(this.#records!, this.#starts![i]! + 1, this.#what);
-    r.skipText();
-    r.skip(12);
-    r.skip(r.u8());
-    return r.f64();
+    // (The constructor walked every record: no bounds to check.)
+    const buf = this.#records!;
+    let at = this.#starts![i]! + 1;
+    at += 4 + buf.readUInt32LE(at) + 12;
+    return buf.readDoubleLE(at + 1 + buf[at]!);
   }
 
   /**
@@ -327,14 +328,14 @@ export class ParentManifest {
    * format-1 parent, encoded now); and for each whether it may be trusted:
    * a file whose ctime `settled` accepts and whose data chunks `known` all has.
    */
-  comparable(settled: (ctimeNs: string) => boolean, known: (id: string) => boolean): WalkParent {
+  comparable(settled: (ctimeNs: string) => boolean, known: KnownChunks): WalkParent {
     const trusted = new Uint8Array(this.count);
     const parent = { count: this.count, entry: (i: number) => this.entry(i), trusted };
     if (this.#entries) {
       const out = new Records();
       for (const [i, e] of this.#entries.entries()) {
         writeRecord(out, e);
-        if (e.type === "file" && settled(e.ctimeNs) && e.chunks.every((c) => !isDataChunk(c) || known(c[0]))) trusted[i] = 1;
+        if (e.type === "file" && settled(e.ctimeNs) && e.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) trusted[i] = 1;
       }
       return { ...parent, records: out.take() };
     }
@@ -353,7 +354,7 @@ export class ParentManifest {
         if (r.u8() !== 0) r.skip(8);
         else {
           r.skip(40);
-          ok = known(buf.toString("hex", r.at - 40, r.at - 8));
+          ok = known.hasBytes(buf, r.at - 40);
         }
       }
       if (ok) trusted[i] = 1;
@@ -361,9 +362,11 @@ export class ParentManifest {
     return { ...parent, records: buf.subarray(this.#starts![0], this.#starts![this.#starts!.length - 1]) };
   }
 
-  /** Record `i` as it is stored (format 2), or null (format 1). */
-  record(i: number): Buffer | null {
-    return this.#records && this.#records.subarray(this.#starts![i], this.#starts![i + 1]);
+  /** Appends records [from, to) as they are stored (format 2) to `out`; false for a format-1 parent. */
+  copyRecords(from: number, to: number, out: Records): boolean {
+    if (!this.#records) return false;
+    out.bytes(this.#records, this.#starts![from]!, this.#starts![to]!);
+    return true;
   }
 }
 
@@ -460,9 +463,15 @@ export class ManifestEncoder {
     if (this.#format === 1) return JSON.stringify(items.slice(i, j).map(resolve)).slice(1, -1);
     for (let k = i; k < j; k++) {
       const x = items[k]!;
-      const record = typeof x === "number" ? this.#parent!.record(x) : null;
-      if (record) this.#records.bytes(record);
-      else writeRecord(this.#records, resolve(x));
+      if (typeof x === "number") {
+        let end = k + 1; // (the parent's records come in runs: a directory's unchanged files)
+        while (end < j && items[end] === x + (end - k)) end++;
+        if (this.#parent!.copyRecords(x, x + (end - k), this.#records)) {
+          k = end - 1;
+          continue;
+        }
+      }
+      writeRecord(this.#records, resolve(x));
     }
     return this.#records.take();
   }
