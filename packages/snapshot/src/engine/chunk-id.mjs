@@ -23,7 +23,7 @@ export function chunkHasher(name) {
     case "blake3": {
       let blake3;
       try {
-        ({ blake3 } = createRequire(import.meta.url)("@napi-rs/blake-hash"));
+        ({ blake3 } = loadBlake());
       } catch (err) {
         throw new Error(`BLAKE3 (@napi-rs/blake-hash) has no binary installed for ${process.platform}-${process.arch}, which this repository's chunk ids need: reinstall with \`npm ci\` (${err?.message ?? err})`, { cause: err });
       }
@@ -32,4 +32,23 @@ export function chunkHasher(name) {
     default:
       throw new Error(`unknown chunk hash ${JSON.stringify(name)} (this Daybox knows ${CHUNK_HASHES.join(", ")})`);
   }
+}
+
+/**
+ * @napi-rs/blake-hash. On glibc Linux its platform package is loaded straight
+ * away: the package's own loader first tells glibc from musl by taking a
+ * whole diagnostic report (process.report.getReport()), 10-20 ms of each
+ * snapshot thread's start. Elsewhere, or if that binary does not load (musl),
+ * the package's loader picks.
+ */
+function loadBlake() {
+  const require = createRequire(import.meta.url);
+  if (process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")) {
+    try {
+      return require(`@napi-rs/blake-hash-linux-${process.arch}-gnu`);
+    } catch {
+      // not installed here, or not a glibc system
+    }
+  }
+  return require("@napi-rs/blake-hash");
 }

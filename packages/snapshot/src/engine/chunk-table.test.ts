@@ -29,7 +29,7 @@ describe("index files and the chunk table", () => {
       expect(table.get(hex(5))).toBeUndefined();
       expect([...table.keys()]).toEqual([1, 2, 3, 4].map(hex));
       expect([...table.values()].map((l) => l.entry.id)).toEqual([1, 2, 3, 4].map(hex));
-      expect(table.ids()).toBe([1, 2, 3, 4].map(hex).join(""));
+      expect(table.lookup().ids).toBe([1, 2, 3, 4].map(hex).join(""));
     }
   });
 
@@ -60,7 +60,10 @@ describe("index files and the chunk table", () => {
     for (const missing of [same(300), hex(5), "not-an-id", hex(0xabcdef).toUpperCase(), `${"c0ffee00".toUpperCase()}${"0".repeat(56)}`]) expect(table.has(missing)).toBe(false);
     expect(table.hasBytes(Buffer.from(same(300), "hex"), 0)).toBe(false);
     expect([...table.keys()]).toEqual(ids);
-    expect(table.ids().length).toBe((ids.length + 2) * 64); // (the reading threads' list: the two non-ids match nothing)
+    const { ids: all, slots, mask } = table.lookup(); // (what the reading threads look ids up in, shared, not copied)
+    expect(all.length).toBe((ids.length + 2) * 64); // (the two non-ids match nothing)
+    expect(slots.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(slots.length).toBe(mask + 1);
   });
 
   it("refuses a damaged binary index with a clear error, and will not write ids or sizes it cannot store", () => {

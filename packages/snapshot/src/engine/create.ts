@@ -207,7 +207,7 @@ async function snapshot(opts: CreateOptions): Promise<Manifest> {
 
     // 3. Reading, chunking, hashing and compressing run on the worker threads (started above); here, new chunks go
     //    into packs. The ids they are told of go end to end in one string: one copy per thread, not 50k strings each.
-    workers.broadcast({ setup: { known: known.ids(), dict, level: opts.compressionLevel ?? (dict ? 1 : 3) } });
+    workers.broadcast({ setup: { known: known.lookup(), dict, level: opts.compressionLevel ?? (dict ? 1 : 3) } });
     const pending = new Set<string>(); // chunks added by this snapshot (two threads may both send one)
     let packing: Promise<void> = Promise.resolve();
     // Each reply's chunks are copied into packs, in arrival order; then (always, even when the snapshot has
@@ -601,9 +601,13 @@ function parentSegment(chunks: readonly ChunkRef[], start: number, end: number):
 const RACY_NS = 100e6;
 const RACY_COARSE_NS = 2e9;
 
-/** Whether a parent's record of a file, by its ctime, is old enough to be trusted (see RACY_NS); `scanStartedNs`: the parent's. */
-function settledSince(scanStartedNs: string | undefined): (ctimeNs: string) => boolean {
+/**
+ * Whether a parent's record of a file, by its ctime (and whether that is in
+ * whole seconds), is old enough to be trusted (see RACY_NS); `scanStartedNs`:
+ * the parent's. (A double's precision, ~256 ns, is plenty here.)
+ */
+function settledSince(scanStartedNs: string | undefined): (ctimeNs: number, wholeSeconds: boolean) => boolean {
   if (!scanStartedNs) return () => true; // written before this was recorded
-  const start = Number(scanStartedNs); // a double's precision (~256 ns) is plenty here
-  return (ctimeNs) => Number(ctimeNs) < start - (ctimeNs.endsWith("000000000") ? RACY_COARSE_NS : RACY_NS);
+  const start = Number(scanStartedNs);
+  return (ctimeNs, wholeSeconds) => ctimeNs < start - (wholeSeconds ? RACY_COARSE_NS : RACY_NS);
 }

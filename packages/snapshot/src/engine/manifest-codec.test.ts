@@ -11,12 +11,12 @@ const file = (i: number, extra: Partial<FileEntry> = {}): FileEntry => ({
   mode: 0o644,
   uid: 1000,
   gid: 1000,
-  mtimeNs: `${1_700_000_000_000_000_000 + i}`,
+  mtimeNs: `1700000000${String(i + 1).padStart(9, "0")}`,
   type: "file",
   size: 10,
   chunks: [[id(i), 10]],
   ino: 1000 + i,
-  ctimeNs: `${1_700_000_000_000_000_000 + i}`,
+  ctimeNs: `1700000000${String(i + 7).padStart(9, "0")}`,
   ...extra,
 });
 /** One of each kind of entry, with what a format must keep: negative times, zero runs, big sizes, other scripts. */
@@ -70,7 +70,7 @@ describe("manifest formats", () => {
   });
 
   it("reads a parent's entries by number, and says which files may be trusted, in either format", () => {
-    const entries: Entry[] = [...kinds, file(3, { ctimeNs: "900" }), file(4, { chunks: [[id(99), 10]] })];
+    const entries: Entry[] = [...kinds, file(3, { ctimeNs: "900" }), file(4, { chunks: [[id(99), 10]] }), file(5, { ctimeNs: "-2000000000" }), file(6, { ctimeNs: "1700000000000000000" })];
     for (const format of [1, 2] as const) {
       const stored = new ManifestEncoder(format, null).finish(head(format), entries);
       const parent = new ParentManifest(stored, "parent");
@@ -81,8 +81,13 @@ describe("manifest formats", () => {
         if (e.type === "file") expect(parent.size(i)).toBe(e.size);
       }
       // Not trusted: what is not a file, a file whose ctime is too recent, a file with a chunk the repository lacks.
-      const compared = parent.comparable((ctime) => ctime !== "900", known([1, 2, 3, 4].map(id)));
-      expect([...compared.trusted]).toEqual([0, 1, 1, 0, 0, 0, 0]);
+      const seen: [number, boolean][] = [];
+      const compared = parent.comparable((ns, whole) => (seen.push([ns, whole]), ns !== 900), known([1, 2, 3, 4, 5, 6].map(id)));
+      expect([...compared.trusted]).toEqual([0, 1, 1, 0, 0, 0, 0, 1, 1]);
+      // Each file's ctime as a number (to well within a microsecond), and whether it is in whole seconds.
+      const files = entries.filter((e): e is FileEntry => e.type === "file");
+      expect(seen.map(([, whole]) => whole)).toEqual([false, false, false, false, true, true]);
+      for (const [k, [ns]] of seen.entries()) expect(Math.abs(ns - Number(files[k]!.ctimeNs))).toBeLessThan(1000);
       expect(compared.records).toEqual(new ParentManifest(new ManifestEncoder(2, null).finish(head(2), entries), "p").comparable(() => true, known([])).records);
     }
   });

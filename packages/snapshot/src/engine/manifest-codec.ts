@@ -326,40 +326,44 @@ export class ParentManifest {
   /**
    * The records, in format 2, as the native walk compares with them (for a
    * format-1 parent, encoded now); and for each whether it may be trusted:
-   * a file whose ctime `settled` accepts and whose data chunks `known` all has.
+   * a file whose ctime `settled` accepts (in nanoseconds, and whether it is in
+   * whole seconds) and whose data chunks `known` all lists.
    */
-  comparable(settled: (ctimeNs: string) => boolean, known: KnownChunks): WalkParent {
+  comparable(settled: (ctimeNs: number, wholeSeconds: boolean) => boolean, known: KnownChunks): WalkParent {
     const trusted = new Uint8Array(this.count);
     const parent = { count: this.count, entry: (i: number) => this.entry(i), trusted };
     if (this.#entries) {
       const out = new Records();
       for (const [i, e] of this.#entries.entries()) {
         writeRecord(out, e);
-        if (e.type === "file" && settled(e.ctimeNs) && e.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) trusted[i] = 1;
+        if (e.type === "file" && settled(Number(e.ctimeNs), e.ctimeNs.endsWith("000000000")) && e.chunks.every((c) => !isDataChunk(c) || known.has(c[0]))) trusted[i] = 1;
       }
       return { ...parent, records: out.take() };
     }
+    // (The constructor walked every record: no bounds to check. 54k records in a few milliseconds.)
     const buf = this.#records!;
-    const r = new Reader(buf, 0, this.#what);
+    const starts = this.#starts!;
     for (let i = 0; i < trusted.length; i++) {
-      r.at = this.#starts![i]!;
-      if (r.u8() !== 2) continue;
-      r.skipText();
-      r.skip(12);
-      r.skip(r.u8());
-      r.skip(16);
-      if (!settled(r.time())) continue;
+      let at = starts[i]!;
+      if (buf[at] !== 2) continue;
+      at += 5 + buf.readUInt32LE(at + 1) + 12; // type, path, mode, uid, gid
+      at += 1 + buf[at]! + 16; // mtime, size, ino
+      const length = buf[at++]!;
+      let ns = 0;
+      let whole = length >= 9;
+      for (let k = buf[at] === 45 ? 1 : 0; k < length; k++) {
+        ns = ns * 10 + buf[at + k]! - 48;
+        if (k >= length - 9 && buf[at + k] !== 48) whole = false;
+      }
+      if (!settled(buf[at] === 45 ? -ns : ns, whole)) continue;
+      at += length;
       let ok = true;
-      for (let count = r.u32(); count > 0 && ok; count--) {
-        if (r.u8() !== 0) r.skip(8);
-        else {
-          r.skip(40);
-          ok = known.hasBytes(buf, r.at - 40);
-        }
+      for (let count = buf.readUInt32LE(at), c = at + 4; count > 0 && ok; count--, c += buf[c] === 0 ? 41 : 9) {
+        if (buf[c] === 0) ok = known.hasBytes(buf, c + 1);
       }
       if (ok) trusted[i] = 1;
     }
-    return { ...parent, records: buf.subarray(this.#starts![0], this.#starts![this.#starts!.length - 1]) };
+    return { ...parent, records: buf.subarray(starts[0], starts[starts.length - 1]) };
   }
 
   /** Appends records [from, to) as they are stored (format 2) to `out`; false for a format-1 parent. */

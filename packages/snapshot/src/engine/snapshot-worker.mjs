@@ -5,7 +5,7 @@
 //
 // workerData: { chunkHash (see chunk-id.mjs), root (the snapshot's directory, its real path),
 //              chunker, smallFile, blockSize, flushBytes, ringBytes }
-// setup:      { setup: { known: string (the ids of the chunks the repository holds, CHUNK_ID_LENGTH each, end to end),
+// setup:      { setup: { known: { ids, slots, mask } (the chunks the repository holds: ChunkTable.lookup()),
 //              dict: { id, bytes } | null (the repository's zstd dictionary, see Repository.dictionary), level } },
 //              first (the thread starts while the repository's index is read); no reply
 // request:    { seq, files: [{ path, dir (its directory's identity, see openInTree), size, parent?: ChunkRef[], offset?, length?, trustLast? }] }
@@ -33,26 +33,19 @@ let dict = null;
 let cdict = null;
 const { maxSize } = chunker.params;
 /**
- * The repository's chunk ids (setup's string: CHUNK_ID_LENGTH hex characters
- * each, end to end) in an open-addressing table of their positions, keyed by
- * their first 8 hex digits (they are hashes), looked up by comparing in
+ * The repository's chunk ids (setup's `known`, the main thread's ChunkTable:
+ * `ids`, CHUNK_ID_LENGTH hex characters each, end to end, and `slots`, an
+ * open-addressing table of their positions + 1 in shared memory, keyed by
+ * their first 8 hex digits; they are hashes), looked up by comparing in
  * place; and the ids this thread has sent since. No string per id: for 100k
  * ids a Set took each thread ~30 ms and ~8 MB to build, with the snapshot's
  * first reads waiting on it.
  */
 class KnownIds {
-  constructor(ids) {
+  constructor({ ids, slots, mask }) {
     this.ids = ids;
-    const count = Math.floor(ids.length / CHUNK_ID_LENGTH);
-    let size = 1024;
-    while (size < 2 * count) size *= 2;
-    this.mask = size - 1;
-    this.slots = new Int32Array(size); // an id's position + 1; 0: empty
-    for (let i = 0; i < count; i++) {
-      let slot = this.#key(ids, i * CHUNK_ID_LENGTH) & this.mask;
-      while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
-      this.slots[slot] = i + 1;
-    }
+    this.slots = slots;
+    this.mask = mask;
     this.sent = new Set();
   }
 
@@ -79,7 +72,7 @@ class KnownIds {
   }
 }
 /** Chunks stored already or sent by this thread: never compressed (or sent) twice. */
-let known = new KnownIds("");
+let known = new KnownIds({ ids: "", slots: new Int32Array(1), mask: 0 });
 
 /** What the thread learns once the repository's index and dictionary are read: before any request. */
 function setup(msg) {
