@@ -1211,8 +1211,153 @@ static napi_value resume(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The chunk table's lookups (src/engine/chunk-table.ts: ChunkTable), here because they run before an incremental
+// snapshot's first read: ~50k ids and ~50k records take ~2 ms here, where JavaScript not yet optimized took 60-90 ms.
+// Ids are 32 bytes, end to end in `raw`; `slots` (a power of two long) holds an id's position + 1 in the slot its first
+// four bytes (big-endian) lead to, or the next free one.
+
+static uint32_t idKey(const uint8_t *id) { return ((uint32_t)id[0] << 24) | ((uint32_t)id[1] << 16) | ((uint32_t)id[2] << 8) | id[3]; }
+
+static int idKnown(const int32_t *slots, size_t mask, const uint8_t *raw, size_t rawLen, const uint8_t *id) {
+  for (size_t slot = idKey(id) & mask, probes = 0; probes <= mask; slot = (slot + 1) & mask, probes++) {
+    if (slots[slot] <= 0 || (size_t)slots[slot] * 32 > rawLen) return 0;
+    if (memcmp(raw + (size_t)(slots[slot] - 1) * 32, id, 32) == 0) return 1;
+  }
+  return 0;
+}
+
+static int typedArray(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  bool is = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  return napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) == napi_ok && type == want;
+}
+
+// indexSlots(raw, valid | null, slots): fills `slots` (zeroed, at least twice as long as there are ids) with the ids of
+// `raw` but those `valid` marks 0; an id listed twice keeps its later position. Returns how many distinct ids it holds.
+static napi_value indexSlots(napi_env env, napi_callback_info info) {
+  size_t argc = 3, rawLen, validLen = 0, slotCount;
+  napi_value argv[3], out;
+  void *raw, *valid = NULL, *slots;
+  napi_valuetype t = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || !typedArray(env, argv[0], napi_uint8_array, &raw, &rawLen) ||
+      !typedArray(env, argv[2], napi_int32_array, &slots, &slotCount))
+    return throwError(env, "indexSlots(raw, valid, slots)");
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_null && t != napi_undefined && !typedArray(env, argv[1], napi_uint8_array, &valid, &validLen)) return throwError(env, "indexSlots: valid must be a Uint8Array or null");
+  size_t count = rawLen / 32, mask = slotCount - 1, distinct = 0;
+  if (slotCount == 0 || (slotCount & mask) != 0 || slotCount < 2 * count || (valid && validLen < count)) return throwError(env, "indexSlots: bad lengths");
+  int32_t *s = slots;
+  const uint8_t *r = raw;
+  for (size_t p = 0; p < count; p++) {
+    if (valid && !((uint8_t *)valid)[p]) continue;
+    for (size_t slot = idKey(r + p * 32) & mask;; slot = (slot + 1) & mask) {
+      if (s[slot] == 0) {
+        s[slot] = (int32_t)(p + 1);
+        distinct++;
+        break;
+      }
+      if (memcmp(r + (size_t)(s[slot] - 1) * 32, r + p * 32, 32) == 0) {
+        s[slot] = (int32_t)(p + 1);  // listed again: the later one
+        break;
+      }
+    }
+  }
+  napi_create_double(env, (double)distinct, &out);
+  return out;
+}
+
+// trustRecords(records, slots, raw, limitNs, coarseLimitNs, trusted): for each of a manifest's records (format 2, see
+// setParent), whether it may be trusted: a file whose ctime is before limitNs (coarseLimitNs for a ctime in whole
+// seconds) and whose data chunks the table (slots, raw) all holds. Throws if the records are malformed.
+static napi_value trustRecords(napi_env env, napi_callback_info info) {
+  size_t argc = 6, len, slotCount, rawLen, trustedLen;
+  napi_value argv[6];
+  void *data, *slots, *raw, *trusted;
+  double limit, coarseLimit;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || !typedArray(env, argv[0], napi_uint8_array, &data, &len) ||
+      !typedArray(env, argv[1], napi_int32_array, &slots, &slotCount) || !typedArray(env, argv[2], napi_uint8_array, &raw, &rawLen) ||
+      napi_get_value_double(env, argv[3], &limit) != napi_ok || napi_get_value_double(env, argv[4], &coarseLimit) != napi_ok ||
+      !typedArray(env, argv[5], napi_uint8_array, &trusted, &trustedLen) || slotCount == 0 || (slotCount & (slotCount - 1)) != 0)
+    return throwError(env, "trustRecords(records, slots, raw, limitNs, coarseLimitNs, trusted)");
+  const uint8_t *d = data;
+  uint8_t *out = trusted;
+  size_t i = 0, number = 0;
+  uint32_t u;
+#define NEED(k) \
+  if (len - i < (size_t)(k)) goto bad
+#define SKIP_TEXT()          \
+  NEED(4);                   \
+  memcpy(&u, d + i, 4);      \
+  i += 4;                    \
+  NEED(u);                   \
+  i += u
+  while (i < len) {
+    if (number >= trustedLen) goto bad;
+    uint8_t type = d[i++];
+    if (type < 1 || type > 4) goto bad;
+    SKIP_TEXT();
+    out[number] = 0;
+    if (type == 4) {
+      SKIP_TEXT();
+      number++;
+      continue;
+    }
+    NEED(13);
+    i += 12;
+    uint8_t n = d[i++];
+    NEED(n);
+    i += n;
+    if (type == 3) {
+      SKIP_TEXT();
+    } else if (type == 2) {
+      NEED(17);
+      i += 16;
+      n = d[i++];
+      NEED(n + 4);
+      const uint8_t *ct = d + i;
+      i += n;
+      int negative = n > 0 && ct[0] == '-', whole = n >= 9;
+      double ns = 0;
+      for (size_t k = negative; k < n; k++) {
+        ns = ns * 10 + (ct[k] - '0');
+        if (k + 9 >= n && ct[k] != '0') whole = 0;
+      }
+      if (negative) ns = -ns;
+      uint32_t chunks;
+      memcpy(&chunks, d + i, 4);
+      i += 4;
+      int ok = ns < (whole ? coarseLimit : limit);
+      for (; chunks > 0; chunks--) {
+        NEED(1);
+        if (d[i] == 0) {
+          NEED(41);
+          if (ok && !idKnown(slots, slotCount - 1, raw, rawLen, d + i + 1)) ok = 0;
+          i += 41;
+        } else if (d[i] == 1) {
+          NEED(9);
+          i += 9;
+        } else {
+          goto bad;
+        }
+      }
+      out[number] = (uint8_t)ok;
+    }
+    number++;
+  }
+#undef NEED
+#undef SKIP_TEXT
+  return NULL;
+bad:
+  return throwError(env, "trustRecords: the records are malformed");
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  napi_create_function(env, "indexSlots", NAPI_AUTO_LENGTH, indexSlots, NULL, &fn);
+  napi_set_named_property(env, exports, "indexSlots", fn);
+  napi_create_function(env, "trustRecords", NAPI_AUTO_LENGTH, trustRecords, NULL, &fn);
+  napi_set_named_property(env, exports, "trustRecords", fn);
   napi_create_function(env, "ack", NAPI_AUTO_LENGTH, ack, NULL, &fn);
   napi_set_named_property(env, exports, "ack", fn);
   napi_create_function(env, "resume", NAPI_AUTO_LENGTH, resume, NULL, &fn);

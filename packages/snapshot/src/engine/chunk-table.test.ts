@@ -3,6 +3,7 @@ import { compress, decompress } from "zstd-napi";
 import { unpacked, type IndexFile, type PackedEntry } from "../core/pack.ts";
 import { ChunkTable, encodeIndex } from "./chunk-table.ts";
 import { CorruptObjectError, encodeJson } from "./codec.ts";
+import { nativeWalk } from "./native.ts";
 
 const hex = (n: number) => n.toString(16).padStart(64, "0");
 const dict = "d".repeat(64);
@@ -44,10 +45,10 @@ describe("index files and the chunk table", () => {
     expect(table.packs.get(hex(0xb1))).toEqual({ size: 50, index: "new" });
   });
 
-  it("looks ids up by their hex or their bytes, ids that share their first bytes included, and lists no id that is not one", () => {
+  it.each([true, false])("looks ids up by their hex or their bytes, ids that share their first bytes included, and lists no id that is not one (native addon: %s)", (native) => {
     const same = (i: number) => `c0ffee00${i.toString(16).padStart(56, "0")}`; // one hash slot for all of them
     const ids = [...Array.from({ length: 300 }, (_, i) => same(i)), ...Array.from({ length: 3000 }, (_, i) => hex(i * 7919 + 11))];
-    const table = new ChunkTable();
+    const table = new ChunkTable({ native });
     table.add("bin", encodeIndex({ version: 1, packs: [{ id: hex(0xa1), size: 1, blobs: ids.slice(0, 2000).map((id, i) => [id, i, 1, 1, 0]) }] }));
     table.add("json", encodeJson({ version: 1, packs: [{ id: hex(0xa2), size: 1, blobs: [...ids.slice(2000).map((id, i): PackedEntry => [id, i, 1, 1, 0]), ["not-an-id", 0, 1, 1, 0], [hex(0xabcdef).toUpperCase(), 0, 1, 1, 0]] }] }));
     expect(table.size).toBe(ids.length);
@@ -78,5 +79,15 @@ describe("index files and the chunk table", () => {
     expect(() => new ChunkTable().add("bad", Buffer.from("not zstd"))).toThrow(/index bad is unreadable/);
     expect(() => encodeIndex({ version: 1, packs: [{ id: hex(1), size: 1, blobs: [["A".repeat(64), 0, 1, 1, 0]] }] })).toThrow(/chunk id "AAAA.*" is not a 64-digit hex id/);
     expect(() => encodeIndex({ version: 1, packs: [{ id: hex(1), size: 1, blobs: [[hex(2), 2 ** 32, 1, 1, 0]] }] })).toThrow(/offset 4294967296 is out of range/);
+  });
+
+  it("has the native addon refuse records that are not a manifest's", () => {
+    const addon = nativeWalk();
+    if (!addon) return; // (JavaScript only here: covered above)
+    const { slots, raw } = new ChunkTable().lookup();
+    for (const bad of [Buffer.from([9]), Buffer.from([2, 200, 0, 0, 0, 65]), Buffer.from([4, 1, 0, 0, 0, 65, 5, 0])]) {
+      expect(() => addon.trustRecords(bad, slots, raw, 0, 0, new Uint8Array(4))).toThrow(/the records are malformed/);
+    }
+    expect(() => addon.indexSlots(Buffer.alloc(64), null, new Int32Array(3))).toThrow(/bad lengths/);
   });
 });

@@ -1,6 +1,7 @@
 import { compress, decompress } from "zstd-napi";
 import type { BlobEntry, IndexFile } from "../core/pack.ts";
 import { CorruptObjectError } from "./codec.ts";
+import { nativeWalk, type NativeWalk } from "./native.ts";
 
 /**
  * Index files, and the table of every chunk a repository holds that they add
@@ -218,22 +219,19 @@ function fromJson(buf: Buffer, what: string): Columns {
   return out;
 }
 
-/** Lookups of chunk ids, by their hex or by their bytes where they lie (ParentManifest.comparable). */
-export interface KnownChunks {
-  has(id: string): boolean;
-  hasBytes(buf: Uint8Array, at: number): boolean;
-}
-
 /**
  * Every chunk the repository's index files list: chunk id → where it is
  * stored (the later file wins where two list one). Read as a map, kept as
  * the files' columns and one open-addressing hash table of positions in
  * them (keyed by an id's first four bytes: ids are hashes): no object, key
- * string or number per chunk, so 100k chunks take ~5 ms to add up, not the
- * ~60 ms of a Map, and the collector has nothing to trace. A location is
- * made when it is asked for.
+ * string or number per chunk, and the collector has nothing to trace. The
+ * native addon fills it (indexSlots: the bench's 49k chunks in ~1 ms, where a
+ * Map took ~60 ms under load and this loop in JavaScript not yet optimized
+ * ~30 ms); JavaScript does where the addon is not built. A location is made
+ * when it is asked for.
  */
-export class ChunkTable implements ReadonlyMap<string, Location>, KnownChunks {
+export class ChunkTable implements ReadonlyMap<string, Location> {
+  readonly #native: NativeWalk | null;
   readonly #files: Columns[] = [];
   /** Where each file's blobs start in the positions of all files' blobs, end to end. */
   readonly #bases: number[] = [];
@@ -247,6 +245,11 @@ export class ChunkTable implements ReadonlyMap<string, Location>, KnownChunks {
   #size = 0;
   /** Every pack the files list: its size and the index file that lists it. */
   readonly packs = new Map<string, { size: number; index: string }>();
+
+  /** `native`: false makes the table in JavaScript where the native addon is built (tests compare the two). */
+  constructor({ native = true }: { native?: boolean } = {}) {
+    this.#native = native ? nativeWalk() : null;
+  }
 
   /** Adds a stored index file, named `id`. */
   add(id: string, stored: Uint8Array): void {
@@ -264,9 +267,9 @@ export class ChunkTable implements ReadonlyMap<string, Location>, KnownChunks {
    * one), and the slots of their positions, in shared memory (not copied, nor
    * built again by each thread: ~30 ms of CPU each).
    */
-  lookup(): { ids: string; slots: Int32Array; mask: number } {
-    const { hex, slots } = this.#table();
-    return { ids: hex, slots, mask: this.#mask };
+  lookup(): { ids: string; slots: Int32Array; mask: number; raw: Buffer } {
+    const { hex, slots, raw } = this.#table();
+    return { ids: hex, slots, mask: this.#mask, raw };
   }
 
   get size(): number {
@@ -346,6 +349,12 @@ export class ChunkTable implements ReadonlyMap<string, Location>, KnownChunks {
     this.#mask = size - 1;
     this.#size = 0;
     const raw = this.#raw;
+    if (this.#native) {
+      const valid = this.#files.some((f) => f.valid) ? Buffer.concat(this.#files.map((f) => f.valid ?? new Uint8Array(f.count).fill(1))) : null;
+      this.#size = this.#native.indexSlots(raw, valid, slots);
+      this.#slots = slots;
+      return { slots, hex: this.#hex, raw };
+    }
     for (const [f, file] of this.#files.entries()) {
       const base = this.#bases[f]!;
       for (let i = 0; i < file.count; i++) {

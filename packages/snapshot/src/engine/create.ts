@@ -606,8 +606,8 @@ const RACY_COARSE_NS = 2e9;
  * whole seconds), is old enough to be trusted (see RACY_NS); `scanStartedNs`:
  * the parent's. (A double's precision, ~256 ns, is plenty here.)
  */
-function settledSince(scanStartedNs: string | undefined): (ctimeNs: number, wholeSeconds: boolean) => boolean {
-  if (!scanStartedNs) return () => true; // written before this was recorded
+function settledSince(scanStartedNs: string | undefined): { ns: number; wholeSecondsNs: number } {
+  if (!scanStartedNs) return { ns: Infinity, wholeSecondsNs: Infinity }; // written before this was recorded
   const start = Number(scanStartedNs);
-  return (ctimeNs, wholeSeconds) => ctimeNs < start - (wholeSeconds ? RACY_COARSE_NS : RACY_NS);
+  return { ns: start - RACY_NS, wholeSecondsNs: start - RACY_COARSE_NS };
 }

@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
 import { compress, decompress } from "zstd-napi";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
-import type { KnownChunks } from "./chunk-table.ts";
+import type { ChunkTable } from "./chunk-table.ts";
+import { nativeWalk } from "./native.ts";
 import { CorruptObjectError, decodeJsonHead } from "./codec.ts";
 import type { WalkParent } from "./scan.ts";
 
@@ -326,12 +327,15 @@ export class ParentManifest {
   /**
    * The records, in format 2, as the native walk compares with them (for a
    * format-1 parent, encoded now); and for each whether it may be trusted:
-   * a file whose ctime `settled` accepts (in nanoseconds, and whether it is in
-   * whole seconds) and whose data chunks `known` all lists.
+   * a file whose ctime is before `before.ns` (`before.wholeSecondsNs` for a
+   * ctime in whole seconds) and whose data chunks `known` all lists. With the
+   * native addon (and `native`, which tests turn off), a format-2 parent's
+   * records are checked there: 54k in ~2 ms.
    */
-  comparable(settled: (ctimeNs: number, wholeSeconds: boolean) => boolean, known: KnownChunks): WalkParent {
+  comparable(before: { ns: number; wholeSecondsNs: number }, known: ChunkTable, native = true): WalkParent {
     const trusted = new Uint8Array(this.count);
     const parent = { count: this.count, entry: (i: number) => this.entry(i), trusted };
+    const settled = (ns: number, whole: boolean) => ns < (whole ? before.wholeSecondsNs : before.ns);
     if (this.#entries) {
       const out = new Records();
       for (const [i, e] of this.#entries.entries()) {
@@ -340,9 +344,16 @@ export class ParentManifest {
       }
       return { ...parent, records: out.take() };
     }
-    // (The constructor walked every record: no bounds to check. 54k records in a few milliseconds.)
     const buf = this.#records!;
     const starts = this.#starts!;
+    const records = buf.subarray(starts[0], starts[starts.length - 1]);
+    const addon = native ? nativeWalk() : null;
+    if (addon) {
+      const { slots, raw } = known.lookup();
+      addon.trustRecords(records, slots, raw, before.ns, before.wholeSecondsNs, trusted);
+      return { ...parent, records };
+    }
+    // (The constructor walked every record: no bounds to check.)
     for (let i = 0; i < trusted.length; i++) {
       let at = starts[i]!;
       if (buf[at] !== 2) continue;
@@ -363,7 +374,7 @@ export class ParentManifest {
       }
       if (ok) trusted[i] = 1;
     }
-    return { ...parent, records: buf.subarray(starts[0], starts[starts.length - 1]) };
+    return { ...parent, records };
   }
 
   /** Appends records [from, to) as they are stored (format 2) to `out`; false for a format-1 parent. */

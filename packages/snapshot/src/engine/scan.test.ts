@@ -360,7 +360,7 @@ describe("TreeScan", () => {
     const forms = [new ParentManifest({ ...head, version: 1, entries: parent }, "parent"), new ParentManifest(new ManifestEncoder(2, null).finish(head, parent), "parent")];
     const walked = async (native: boolean, form: ParentManifest) => {
       const scan = new TreeScan(work, { native, batch: 3, range: 2 });
-      scan.compareWith(form.comparable(() => true, new ChunkTable())); // (which lists no chunk)
+      scan.compareWith(form.comparable({ ns: Infinity, wholeSecondsNs: Infinity }, new ChunkTable())); // (which lists no chunk)
       const out: Walked[] = [];
       for await (const batch of scan) out.push(...batch);
       return out.map((s) => (typeof s === "number" ? s : `${s.rel}${s.parent === undefined ? "" : ` (was ${s.parent})`}`));
@@ -387,7 +387,7 @@ describe("TreeScan", () => {
     }
     const scan = new TreeScan(work);
     scan.compareWith(null);
-    expect(() => scan.compareWith(forms[0]!.comparable(() => true, new ChunkTable()))).toThrow(/already/);
+    expect(() => scan.compareWith(forms[0]!.comparable({ ns: Infinity, wholeSecondsNs: Infinity }, new ChunkTable()))).toThrow(/already/);
     await scan.close();
   });
 

@@ -1,68 +1,27 @@
-import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Entry, FileEntry } from "../core/manifest.ts";
+import { nativeWalk, type NativeError, type NativeOptions, type NativeWalk } from "./native.ts";
 import { identityOf, realPath, walkTree, walkUnder, type Kind, type Scanned, type Stat } from "./walk.mjs";
 
-export { walkTree, type Kind, type Scanned, type Stat };
+export { nativeWalk, walkTree, type Kind, type Scanned, type Stat };
 
 /** Entries per batch. */
 const SCAN_BATCH = 512;
 /**
  * Threads that walk (besides the one that sends their entries in order): on
  * a cold cache most of a walk is waiting for the disk to return directory and
- * inode blocks, and three threads reading different regions wait less than
- * one (the benchmark's 54k entries: 0.37 s with three, 0.6 s with one).
+ * inode blocks, and more threads keep more of those reads in flight (the
+ * benchmark's 54k entries: 0.6 s with one thread, 0.35-0.38 s with three,
+ * 0.30 s with six, 0.29 s with eight; its incremental snapshot, 7 alternating
+ * runs: 0.98 s with three, 0.94 s with six, 0.97 s with eight).
  */
-const SCAN_THREADS = 3;
+const SCAN_THREADS = 6;
 /**
  * Batches the walk may have sent and the reader not yet taken before it
  * waits (~130k entries; without a bound a first snapshot, whose reading lags
  * far behind its walk, would hold the tree twice over).
  */
 const UNREAD_MAX = 256;
-
-/** The native walk (native/walk.c), built by native/build.mjs; null where it is not built (walkTree then runs on this thread). */
-interface NativeWalk {
-  start(root: string, id: string, options: NativeOptions, onMessage: (err: NativeError | null, data: Buffer | true | null) => void): object;
-  stop(handle: object): void;
-  ack(handle: object): void;
-  resume(handle: object): void;
-  setParent(handle: object, records: Buffer | null, trusted?: Uint8Array): void;
-}
-interface NativeOptions {
-  threads: number;
-  batch: number;
-  unreadMax: number;
-  range?: number;
-  holdAt?: string;
-  holdBefore?: number;
-}
-interface NativeError {
-  code: string;
-  description: string;
-  syscall: string;
-  rel: Buffer;
-}
-
-let loaded: NativeWalk | null | undefined;
-
-/** The native walk: next to this module in the CLI's bundle, in native/build/ from the sources. */
-export function nativeWalk(): NativeWalk | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
-  const require = createRequire(import.meta.url);
-  for (const file of ["./native-walk.node", "../../native/build/native-walk.node"]) {
-    try {
-      loaded = require(fileURLToPath(new URL(file, import.meta.url))) as NativeWalk;
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND") continue;
-      throw new Error(`the snapshot engine's tree walk (${file}) does not load: ${(err as Error).message}; rebuild it: node packages/snapshot/native/build.mjs`, { cause: err });
-    }
-  }
-  return loaded;
-}
 
 const KINDS: Kind[] = ["unknown type", "file", "dir", "symlink", "fifo", "socket", "device", "unknown type", "name not UTF-8"];
 
