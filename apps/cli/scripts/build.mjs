@@ -23,6 +23,8 @@ const result = await build({
     // Started by the engine as new URL("./<name>.mjs", import.meta.url): next to the chunk that holds it.
     "snapshot-worker": path.join(engine, "snapshot-worker.mjs"),
     "restore-worker": path.join(engine, "restore-worker.mjs"),
+    // What bin/daybox.js starts `snapshot create`'s walk with before the rest loads (the same module instance as the command's).
+    "early-walk": path.join(engine, "scan.ts"),
   },
   outdir: next,
   outExtension: { ".js": ".mjs" },

@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Command } from "commander";
 import type { TreeScan } from "@daybox/snapshot/scan";
 import { duration, integer } from "../args.ts";
@@ -70,7 +71,10 @@ export function registerSnapshotCommands(program: Command): void {
       // The walk starts first, on threads of its own, while the engine loads and the repository opens (~0.15 s
       // of a small incremental snapshot); the snapshot takes it over.
       const { TreeScan } = await import("@daybox/snapshot/scan");
-      const scan = new TreeScan(dir);
+      // (bin/daybox.js may have started it already, before the CLI loaded.)
+      const early = (globalThis as Record<symbol, unknown>)[Symbol.for("daybox.earlyWalk")];
+      const scan = early instanceof TreeScan && early.root === path.resolve(dir) ? early : new TreeScan(dir);
+      if (early instanceof TreeScan && early !== scan) await early.close();
       try {
         await createSnapshot(dir, scan, opts);
       } finally {
