@@ -1077,77 +1077,104 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// One manifest record (see the format above), its fields pointing into the records' buffer; those its type lacks
+// are left as they were.
+typedef struct {
+  uint8_t type;
+  const char *path, *mtime, *ctime;
+  uint32_t pathLen, mode, uid, gid, chunkCount;
+  uint8_t mtimeLen, ctimeLen;
+  double size, ino;
+  const uint8_t *chunks;  // chunkCount times: u8 0 + 32-byte id + f64 length, or u8 1 + f64 length
+} Record;
+
+// The record at data[*i] into *r, *i past it; false if it is malformed (runs past `len`, an unknown type or chunk kind).
+static int nextRecord(const char *data, size_t len, size_t *at, Record *r) {
+  size_t i = *at;
+  uint32_t n;
+#define NEED(k) \
+  if (len - i < (size_t)(k)) return 0
+#define TEXT(ptr, length)          \
+  NEED(4);                         \
+  memcpy(&(length), data + i, 4);  \
+  i += 4;                          \
+  NEED(length);                    \
+  ptr = data + i;                  \
+  i += (length)
+  NEED(1);
+  r->type = (uint8_t)data[i++];
+  if (r->type < 1 || r->type > 4) return 0;
+  TEXT(r->path, r->pathLen);
+  if (r->type != 4) {
+    NEED(13);
+    memcpy(&r->mode, data + i, 4);
+    memcpy(&r->uid, data + i + 4, 4);
+    memcpy(&r->gid, data + i + 8, 4);
+    r->mtimeLen = (uint8_t)data[i + 12];
+    i += 13;
+    NEED(r->mtimeLen);
+    r->mtime = data + i;
+    i += r->mtimeLen;
+  }
+  if (r->type == 2) {
+    NEED(17);
+    memcpy(&r->size, data + i, 8);
+    memcpy(&r->ino, data + i + 8, 8);
+    r->ctimeLen = (uint8_t)data[i + 16];
+    i += 17;
+    NEED(r->ctimeLen + 4);
+    r->ctime = data + i;
+    i += r->ctimeLen;
+    memcpy(&r->chunkCount, data + i, 4);
+    i += 4;
+    r->chunks = (const uint8_t *)data + i;
+    for (uint32_t c = 0; c < r->chunkCount; c++) {
+      NEED(1);
+      size_t k = data[i] == 0 ? 41 : data[i] == 1 ? 9 : 0;
+      if (!k) return 0;
+      NEED(k);
+      i += k;
+    }
+  } else if (r->type == 3 || r->type == 4) {
+    const char *skip;
+    TEXT(skip, n);
+    (void)skip;
+  }
+#undef NEED
+#undef TEXT
+  *at = i;
+  return 1;
+}
+
 // The files among records `data` (see the format above) into *parents, *count, trusted as `trusted` says (one byte
 // per record); false if the records are malformed.
 static int parseRecords(const char *data, size_t len, const uint8_t *trusted, size_t trustedLen, Parent **parents, size_t *count) {
   size_t cap = 1024, n = 0, i = 0;
-  uint32_t number = 0, u;
   Parent *out = malloc(cap * sizeof(Parent));
   if (!out) return 0;
-#define NEED(k) \
-  if (len - i < (size_t)(k)) goto bad
-#define TEXT(ptr, lenField)     \
-  NEED(4);                      \
-  memcpy(&(lenField), data + i, 4); \
-  i += 4;                       \
-  NEED(lenField);               \
-  ptr = data + i;               \
-  i += (lenField)
-  while (i < len) {
-    Parent p;
-    const char *skip;
-    uint8_t type = (uint8_t)data[i++];
-    if (type < 1 || type > 4) goto bad;
-    TEXT(p.path, p.pathLen);
-    if (type == 4) {
-      TEXT(skip, u);
-      number++;
-      continue;
+  for (uint32_t number = 0; i < len; number++) {
+    Record r;
+    if (!nextRecord(data, len, &i, &r)) goto bad;
+    if (r.type != 2) continue;
+    if (n == cap) {
+      Parent *more = realloc(out, (cap *= 2) * sizeof(Parent));
+      if (!more) goto bad;
+      out = more;
     }
-    NEED(13);
-    memcpy(&p.mode, data + i, 4);
-    memcpy(&p.uid, data + i + 4, 4);
-    memcpy(&p.gid, data + i + 8, 4);
-    p.mtimeLen = (uint8_t)data[i + 12];
-    i += 13;
-    NEED(p.mtimeLen);
-    p.mtime = data + i;
-    i += p.mtimeLen;
-    if (type == 3) {
-      TEXT(skip, u);
-    } else if (type == 2) {
-      NEED(17);
-      memcpy(&p.size, data + i, 8);
-      memcpy(&p.ino, data + i + 8, 8);
-      p.ctimeLen = (uint8_t)data[i + 16];
-      i += 17;
-      NEED(p.ctimeLen + 4);
-      p.ctime = data + i;
-      i += p.ctimeLen;
-      uint32_t chunks;
-      memcpy(&chunks, data + i, 4);
-      i += 4;
-      for (; chunks > 0; chunks--) {
-        NEED(1);
-        size_t k = data[i] == 0 ? 41 : data[i] == 1 ? 9 : 0;
-        if (!k) goto bad;
-        NEED(k);
-        i += k;
-      }
-      if (n == cap) {
-        Parent *more = realloc(out, (cap *= 2) * sizeof(Parent));
-        if (!more) goto bad;
-        out = more;
-      }
-      p.number = number;
-      p.trusted = number < trustedLen ? trusted[number] : 0;
-      out[n++] = p;
-    }
-    (void)skip;
-    number++;
+    out[n++] = (Parent){.number = number,
+                        .mode = r.mode,
+                        .uid = r.uid,
+                        .gid = r.gid,
+                        .trusted = number < trustedLen ? trusted[number] : 0,
+                        .size = r.size,
+                        .ino = r.ino,
+                        .mtime = r.mtime,
+                        .ctime = r.ctime,
+                        .path = r.path,
+                        .mtimeLen = r.mtimeLen,
+                        .ctimeLen = r.ctimeLen,
+                        .pathLen = r.pathLen};
   }
-#undef NEED
-#undef TEXT
   *parents = out;
   *count = n;
   return 1;
@@ -1288,76 +1315,32 @@ static napi_value trustRecords(napi_env env, napi_callback_info info) {
       napi_get_value_double(env, argv[3], &limit) != napi_ok || napi_get_value_double(env, argv[4], &coarseLimit) != napi_ok ||
       !typedArray(env, argv[5], napi_uint8_array, &trusted, &trustedLen) || slotCount == 0 || (slotCount & (slotCount - 1)) != 0)
     return throwError(env, "trustRecords(records, slots, raw, limitNs, coarseLimitNs, trusted)");
-  const uint8_t *d = data;
   uint8_t *out = trusted;
   size_t i = 0, number = 0;
-  uint32_t u;
-#define NEED(k) \
-  if (len - i < (size_t)(k)) goto bad
-#define SKIP_TEXT()          \
-  NEED(4);                   \
-  memcpy(&u, d + i, 4);      \
-  i += 4;                    \
-  NEED(u);                   \
-  i += u
-  while (i < len) {
-    if (number >= trustedLen) goto bad;
-    uint8_t type = d[i++];
-    if (type < 1 || type > 4) goto bad;
-    SKIP_TEXT();
+  for (; i < len; number++) {
+    Record r;
+    if (number >= trustedLen || !nextRecord((const char *)data, len, &i, &r)) return throwError(env, "trustRecords: the records are malformed");
     out[number] = 0;
-    if (type == 4) {
-      SKIP_TEXT();
-      number++;
-      continue;
+    if (r.type != 2) continue;
+    // The ctime in nanoseconds (a double: its ~256 ns of rounding is far inside the limits' margins), and whether it
+    // is in whole seconds.
+    const char *ct = r.ctime;
+    int negative = r.ctimeLen > 0 && ct[0] == '-', whole = r.ctimeLen >= 9;
+    double ns = 0;
+    for (size_t k = negative; k < r.ctimeLen; k++) {
+      ns = ns * 10 + (ct[k] - '0');
+      if (k + 9 >= r.ctimeLen && ct[k] != '0') whole = 0;
     }
-    NEED(13);
-    i += 12;
-    uint8_t n = d[i++];
-    NEED(n);
-    i += n;
-    if (type == 3) {
-      SKIP_TEXT();
-    } else if (type == 2) {
-      NEED(17);
-      i += 16;
-      n = d[i++];
-      NEED(n + 4);
-      const uint8_t *ct = d + i;
-      i += n;
-      int negative = n > 0 && ct[0] == '-', whole = n >= 9;
-      double ns = 0;
-      for (size_t k = negative; k < n; k++) {
-        ns = ns * 10 + (ct[k] - '0');
-        if (k + 9 >= n && ct[k] != '0') whole = 0;
-      }
-      if (negative) ns = -ns;
-      uint32_t chunks;
-      memcpy(&chunks, d + i, 4);
-      i += 4;
-      int ok = ns < (whole ? coarseLimit : limit);
-      for (; chunks > 0; chunks--) {
-        NEED(1);
-        if (d[i] == 0) {
-          NEED(41);
-          if (ok && !idKnown(slots, slotCount - 1, raw, rawLen, d + i + 1)) ok = 0;
-          i += 41;
-        } else if (d[i] == 1) {
-          NEED(9);
-          i += 9;
-        } else {
-          goto bad;
-        }
-      }
-      out[number] = (uint8_t)ok;
+    if (negative) ns = -ns;
+    int ok = ns < (whole ? coarseLimit : limit);
+    const uint8_t *c = r.chunks;
+    for (uint32_t k = 0; ok && k < r.chunkCount; k++) {
+      if (*c == 0 && !idKnown(slots, slotCount - 1, raw, rawLen, c + 1)) ok = 0;
+      c += *c == 0 ? 41 : 9;
     }
-    number++;
+    out[number] = (uint8_t)ok;
   }
-#undef NEED
-#undef SKIP_TEXT
   return NULL;
-bad:
-  return throwError(env, "trustRecords: the records are malformed");
 }
 
 NAPI_MODULE_INIT() {

@@ -10,3 +10,6 @@ export const CHUNK_ID_LENGTH: 64;
 
 /** The function that names chunks (hex) for `name`; throws for a name it does not know. */
 export function chunkHasher(name: ChunkHash): (data: Uint8Array) => string;
+
+/** Where chunk id `id` is in `ids` by the table `slots` (mask + 1 long) of their positions + 1; -1 if it is not there. */
+export function idPosition(ids: string, slots: Int32Array, mask: number, id: string): number;

@@ -15,6 +15,29 @@ export const CHUNK_HASHES = Object.freeze(["sha256", "blake3"]);
 /** Characters in a chunk id: every hash here is 32 bytes, in hex. */
 export const CHUNK_ID_LENGTH = 64;
 
+/**
+ * Where chunk id `id` is in `ids` (chunk ids end to end), by the slots of an
+ * open-addressing table of their positions + 1 (`mask` + 1 of them, a power
+ * of two), keyed by an id's first 8 hex digits: ids are hashes. -1 if it is
+ * not there, or is not 64 lowercase hex digits. The main thread's ChunkTable
+ * makes the table; the reading threads look ids up in it as it is.
+ */
+export function idPosition(ids, slots, mask, id) {
+  if (typeof id !== "string" || id.length !== CHUNK_ID_LENGTH) return -1;
+  let key = 0;
+  for (let k = 0; k < 8; k++) {
+    const c = id.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    key = (key << 4) | d;
+  }
+  for (let slot = (key >>> 0) & mask; ; slot = (slot + 1) & mask) {
+    const p = slots[slot] - 1;
+    if (p < 0) return -1;
+    if (ids.startsWith(id, p * CHUNK_ID_LENGTH)) return p;
+  }
+}
+
 /** The function that names chunks for `name` (one of CHUNK_HASHES). */
 export function chunkHasher(name) {
   switch (name) {

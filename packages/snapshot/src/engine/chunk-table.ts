@@ -1,6 +1,7 @@
-import { compress, decompress } from "zstd-napi";
+import { compress } from "zstd-napi";
 import type { BlobEntry, IndexFile } from "../core/pack.ts";
-import { CorruptObjectError } from "./codec.ts";
+import { idPosition } from "./chunk-id.mjs";
+import { CorruptObjectError, parseJson, unzstd } from "./codec.ts";
 import { nativeWalk, type NativeWalk } from "./native.ts";
 
 /**
@@ -112,12 +113,7 @@ interface Columns {
 
 /** Decodes a stored index file, in either format; `what` names it in errors. */
 function decodeIndex(stored: Uint8Array, what: string): Columns {
-  let buf: Buffer;
-  try {
-    buf = decompress(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength));
-  } catch (err) {
-    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
-  }
+  const buf = unzstd(stored, what);
   if (buf[0] === 0x7b /* { */) return fromJson(buf, what);
   const bad = (why: string) => new CorruptObjectError(`${what} is unreadable (${why})`);
   if (buf.length < HEADER || !buf.subarray(0, 4).equals(MAGIC)) throw bad("not a Daybox index");
@@ -165,12 +161,7 @@ function decodeIndex(stored: Uint8Array, what: string): Columns {
 
 /** A format-1 (JSON) index file's columns. */
 function fromJson(buf: Buffer, what: string): Columns {
-  let file: IndexFile;
-  try {
-    file = JSON.parse(buf.toString("utf8")) as IndexFile;
-  } catch (err) {
-    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
-  }
+  const file = parseJson<IndexFile>(buf, what);
   if (file?.version !== 1 || !Array.isArray(file.packs)) {
     throw new CorruptObjectError(`${what} has format version ${JSON.stringify(file?.version)} in JSON; this Daybox reads versions 1 (JSON) and 2 (a newer Daybox wrote it?)`);
   }
@@ -322,20 +313,8 @@ export class ChunkTable implements ReadonlyMap<string, Location> {
 
   /** Where `id` is (its last listing), or -1. */
   #position(id: string): number {
-    if (typeof id !== "string" || id.length !== 64) return -1;
     const { slots, hex } = this.#table();
-    let key = 0;
-    for (let k = 0; k < 8; k++) {
-      const c = id.charCodeAt(k);
-      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-      if (d < 0) return -1;
-      key = (key << 4) | d;
-    }
-    for (let slot = (key >>> 0) & this.#mask; ; slot = (slot + 1) & this.#mask) {
-      const p = slots[slot]! - 1;
-      if (p < 0) return -1;
-      if (hex.startsWith(id, p * 64)) return p;
-    }
+    return idPosition(hex, slots, this.#mask, id);
   }
 
   /** The hash table, made now if an add came since. */

@@ -19,10 +19,35 @@ export function encodeJson(value: unknown): Buffer {
   return compress(Buffer.from(JSON.stringify(value)), { compressionLevel: 1 });
 }
 export function decodeJson<T>(data: Uint8Array, what: string): T {
+  return parseJson<T>(unzstd(data, what), what);
+}
+
+/** A stored object's bytes decompressed; `what` names it if they do not decompress. */
+export function unzstd(data: Uint8Array, what: string): Buffer {
   try {
-    return JSON.parse(decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("utf8")) as T;
+    return decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   } catch (err) {
     throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
+  }
+}
+
+/** JSON text's value; `what` names it if it does not parse. */
+export function parseJson<T>(text: Buffer, what: string): T {
+  try {
+    return JSON.parse(text.toString("utf8")) as T;
+  } catch (err) {
+    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
+  }
+}
+
+/** The first zstd frame in a stored object's first bytes (as much of it as they hold), decompressed; null if they do not decompress. */
+export function firstFrame(head: Uint8Array): Buffer | null {
+  try {
+    const out = Buffer.allocUnsafe(8 * head.length + 64 * 1024);
+    const [, produced] = new zstd.DCtx().decompressStream(out, head);
+    return out.subarray(0, produced);
+  } catch {
+    return null; // not zstd
   }
 }
 
@@ -33,25 +58,24 @@ export function decodeJson<T>(data: Uint8Array, what: string): T {
  * or do not decode.
  */
 export function decodeJsonHead<T>(head: Uint8Array, key: string): T | null {
-  try {
-    const out = Buffer.allocUnsafe(8 * head.length + 64 * 1024);
-    const [, produced] = new zstd.DCtx().decompressStream(out, head);
-    const text = out.toString("utf8", 0, produced);
-    // Inside a JSON string every quote is escaped, so `,"key":` is always a member's name; only the top-level one
-    // leaves the text before it one brace short of a whole object (a deeper one, such as a tag, leaves it two).
-    // A few tries at most: a hostile object with thousands of nested `key`s must not cost a parse each.
-    const member = `,${JSON.stringify(key)}:`;
-    for (let at = text.indexOf(member), tries = 0; at >= 0 && tries < 8; at = text.indexOf(member, at + 1), tries++) {
-      try {
-        return JSON.parse(`${text.slice(0, at)}}`) as T;
-      } catch {
-        // not the top-level member: the next
-      }
+  const frame = firstFrame(head);
+  return frame && membersBefore<T>(frame.toString("utf8"), key);
+}
+
+/** The members of the JSON object that begins `text` that come before `key`, or null. */
+export function membersBefore<T>(text: string, key: string): T | null {
+  // Inside a JSON string every quote is escaped, so `,"key":` is always a member's name; only the top-level one
+  // leaves the text before it one brace short of a whole object (a deeper one, such as a tag, leaves it two).
+  // A few tries at most: a hostile object with thousands of nested `key`s must not cost a parse each.
+  const member = `,${JSON.stringify(key)}:`;
+  for (let at = text.indexOf(member), tries = 0; at >= 0 && tries < 8; at = text.indexOf(member, at + 1), tries++) {
+    try {
+      return JSON.parse(`${text.slice(0, at)}}`) as T;
+    } catch {
+      // not the top-level member: the next
     }
-    return null;
-  } catch {
-    return null; // not zstd
   }
+  return null;
 }
 
 /** A decompressor for the chunks compressed with one dictionary (see Repository.dictionary): prepared once, used for all of them. */

@@ -1,12 +1,9 @@
-import { createRequire } from "node:module";
-import { compress, decompress } from "zstd-napi";
+import { compress } from "zstd-napi";
 import { isDataChunk, type ChunkRef, type Entry, type FileEntry, type Manifest } from "../core/manifest.ts";
 import type { ChunkTable } from "./chunk-table.ts";
 import { nativeWalk } from "./native.ts";
-import { CorruptObjectError, decodeJsonHead } from "./codec.ts";
+import { CorruptObjectError, firstFrame, membersBefore, parseJson, unzstd } from "./codec.ts";
 import type { WalkParent } from "./scan.ts";
-
-const zstd = createRequire(import.meta.url)("zstd-napi/binding.js") as typeof import("zstd-napi/binding.js");
 
 /**
  * How manifests are stored: zstd frames of ~FRAME_BYTES each (see
@@ -218,12 +215,7 @@ type Head = Omit<Manifest, "entries">;
 
 /** Splits a stored manifest into its members and the rest: format-2 records, or the entries of format 1. */
 function split(stored: Uint8Array, what: string): { head: Head; records: Buffer; start: number } | Manifest {
-  let buf: Buffer;
-  try {
-    buf = decompress(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength));
-  } catch (err) {
-    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
-  }
+  const buf = unzstd(stored, what);
   if (buf.subarray(0, HEAD_2.length).equals(HEAD_2)) {
     const end = buf.indexOf(10);
     try {
@@ -233,11 +225,7 @@ function split(stored: Uint8Array, what: string): { head: Head; records: Buffer;
       throw new CorruptObjectError(`${what} is unreadable (its first line is not its members)`, { cause: err });
     }
   }
-  try {
-    return JSON.parse(buf.toString("utf8")) as Manifest;
-  } catch (err) {
-    throw new CorruptObjectError(`${what} is unreadable (corrupt or not a Daybox object)`, { cause: err });
-  }
+  return parseJson<Manifest>(buf, what);
 }
 
 /** A stored manifest, either format, decoded whole (validateManifest is the caller's). */
@@ -252,17 +240,17 @@ export function decodeManifest(stored: Uint8Array, what: string): Manifest {
 
 /** The members but the entries of a stored manifest, from its first bytes alone (see Repository.snapshots), or null. */
 export function decodeManifestHead(head: Uint8Array): Head | null {
-  try {
-    const out = Buffer.allocUnsafe(8 * head.length + 64 * 1024);
-    const [, produced] = new zstd.DCtx().decompressStream(out, head);
-    if (produced > HEAD_2.length && out.subarray(0, HEAD_2.length).equals(HEAD_2)) {
-      const end = out.indexOf(10);
-      return end > 0 && end < produced ? (JSON.parse(out.toString("utf8", 0, end)) as Head) : null;
+  const frame = firstFrame(head);
+  if (!frame) return null;
+  if (frame.length > HEAD_2.length && frame.subarray(0, HEAD_2.length).equals(HEAD_2)) {
+    const end = frame.indexOf(10);
+    try {
+      return end > 0 ? (JSON.parse(frame.toString("utf8", 0, end)) as Head) : null;
+    } catch {
+      return null;
     }
-  } catch {
-    return null;
   }
-  return decodeJsonHead<Head>(head, "entries");
+  return membersBefore<Head>(frame.toString("utf8"), "entries");
 }
 
 /**
@@ -317,11 +305,14 @@ export class ParentManifest {
   /** File `i`'s size. */
   size(i: number): number {
     if (this.#entries) return (this.#entries[i] as FileEntry).size;
-    // (The constructor walked every record: no bounds to check.)
+    return this.#records!.readDoubleLE(this.#sizeAt(i));
+  }
+
+  /** Where file record `i`'s size is, past its type, path, mode, owner and mtime (the constructor walked every record: no bounds to check). */
+  #sizeAt(i: number): number {
     const buf = this.#records!;
-    let at = this.#starts![i]! + 1;
-    at += 4 + buf.readUInt32LE(at) + 12;
-    return buf.readDoubleLE(at + 1 + buf[at]!);
+    const at = this.#starts![i]! + 5 + buf.readUInt32LE(this.#starts![i]! + 1) + 12;
+    return at + 1 + buf[at]!;
   }
 
   /**
@@ -353,12 +344,9 @@ export class ParentManifest {
       addon.trustRecords(records, slots, raw, before.ns, before.wholeSecondsNs, trusted);
       return { ...parent, records };
     }
-    // (The constructor walked every record: no bounds to check.)
     for (let i = 0; i < trusted.length; i++) {
-      let at = starts[i]!;
-      if (buf[at] !== 2) continue;
-      at += 5 + buf.readUInt32LE(at + 1) + 12; // type, path, mode, uid, gid
-      at += 1 + buf[at]! + 16; // mtime, size, ino
+      if (buf[starts[i]!] !== 2) continue;
+      let at = this.#sizeAt(i) + 16; // (past the size and inode)
       const length = buf[at++]!;
       let ns = 0;
       let whole = length >= 9;

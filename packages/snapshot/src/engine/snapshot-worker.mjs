@@ -21,7 +21,7 @@ import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "../core/chunker.mjs";
-import { CHUNK_ID_LENGTH, chunkHasher } from "./chunk-id.mjs";
+import { chunkHasher, idPosition } from "./chunk-id.mjs";
 import { openInTree } from "./walk.mjs";
 
 const { chunker: params, chunkHash, smallFile, blockSize, flushBytes, ringBytes, root } = workerData;
@@ -33,13 +33,11 @@ let dict = null;
 let cdict = null;
 const { maxSize } = chunker.params;
 /**
- * The repository's chunk ids (setup's `known`, the main thread's ChunkTable:
- * `ids`, CHUNK_ID_LENGTH hex characters each, end to end, and `slots`, an
- * open-addressing table of their positions + 1 in shared memory, keyed by
- * their first 8 hex digits; they are hashes), looked up by comparing in
- * place; and the ids this thread has sent since. No string per id: for 100k
- * ids a Set took each thread ~30 ms and ~8 MB to build, with the snapshot's
- * first reads waiting on it.
+ * The repository's chunk ids (setup's `known`: the main thread's ChunkTable,
+ * its ids end to end and the table of their positions, in shared memory),
+ * looked up in place (idPosition); and the ids this thread has sent since. No
+ * string per id: for 100k ids a Set took each thread ~30 ms and ~8 MB to
+ * build, with the snapshot's first reads waiting on it.
  */
 class KnownIds {
   constructor({ ids, slots, mask }) {
@@ -49,22 +47,8 @@ class KnownIds {
     this.sent = new Set();
   }
 
-  #key(s, at) {
-    let h = 0;
-    for (let k = 0; k < 8; k++) {
-      const c = s.charCodeAt(at + k);
-      h = (h << 4) | (c <= 57 ? c - 48 : (c | 32) - 87);
-    }
-    return h >>> 0;
-  }
-
   has(id) {
-    if (id.length !== CHUNK_ID_LENGTH) return this.sent.has(id);
-    for (let slot = this.#key(id, 0) & this.mask; ; slot = (slot + 1) & this.mask) {
-      const at = this.slots[slot];
-      if (at === 0) return this.sent.has(id);
-      if (this.ids.startsWith(id, (at - 1) * CHUNK_ID_LENGTH)) return true;
-    }
+    return idPosition(this.ids, this.slots, this.mask, id) >= 0 || this.sent.has(id);
   }
 
   add(id) {
